@@ -1,0 +1,218 @@
+"""Parley's SQL tables, as SQLModel classes.
+
+Every row carries ``tenant`` and ``user_id`` so each query can be scoped to its owner; ids are
+random hex strings, never sequential, so guessing one reveals nothing. Times are UTC.
+Alembic migrations under ``storage/migrations`` create these tables; a change here needs a new
+migration (``alembic revision --autogenerate``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Numeric, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def new_id(prefix: str) -> str:
+    """A random, unguessable id such as ``c_3f9a...``; the prefix tells the kind at a glance."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _time_column(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(
+        default_factory=utcnow if not nullable else None,
+        sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index),
+    )
+
+
+def _json_column(*, nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(JSON, nullable=nullable))
+
+
+class Conversation(SQLModel, table=True):
+    """One thread between a user and the assistant."""
+
+    __tablename__ = "conversation"
+    __table_args__ = (Index("ix_conversation_owner_updated", "tenant", "user_id", "updated_at"),)
+
+    id: str = Field(default_factory=lambda: new_id("c"), primary_key=True, max_length=40)
+    tenant: str = Field(max_length=200)
+    user_id: str = Field(max_length=200)
+    title: str = Field(default="New conversation", max_length=200)
+    status: str = Field(default="active", max_length=20)  # active | archived | escalated
+    message_count: int = Field(default=0)
+    created_at: datetime = _time_column()
+    updated_at: datetime = _time_column()
+
+
+class Message(SQLModel, table=True):
+    """A transcript entry: a user message or an assistant reply (with the tools it used)."""
+
+    __tablename__ = "message"
+    __table_args__ = (
+        Index("ix_message_conversation_created", "conversation_id", "created_at"),
+        UniqueConstraint("tenant", "user_id", "client_msg_id", name="uq_message_client_msg_id"),
+    )
+
+    id: str = Field(default_factory=lambda: new_id("m"), primary_key=True, max_length=40)
+    conversation_id: str = Field(foreign_key="conversation.id", max_length=40)
+    tenant: str = Field(max_length=200)
+    user_id: str = Field(max_length=200)
+    role: str = Field(max_length=20)  # user | assistant
+    text: str = Field(default="")
+    client_msg_id: str | None = Field(default=None, max_length=200)
+    turn_id: str | None = Field(default=None, max_length=40)
+    # For an assistant reply that used tools: one entry per model round that called tools,
+    # {"text": ..., "calls": [OpenAI tool_call], "results": [{"tool_call_id", "name", "content"}]}.
+    # ``text`` holds everything the user saw; what follows the rounds' texts is the final answer.
+    tool_rounds: list[dict[str, Any]] | None = _json_column()
+    # completed | streaming | cancelled | failed | interrupted
+    status: str = Field(default="completed", max_length=20)
+    usage: dict[str, Any] | None = _json_column()
+    created_at: datetime = _time_column()
+
+
+class UsageRecord(SQLModel, table=True):
+    """Tokens and cost of one model call, for budgets and cost analytics."""
+
+    __tablename__ = "usage_record"
+    __table_args__ = (Index("ix_usage_tenant_created", "tenant", "created_at"),)
+
+    id: str = Field(default_factory=lambda: new_id("u"), primary_key=True, max_length=40)
+    tenant: str = Field(max_length=200)
+    user_id: str = Field(max_length=200)
+    conversation_id: str = Field(max_length=40)
+    turn_id: str = Field(max_length=40)
+    message_id: str | None = Field(default=None, max_length=40)
+    model: str = Field(max_length=200)
+    prompt_tokens: int = Field(default=0)
+    completion_tokens: int = Field(default=0)
+    total_tokens: int = Field(default=0)
+    cost_usd: Decimal = Field(default=Decimal(0), sa_column=Column(Numeric(14, 6), nullable=False))
+    estimated: bool = Field(default=False)
+    created_at: datetime = _time_column()
+
+
+class Confirmation(SQLModel, table=True):
+    """An action the assistant wants to take, waiting for (or decided by) the user.
+
+    Status moves once out of ``pending`` (to approved, rejected, expired or cancelled) by a
+    conditional UPDATE, and an approved one once more to executed or failed: that is what makes
+    an action run at most once however many tabs press Approve.
+    """
+
+    __tablename__ = "confirmation"
+    __table_args__ = (
+        Index("ix_confirmation_owner_status", "tenant", "user_id", "status"),
+        Index("ix_confirmation_status_expires", "status", "expires_at"),
+    )
+
+    token: str = Field(primary_key=True, max_length=64)
+    tenant: str = Field(max_length=200)
+    user_id: str = Field(max_length=200)
+    conversation_id: str = Field(max_length=40)
+    turn_id: str = Field(max_length=40)
+    call_id: str = Field(max_length=200)
+    action: str = Field(max_length=200)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    summary: str = Field(default="")
+    # pending -> approved -> executed | failed; pending -> rejected | expired | cancelled
+    status: str = Field(default="pending", max_length=20)
+    created_at: datetime = _time_column()
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    decided_at: datetime | None = _time_column(nullable=True)
+    decided_by_connection: str | None = Field(default=None, max_length=40)
+    execution_result: Any = _json_column()
+    audit_id: str | None = Field(default=None, max_length=40)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One step in the life of an action: requested, decided, executed, failed or refused."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_tenant_created", "tenant", "created_at"),)
+
+    id: str = Field(default_factory=lambda: new_id("a"), primary_key=True, max_length=40)
+    tenant: str = Field(max_length=200)
+    user_id: str = Field(max_length=200)
+    tool: str = Field(max_length=200)
+    params: Any = _json_column()
+    # requested | approved | rejected | expired | cancelled | executed | failed | refused
+    event: str = Field(max_length=20)
+    decision: str | None = Field(default=None, max_length=20)
+    result: Any = _json_column()
+    error: str | None = Field(default=None)
+    via_ai: bool = Field(default=True)
+    confirmation_token: str | None = Field(default=None, max_length=64)
+    conversation_id: str | None = Field(default=None, max_length=40)
+    turn_id: str | None = Field(default=None, max_length=40)
+    created_at: datetime = _time_column()
+
+
+class Feedback(SQLModel, table=True):
+    """A user's rating of one assistant message; a later rating replaces an earlier one."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("tenant", "user_id", "message_id", name="uq_feedback"),)
+
+    id: str = Field(default_factory=lambda: new_id("f"), primary_key=True, max_length=40)
+    tenant: str = Field(max_length=200)
+    user_id: str = Field(max_length=200)
+    message_id: str = Field(max_length=40)
+    conversation_id: str = Field(max_length=40)
+    rating: str = Field(max_length=10)  # "1".."5", "up" or "down"
+    comment: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = _time_column()
+
+
+class Escalation(SQLModel, table=True):
+    """A conversation handed to a human, with the reason the user gave.
+
+    ``payload`` is what the help-desk webhook receives, fixed when the escalation is made so
+    every delivery attempt sends the same body. The ``webhook_*`` columns are the delivery's
+    outbox state: ``pending`` rows are claimed by whichever worker finds them due.
+    """
+
+    __tablename__ = "escalation"
+    __table_args__ = (
+        Index("ix_escalation_tenant_created", "tenant", "created_at"),
+        Index("ix_escalation_webhook_due", "webhook_state", "webhook_next_at"),
+    )
+
+    id: str = Field(default_factory=lambda: new_id("e"), primary_key=True, max_length=40)
+    tenant: str = Field(max_length=200)
+    user_id: str = Field(max_length=200)
+    conversation_id: str = Field(foreign_key="conversation.id", max_length=40)
+    reason: str = Field(max_length=2000)
+    payload: dict[str, Any] | None = _json_column()
+    # none (no webhook configured) | pending | delivered | failed
+    webhook_state: str = Field(default="none", max_length=20)
+    webhook_attempts: int = Field(default=0)
+    webhook_next_at: datetime | None = _time_column(nullable=True)
+    created_at: datetime = _time_column()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One attempt to deliver an escalation to the help-desk webhook, and how it went."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (Index("ix_webhook_delivery_escalation", "escalation_id", "attempt"),)
+
+    id: str = Field(default_factory=lambda: new_id("d"), primary_key=True, max_length=40)
+    escalation_id: str = Field(foreign_key="escalation.id", max_length=40)
+    tenant: str = Field(max_length=200)
+    attempt: int
+    url: str = Field(max_length=2000)
+    ok: bool = Field(default=False)
+    status_code: int | None = Field(default=None)
+    error: str | None = Field(default=None, max_length=2000)
+    duration_ms: int = Field(default=0)
+    created_at: datetime = _time_column()

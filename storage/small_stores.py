@@ -1,0 +1,329 @@
+"""Small Redis-backed stores: idempotency, context cache, presence, rate counters, control.
+
+Each is bounded: every key has a TTL, the context cache also a byte limit, presence sets
+drop stale entries on every call. Times that several workers must agree on (presence
+expiry, rate windows) come from Redis' clock, not the workers'.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from storage.keys import DEFAULT_PREFIX, KeySpace, UserKey
+from storage.redis_client import (
+    reply_int,
+    reply_list,
+    reply_optional_str,
+    state_errors,
+    to_ms,
+)
+
+# -- idempotency ---------------------------------------------------------------------
+
+# The stored value is the storing call's token followed by the frame JSON, so a call
+# redis-py retries after a lost reply recognises its own write instead of reporting
+# its own message as a duplicate.
+_TOKEN_BYTES = 16
+_REMEMBER_LUA = """
+-- KEYS: 1 idempotency key
+-- ARGV: 1 this call's token, 2 frame json, 3 ttl ms
+local stored = redis.call('GET', KEYS[1])
+if not stored then
+  redis.call('SET', KEYS[1], ARGV[1] .. ARGV[2], 'PX', ARGV[3])
+  return false
+end
+if string.sub(stored, 1, #ARGV[1]) == ARGV[1] then
+  return false
+end
+return string.sub(stored, #ARGV[1] + 1)
+"""
+
+
+class IdempotencyStore:
+    """Remembers which ``client_msg_id`` a user's messages were accepted under."""
+
+    def __init__(self, redis: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        """
+        Raises:
+            ValueError: the prefix contains braces.
+        """
+        self._redis = redis
+        self._keys = KeySpace(prefix)
+        self._remember_script = redis.register_script(_REMEMBER_LUA)
+
+    async def remember(
+        self, user: UserKey, client_msg_id: str, frame_json: str, ttl_s: float
+    ) -> str | None:
+        """Record that ``client_msg_id`` was accepted as ``frame_json``, unless it already was.
+
+        Returns:
+            None when this call recorded it (the message is new), else the frame JSON
+            recorded first (the message is a resend: answer with that).
+
+        Raises:
+            StateUnavailable: Redis could not be reached.
+        """
+        key = self._keys.idempotency(user, client_msg_id)
+        with state_errors("idempotency remember"):
+            earlier = await self._remember_script(
+                keys=[key], args=[secrets.token_hex(_TOKEN_BYTES), frame_json, to_ms(ttl_s)]
+            )
+        return reply_optional_str(earlier, key)
+
+    async def forget(self, user: UserKey, client_msg_id: str) -> None:
+        """Drop the record, e.g. when accepting the message failed after all.
+
+        Raises:
+            StateUnavailable: Redis could not be reached.
+        """
+        with state_errors("idempotency forget"):
+            await self._redis.delete(self._keys.idempotency(user, client_msg_id))
+
+
+# -- context cache -------------------------------------------------------------------
+
+
+class ContextCache:
+    """The chat-message window last sent to the model for a conversation, cached."""
+
+    def __init__(
+        self, redis: Redis, *, prefix: str = DEFAULT_PREFIX, max_bytes: int = 256 * 1024
+    ) -> None:
+        """
+        Args:
+            max_bytes: windows larger than this once encoded are not cached.
+
+        Raises:
+            ValueError: the prefix contains braces.
+        """
+        self._redis = redis
+        self._keys = KeySpace(prefix)
+        self._max_bytes = max_bytes
+
+    async def get(self, user: UserKey, conversation_id: str) -> list[dict[str, Any]] | None:
+        """The cached messages, or None on a miss (an unreadable entry counts as one).
+
+        Raises:
+            StateUnavailable: Redis could not be reached.
+        """
+        with state_errors("context cache get"):
+            raw = await self._redis.get(self._keys.context(user, conversation_id))
+        if raw is None:
+            return None
+        try:
+            messages = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            return None
+        return messages
+
+    async def set(
+        self,
+        user: UserKey,
+        conversation_id: str,
+        messages: Sequence[Mapping[str, Any]],
+        ttl_s: float,
+    ) -> bool:
+        """Cache ``messages`` for ``ttl_s`` seconds.
+
+        Returns:
+            False when they exceed ``max_bytes`` encoded; then nothing is cached and any
+            older entry is dropped, since it no longer matches the conversation.
+
+        Raises:
+            StateUnavailable: Redis could not be reached.
+            TypeError: a message holds something orjson cannot encode.
+        """
+        key = self._keys.context(user, conversation_id)
+        encoded = orjson.dumps(list(messages))
+        with state_errors("context cache set"):
+            if len(encoded) > self._max_bytes:
+                await self._redis.delete(key)
+                return False
+            await self._redis.set(key, encoded, px=to_ms(ttl_s))
+        return True
+
+    async def invalidate(self, user: UserKey, conversation_id: str) -> None:
+        """Drop the cached window (the conversation changed).
+
+        Raises:
+            StateUnavailable: Redis could not be reached.
+        """
+        with state_errors("context cache invalidate"):
+            await self._redis.delete(self._keys.context(user, conversation_id))
+
+
+# -- presence ------------------------------------------------------------------------
+
+# Scores are expiry times in ms on Redis' clock. Entries at or before now are stale and
+# dropped first; the key itself expires with its longest-lived entry.
+_PRESENCE_PRUNE = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now))
+"""
+_TOUCH_LUA = (
+    """
+-- KEYS: 1 presence zset
+-- ARGV: 1 connection id, 2 ttl ms
+"""
+    + _PRESENCE_PRUNE
+    + """
+redis.call('ZADD', KEYS[1], string.format('%d', now + tonumber(ARGV[2])), ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], string.format('%d', tonumber(last[2])))
+return redis.call('ZCARD', KEYS[1])
+"""
+)
+_COUNT_LUA = (
+    """
+-- KEYS: 1 presence zset
+"""
+    + _PRESENCE_PRUNE
+    + """
+return redis.call('ZCARD', KEYS[1])
+"""
+)
+
+
+class Presence:
+    """Which of a user's connections (tabs) are live, across all workers."""
+
+    def __init__(self, redis: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        """
+        Raises:
+            ValueError: the prefix contains braces.
+        """
+        self._redis = redis
+        self._keys = KeySpace(prefix)
+        self._touch_script = redis.register_script(_TOUCH_LUA)
+        self._count_script = redis.register_script(_COUNT_LUA)
+
+    async def touch(self, user: UserKey, connection_id: str, ttl_s: float) -> int:
+        """Mark the connection live for ``ttl_s`` more seconds.
+
+        Returns:
+            How many of the user's connections are live now, this one included.
+
+        Raises:
+            StateUnavailable: Redis could not be reached.
+        """
+        key = self._keys.presence(user)
+        with state_errors("presence touch"):
+            live = await self._touch_script(keys=[key], args=[connection_id, to_ms(ttl_s)])
+        return reply_int(live, key)
+
+    async def leave(self, user: UserKey, connection_id: str) -> None:
+        """Mark the connection gone.
+
+        Raises:
+            StateUnavailable: Redis could not be reached.
+        """
+        with state_errors("presence leave"):
+            await self._redis.zrem(self._keys.presence(user), connection_id)
+
+    async def count(self, user: UserKey) -> int:
+        """How many of the user's connections are live.
+
+        Raises:
+            StateUnavailable: Redis could not be reached.
+        """
+        key = self._keys.presence(user)
+        with state_errors("presence count"):
+            return reply_int(await self._count_script(keys=[key]), key)
+
+
+# -- rate counters -------------------------------------------------------------------
+
+_HIT_LUA = """
+-- KEYS: 1 counter
+-- ARGV: 1 window ms
+-- Returns {hits in this window, ms until it ends}.
+local hits = redis.call('INCR', KEYS[1])
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+  -- The first hit opens the window (or the counter somehow lost its TTL).
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  left = tonumber(ARGV[1])
+end
+return {hits, left}
+"""
+
+
+class WindowCounter:
+    """Fixed-window rate counters, shared by all workers.
+
+    A window opens with the first hit and lasts ``window_s``; hits past the limit are
+    refused until it ends. Refused hits count too, so a client that keeps hammering
+    stays refused for the rest of the window. Fixed windows may let up to twice the
+    limit through around a window boundary; for flood protection that is acceptable
+    and costs one key and one round trip per hit.
+    """
+
+    def __init__(self, redis: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        """
+        Raises:
+            ValueError: the prefix contains braces.
+        """
+        self._redis = redis
+        self._keys = KeySpace(prefix)
+        self._hit_script = redis.register_script(_HIT_LUA)
+
+    async def hit(self, key_parts: str, limit: int, window_s: float) -> tuple[bool, int, float]:
+        """Count one hit on the counter named ``key_parts`` (e.g. ``"msg:<tenant>:<user>"``).
+
+        Returns:
+            ``(allowed, hits in the current window, retry_after seconds)``; retry_after
+            is 0.0 when allowed, else the time until the window ends.
+
+        Raises:
+            StateUnavailable: Redis could not be reached.
+        """
+        key = self._keys.rate(key_parts)
+        with state_errors("rate counter hit"):
+            reply = reply_list(await self._hit_script(keys=[key], args=[to_ms(window_s)]), key)
+        hits, left_ms = reply_int(reply[0], key), reply_int(reply[1], key)
+        if hits <= limit:
+            return True, hits, 0.0
+        return False, hits, left_ms / 1000
+
+
+# -- control channel -----------------------------------------------------------------
+
+
+class ControlChannel:
+    """The global channel workers use to tell each other things (e.g. cancel a turn).
+
+    Publishing is here; subscribing is the server's business (``redis.pubsub()``).
+    """
+
+    def __init__(self, redis: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        """
+        Raises:
+            ValueError: the prefix contains braces.
+        """
+        self._redis = redis
+        self._channel = KeySpace(prefix).control_channel()
+
+    @property
+    def channel(self) -> str:
+        """The channel name to subscribe to."""
+        return self._channel
+
+    async def publish(self, payload: bytes) -> int:
+        """Send ``payload`` to every subscribed worker.
+
+        Returns:
+            How many subscribers received it (on this node).
+
+        Raises:
+            StateUnavailable: Redis could not be reached.
+        """
+        with state_errors("control publish"):
+            return await self._redis.publish(self._channel, payload)
