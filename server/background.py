@@ -1,0 +1,157 @@
+"""A worker's background jobs: the sweeper and the control-channel listener.
+
+The sweeper finds turns whose lease lapsed (their worker died) and ends them ``interrupted``
+with their partial text saved, and expires confirmations nobody decided in time. Every worker
+runs one; ``TurnLeases.forget`` makes sure only one of them ends each turn.
+
+The control listener carries worker-to-worker requests: cancel a turn that runs here, wake a
+turn here whose confirmation was decided on another worker, run the messages a worker that is
+shutting down left waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import orjson
+from redis.exceptions import RedisError
+
+from protocol import ERROR_INFO, ErrorCode, TurnEnd, TurnError, TurnStatus, encode
+from server.services import Services
+from server.snapshot import turn_texts
+from storage.errors import StorageError
+from storage.keys import UserKey
+
+logger = logging.getLogger(__name__)
+
+CONTROL_POLL_S = 1.0
+
+
+class BackgroundJobs:
+    """Starts and stops the worker's periodic and listening tasks."""
+
+    def __init__(self, services: Services) -> None:
+        self._s = services
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._handovers: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._sweep_forever(), name="sweeper"),
+            asyncio.create_task(self._listen_forever(), name="control listener"),
+        ]
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._tasks:
+            # Both loops wake at least every CONTROL_POLL_S and check the flag, so a Redis
+            # read is never cancelled mid-flight.
+            _, pending = await asyncio.wait(self._tasks, timeout=CONTROL_POLL_S * 3)
+            for task in pending:
+                task.cancel()
+
+    # -- sweeper -------------------------------------------------------------------------------
+
+    async def _sweep_forever(self) -> None:
+        interval = self._s.settings.sweep_interval_s
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
+            if self._stopping.is_set():
+                return
+            try:
+                await self.sweep_once()
+            except (RedisError, StorageError, OSError) as exc:
+                logger.warning("sweep skipped: %s", type(exc).__name__)
+            except Exception:
+                logger.exception("sweep failed")
+
+    async def sweep_once(self) -> None:
+        for user, claim in await self._s.leases.lapsed():
+            if not await self._s.leases.forget(user, claim):
+                continue  # another worker's sweeper took it
+            # The dead worker saved its text now and then; the log has the deltas since.
+            position = await self._s.frame_log.position(user)
+            texts = await turn_texts(self._s, user, [claim], position)
+            if not await self._s.transcripts.interrupt_assistant_message(
+                claim.message_id, texts[claim.turn_id]
+            ):
+                # The turn did end on its worker, which then could not release the lease
+                # (Redis was away): its turn_end went out already, or could not go out then.
+                await self._s.leases.release(user, claim.conversation_id, claim.turn_id)
+                await self._s.engine.start_next(user, claim.conversation_id)
+                continue
+            # The reason goes inside the logged turn_end: an unlogged error frame would only
+            # reach the tabs on this worker, which need not be the user's tabs at all.
+            end = TurnEnd(
+                conversation_id=claim.conversation_id,
+                turn_id=claim.turn_id,
+                status=TurnStatus.INTERRUPTED,
+                error=TurnError(
+                    code=ErrorCode.TURN_INTERRUPTED,
+                    message="the worker running this answer stopped; the partial answer was saved",
+                    retryable=ERROR_INFO[ErrorCode.TURN_INTERRUPTED].retryable,
+                ),
+            )
+            await self._s.hub.publish(user, [encode(end)])
+            await self._s.leases.release(user, claim.conversation_id, claim.turn_id)
+            logger.warning("turn %s lapsed on worker %s; ended it", claim.turn_id, claim.worker_id)
+            await self._s.engine.start_next(user, claim.conversation_id)
+        await self._s.tool_runner.expire_overdue()
+
+    # -- control channel -----------------------------------------------------------------------
+
+    async def _listen_forever(self) -> None:
+        pubsub = None
+        while not self._stopping.is_set():
+            try:
+                if pubsub is None:
+                    pubsub = self._s.redis.pubsub(ignore_subscribe_messages=True)
+                    await pubsub.subscribe(self._s.control.channel)
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=CONTROL_POLL_S
+                )
+                if message is not None and message.get("type") == "message":
+                    self._on_control(message["data"])
+            except (RedisError, OSError) as exc:
+                logger.warning("control channel lost (%s); reconnecting", type(exc).__name__)
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                pubsub = None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), CONTROL_POLL_S)
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _on_control(self, data: bytes | str) -> None:
+        try:
+            message = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            logger.warning("ignoring a malformed control message")
+            return
+        operation = message.get("op")
+        if operation == "cancel":
+            self._s.engine.cancel_local(str(message.get("turn_id")), TurnStatus.CANCELLED)
+        elif operation == "confirmation":
+            self._s.tool_runner.wake_local(str(message.get("token")))
+        elif operation == "start_next" and self._s.engine.accepting:
+            # A worker that is shutting down handed over a conversation's waiting messages;
+            # every worker tries, the turn slot lets exactly one of them run the next one.
+            owner = UserKey(tenant=str(message.get("tenant")), user=str(message.get("user")))
+            task = asyncio.create_task(
+                self._start_next(owner, str(message.get("conversation_id"))),
+                name="start handed-over turn",
+            )
+            self._handovers.add(task)
+            task.add_done_callback(self._handovers.discard)
+
+    async def _start_next(self, owner: UserKey, conversation_id: str) -> None:
+        try:
+            await self._s.engine.start_next(owner, conversation_id)
+        except (RedisError, StorageError, OSError) as exc:
+            logger.warning("could not take over a waiting turn: %s", type(exc).__name__)

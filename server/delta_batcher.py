@@ -1,0 +1,114 @@
+"""Streamed text, coalesced into a few ``response_delta`` frames per second."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+
+from protocol import ResponseDelta
+from server import metrics
+from server.config import Settings
+from server.turn_state import RunningTurn
+
+# How often a streaming turn's text so far is saved for snapshots and sweepers.
+PARTIAL_SAVE_INTERVAL_S = 0.5
+
+Publish = Callable[..., Awaitable[list[int]]]  # (owner, *frames) -> their seqs
+SaveText = Callable[[RunningTurn, int], Awaitable[None]]
+
+
+class DeltaBatcher:
+    """Coalesces streamed text into a few ``response_delta`` frames per second.
+
+    Writing each token to Redis on its own round trip would cost one call per token; batching
+    by ``delta_flush_ms`` or ``delta_flush_chars`` keeps a streaming turn to a handful of calls
+    per second while staying well under what a reader perceives as delay.
+
+    Text that finds nothing logged for a whole window goes out at once (the leading edge):
+    a model slower than the window then costs one call per token but adds no wait, and a
+    faster one is logged once per window. Either way at most about one flush per window.
+    """
+
+    def __init__(
+        self,
+        turn: RunningTurn,
+        settings: Settings,
+        publish: Publish,
+        save_text: SaveText,
+    ) -> None:
+        self._turn = turn
+        self._publish = publish
+        self._save_text = save_text
+        self._pending: list[str] = []
+        self._pending_chars = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
+        self._last_flush = -math.inf  # loop time of the last flush
+        self._last_partial_save = 0.0
+        self._last_saved_seq = 0
+        # Save at least every quarter of the log's length too, so the frames after a save are
+        # still in the log when a snapshot needs them (see snapshot.py).
+        self._save_every_frames = max(1, settings.log_max_frames // 4)
+        self._lock = asyncio.Lock()  # one flush at a time, so seq order is text order
+        self._flush_after_s = settings.delta_flush_ms / 1000
+        self._flush_chars = settings.delta_flush_chars
+
+    async def add(self, text: str) -> None:
+        metrics.turns.first_text(self._turn.turn_id)
+        self._pending.append(text)
+        self._pending_chars += len(text)
+        if self._pending_chars >= self._flush_chars:
+            await self.flush()
+        elif self._timer is None:
+            loop = asyncio.get_running_loop()
+            wait = self._last_flush + self._flush_after_s - loop.time()
+            if wait <= 0:
+                self._flush_soon()
+            else:
+                self._timer = loop.call_later(wait, self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._timer = None
+        # A flush under way may have taken its text before this arrived: queue another one
+        # behind it (the lock keeps them in order; one that finds nothing does nothing).
+        task = asyncio.create_task(self.flush())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        async with self._lock:
+            await self._flush_pending()
+
+    async def _flush_pending(self) -> None:
+        if not self._pending:
+            return
+        delta = "".join(self._pending)
+        self._pending.clear()
+        self._pending_chars = 0
+        self._last_flush = asyncio.get_running_loop().time()
+        turn = self._turn
+        request = turn.request
+        turn.text += delta
+        seqs = await self._publish(
+            request.owner,
+            ResponseDelta(
+                conversation_id=request.conversation_id,
+                turn_id=turn.turn_id,
+                message_id=turn.message_id,
+                delta=delta,
+            ),
+        )
+        turn.last_delta_seq = seqs[-1]
+        now = time.monotonic()
+        if (
+            now - self._last_partial_save >= PARTIAL_SAVE_INTERVAL_S
+            or turn.last_delta_seq - self._last_saved_seq >= self._save_every_frames
+        ):
+            self._last_partial_save = now
+            self._last_saved_seq = turn.last_delta_seq
+            await self._save_text(turn, turn.last_delta_seq)

@@ -1,0 +1,470 @@
+"""The WebSocket endpoint: handshake, frame dispatch, and the one place where failures become
+``error`` frames and close codes.
+
+A socket lives in two phases. Until a valid ``hello`` it may only authenticate (anything else
+is answered with ``hello_required``) and it is closed with 4400 if none arrives in time. After
+``ready`` it carries the user's frames both ways. Bad frames are answered and the socket stays
+open (invariant 7); only a bad token, an unsupported protocol version, an oversized frame or
+flooding close it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from protocol import (
+    ERROR_INFO,
+    PROTOCOL_VERSION,
+    SUPPORTED_VERSIONS,
+    Cancel,
+    ClientFrame,
+    CloseCode,
+    Confirm,
+    Decision,
+    Error,
+    ErrorCode,
+    Feedback,
+    Hello,
+    Ping,
+    Pong,
+    ProtocolError,
+    Role,
+    Typing,
+    UserMessage,
+    decode_client,
+    encode,
+)
+from protocol import Message as MessageFrame
+from server import metrics
+from server.auth import AuthError, Principal, TokenVerifier
+from server.connection import Connection, SendLimits
+from server.errors import ClientError, CloseSocket
+from server.feedback import record_feedback
+from server.limits import Limits
+from server.logs import bind_log_context
+from server.services import Services
+from server.snapshot import build_ready
+from server.turn_state import TurnRequest
+from storage.errors import NotFound, StateUnavailable
+from storage.keys import UserKey
+
+logger = logging.getLogger(__name__)
+
+# PostgreSQL cannot store U+0000 in text, so no string in a frame may hold it. JSON can only
+# spell it as an escape (a raw control character is not valid JSON): a backslash-u0000 that is
+# not itself an escaped backslash followed by "u0000".
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+# A resent message among the conversation's newest this many was possibly never run.
+RESEND_LOOKBACK_MESSAGES = 5
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    services: Services = websocket.app.state.services
+    verifier: TokenVerifier = websocket.app.state.verifier
+    await SocketSession(websocket, services, verifier).run()
+
+
+class SocketSession:
+    """One accepted socket, from ``hello`` to close."""
+
+    def __init__(self, websocket: WebSocket, services: Services, verifier: TokenVerifier) -> None:
+        self.websocket = websocket
+        self.s = services
+        self.settings = services.settings
+        self.verifier = verifier
+        self.tab = Connection(
+            websocket,
+            SendLimits(
+                max_frames=self.settings.send_queue_frames,
+                max_bytes=self.settings.send_queue_bytes,
+                close_timeout_s=self.settings.send_close_timeout_s,
+            ),
+        )
+        self.principal: Principal | None = None
+        self.owner: UserKey | None = None
+        self.limits = Limits(services)
+        self.frame_rate = self.limits.frame_rate()
+        self.slots = self.limits.connection_slots(self.tab.id)
+        self._reauth_deadline: float | None = None
+        self._handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
+            UserMessage: self._on_user_message,
+            Cancel: self._on_cancel,
+            Typing: self._on_typing,
+            Ping: self._on_ping,
+            Confirm: self._on_confirm,
+            Feedback: self._on_feedback,
+            Hello: self._on_hello_again,
+        }
+
+    async def run(self) -> None:
+        await self.websocket.accept()
+        bind_log_context(connection=self.tab.id)
+        metrics.CONNECTIONS_OPEN.inc()
+        self.tab.start()
+        log_id = self.tab.id
+        try:
+            await self._handshake()
+            await self._serve()
+        except CloseSocket as close:
+            logger.info("connection %s closed: %s (%d)", log_id, close.reason, close.code)
+            if close.error is not None:
+                # 4429's error says "retry later"; every other closing error is final.
+                retryable = ERROR_INFO[close.error].retryable
+                self._send_error(close.error, close.reason, retryable=retryable)
+            self.tab.close(close.code, close.reason)
+        except WebSocketDisconnect as gone:
+            logger.info("connection %s: the peer left (%s)", log_id, gone.code)
+        except StateUnavailable as exc:
+            # Only the handshake gets here (requests answer it with an error frame): the tab
+            # cannot be attached to its stream now, and may try again shortly.
+            logger.warning("connection %s: %s", log_id, exc)
+            self._send_error(
+                ErrorCode.STORE_UNAVAILABLE,
+                "state store unavailable, try again shortly",
+                retryable=True,
+            )
+            self.tab.close(CloseCode.TRY_AGAIN_LATER, "state store unavailable")
+        except Exception:
+            logger.exception("connection %s failed", log_id)
+            self._send_error(ErrorCode.INTERNAL_ERROR, "internal error", retryable=True)
+            self.tab.close(CloseCode.INTERNAL_ERROR, "internal error")
+        finally:
+            metrics.CONNECTIONS_OPEN.dec()
+            await self._leave()
+
+    # -- phases --------------------------------------------------------------------------------
+
+    async def _handshake(self) -> None:
+        client = self.websocket.client
+        await self.slots.claim_address(
+            client.host if client else None, self.settings.max_connections_per_ip
+        )
+        deadline = time.monotonic() + self.settings.hello_timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise CloseSocket(CloseCode.BAD_HELLO, "no valid hello in time")
+            text = await self._receive(wait_s=remaining)
+            if text is None:
+                raise CloseSocket(CloseCode.BAD_HELLO, "no valid hello in time")
+            try:
+                frame = decode_frame(text)
+                metrics.frame_received(frame.type)
+            except ProtocolError as exc:
+                self._send_error(exc.code, exc.message)
+                continue
+            if not isinstance(frame, Hello):
+                self._send_error(ErrorCode.HELLO_REQUIRED, "send hello first")
+                continue
+            await self._accept_hello(frame)
+            return
+
+    async def _serve(self) -> None:
+        while True:
+            timeout = None
+            if self._reauth_deadline is not None:
+                timeout = max(0.0, self._reauth_deadline - time.monotonic())
+            elif self.principal is not None:
+                timeout = max(0.0, self.principal.expires_at - time.time())
+            text = await self._receive(wait_s=timeout)
+            if text is None:
+                self._token_timer_fired()
+                continue
+            try:
+                frame = decode_frame(text)
+                metrics.frame_received(frame.type)
+                await self._handlers[type(frame)](frame)
+            except ProtocolError as exc:
+                metrics.frame_received("invalid")
+                self._send_error(exc.code, exc.message)
+            except ClientError as exc:
+                self._send_error(
+                    exc.code,
+                    exc.message,
+                    retryable=exc.retryable,
+                    ref=exc.ref,
+                    retry_after=exc.retry_after,
+                )
+            except StateUnavailable:
+                metrics.redis_error("socket")
+                self._send_error(
+                    ErrorCode.STORE_UNAVAILABLE,
+                    "state store unavailable, try again shortly",
+                    retryable=True,
+                    ref=_request_ref(frame),
+                )
+
+    def _token_timer_fired(self) -> None:
+        if self._reauth_deadline is not None:
+            raise CloseSocket(CloseCode.UNAUTHENTICATED, "token expired")
+        self._reauth_deadline = time.monotonic() + self.settings.reauth_grace_s
+        self._send_error(
+            ErrorCode.TOKEN_EXPIRED, "token expired: send hello with a fresh token", retryable=True
+        )
+
+    async def _receive(self, *, wait_s: float | None) -> str | bytes | None:
+        """The next frame (text, or a binary frame's bytes), or None on timeout.
+
+        Raises:
+            WebSocketDisconnect: the peer left.
+            CloseSocket: a frame too large or not text.
+        """
+        try:
+            async with asyncio.timeout(wait_s):
+                message = await self.websocket.receive()
+        except TimeoutError:
+            return None
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        if not self.frame_rate.take():
+            raise CloseSocket(
+                CloseCode.POLICY_VIOLATION,
+                f"flooding: more than {self.settings.frames_per_second:g} frames per second",
+                ErrorCode.FLOODING,
+            )
+        text: str | None = message.get("text")
+        if text is None:
+            data: bytes = message.get("bytes") or b""
+            if len(data) > self.settings.max_frame_bytes:
+                raise CloseSocket(
+                    CloseCode.MESSAGE_TOO_BIG, "frame too large", ErrorCode.FRAME_TOO_LARGE
+                )
+            # The decoder answers bytes that are not UTF-8 JSON like any other bad text: one
+            # ``invalid_json`` error.
+            return data
+        limit = self.settings.max_frame_bytes
+        # A str of n characters takes at least n bytes: skip encoding for the common small frame.
+        if len(text) > limit // 4 and len(text.encode()) > limit:
+            raise CloseSocket(
+                CloseCode.MESSAGE_TOO_BIG,
+                f"frame larger than {limit} bytes",
+                ErrorCode.FRAME_TOO_LARGE,
+            )
+        return text
+
+    async def _accept_hello(self, hello: Hello) -> None:
+        if hello.protocol not in SUPPORTED_VERSIONS:
+            raise CloseSocket(
+                CloseCode.UNSUPPORTED_PROTOCOL,
+                f"protocol {hello.protocol} unsupported; this server speaks {PROTOCOL_VERSION}",
+                ErrorCode.UNSUPPORTED_PROTOCOL,
+            )
+        principal = self._authenticate(hello.token)
+        self.principal = principal
+        self.tab.principal = principal
+        owner = UserKey(tenant=principal.tenant, user=principal.user)
+        await self.slots.claim_user(owner, self.settings.max_connections_per_user)
+        self.owner = owner
+        bind_log_context(tenant=principal.tenant, user=principal.user)
+        attachment = await self.s.hub.attach(self.tab, owner, hello.epoch, hello.last_seq)
+        ready = await build_ready(self.s, self.tab, principal, attachment)
+        self.tab.send(ready)
+        metrics.sent("ready")
+        self.tab.finish_replay(attachment.missed)
+        logger.info(
+            "connection %s ready: tenant=%s user=%s resumed=%s",
+            self.tab.id,
+            principal.tenant,
+            principal.user,
+            attachment.resumed,
+        )
+
+    def _authenticate(self, token: str | None) -> Principal:
+        token = token or self._token_from_handshake()
+        if not token:
+            raise CloseSocket(CloseCode.UNAUTHENTICATED, "no token", ErrorCode.UNAUTHENTICATED)
+        try:
+            return self.verifier.verify(token)
+        except AuthError as exc:
+            code = ErrorCode.TOKEN_EXPIRED if exc.expired else ErrorCode.UNAUTHENTICATED
+            raise CloseSocket(CloseCode.UNAUTHENTICATED, exc.reason, code) from None
+
+    def _token_from_handshake(self) -> str | None:
+        header = self.websocket.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value:
+            return value.strip()
+        cookie = self.settings.auth_cookie
+        if cookie:
+            return self.websocket.cookies.get(cookie)
+        return None
+
+    async def _leave(self) -> None:
+        await self.slots.release()
+        if self.owner is not None:
+            with contextlib.suppress(Exception):
+                await self.s.hub.detach(self.tab, self.owner)
+        if not self.tab.closing:
+            self.tab.close(CloseCode.NORMAL)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.tab.closed.wait(), 2.0)
+        await self.tab.stop()
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    async def _on_hello_again(self, hello: Hello) -> None:
+        """A fresh token for the same user (after ``token_expired``, or earlier)."""
+        principal = self._authenticate(hello.token)
+        current = self.principal
+        if current is None or (principal.tenant, principal.user) != (current.tenant, current.user):
+            raise CloseSocket(
+                CloseCode.UNAUTHENTICATED,
+                "a new token must name the same user",
+                ErrorCode.UNAUTHENTICATED,
+            )
+        self.principal = principal
+        self.tab.principal = principal
+        self._reauth_deadline = None
+
+    async def _on_user_message(self, frame: UserMessage) -> None:
+        principal, owner = self._identity()
+        ref = frame.client_msg_id
+        text = frame.text.strip()
+        if not text:
+            raise ClientError(ErrorCode.INVALID_FIELD, "field 'text' must not be empty", ref=ref)
+        if len(frame.text) > self.settings.max_message_chars:
+            raise ClientError(
+                ErrorCode.MESSAGE_TOO_LONG,
+                f"message longer than {self.settings.max_message_chars} characters",
+                ref=ref,
+            )
+        # Refuse before storing, so a rejected message leaves no trace in the transcript.
+        await self.limits.admit_message(owner, frame.conversation_id, ref)
+        if (
+            frame.conversation_id is not None
+            and self.settings.double_texting == "reject"
+            and await self.s.leases.holder(owner, frame.conversation_id) is not None
+        ):
+            raise ClientError(
+                ErrorCode.TURN_IN_PROGRESS,
+                "a turn is already running here",
+                retryable=True,
+                ref=ref,
+            )
+        try:
+            conversation, message, is_new = await self.s.transcripts.add_user_message(
+                owner, frame.conversation_id, text=frame.text, client_msg_id=ref
+            )
+        except NotFound:
+            raise ClientError(
+                ErrorCode.CONVERSATION_NOT_FOUND,
+                f"conversation '{frame.conversation_id}' not found",
+                ref=ref,
+            ) from None
+        mirror = MessageFrame(
+            conversation_id=conversation.id,
+            message_id=message.id,
+            client_msg_id=ref,
+            role=Role.USER,
+            text=message.text,
+        )
+        if not is_new and await self._taken_up(owner, conversation.id, message.id):
+            # A resend after a reconnect: acknowledge it again, run nothing twice.
+            self.tab.send(mirror)
+            return
+        # New, or stored by an earlier attempt that failed before its turn was started or
+        # queued (Redis was unreachable): carry it through now.
+        await self.s.hub.publish(owner, [encode(mirror)])
+        request = TurnRequest(
+            tenant=owner.tenant,
+            user=owner.user,
+            roles=sorted(principal.roles),
+            conversation_id=conversation.id,
+            user_message_id=message.id,
+            client_msg_id=ref,
+            context=dict(frame.context) if frame.context else None,
+        )
+        await self.s.engine.submit(request)
+
+    async def _taken_up(self, owner: UserKey, conversation_id: str, message_id: str) -> bool:
+        """Whether a stored user message was answered, is being answered, or waits its turn."""
+        recent = await self.s.transcripts.recent_messages(
+            owner, conversation_id, limit=RESEND_LOOKBACK_MESSAGES
+        )
+        ids = [row.id for row in recent]
+        if message_id not in ids or ids[-1] != message_id:
+            return True  # something came after it
+        if await self.s.leases.holder(owner, conversation_id) is not None:
+            return True
+        return await self.s.turn_queue.waiting(owner, conversation_id) > 0
+
+    async def _on_cancel(self, frame: Cancel) -> None:
+        _, owner = self._identity()
+        if not await self.s.engine.cancel(owner, frame.conversation_id, frame.turn_id):
+            raise ClientError(
+                ErrorCode.NO_ACTIVE_TURN,
+                "no running turn in that conversation",
+                ref=frame.turn_id or frame.conversation_id,
+            )
+
+    async def _on_typing(self, frame: Typing) -> None:
+        _, owner = self._identity()
+        mirror = Typing(conversation_id=frame.conversation_id, active=frame.active)
+        await self.s.hub.publish(owner, [encode(mirror)])
+
+    async def _on_ping(self, frame: Ping) -> None:
+        self.tab.send(Pong(t=frame.t))
+        metrics.sent("pong")
+
+    async def _on_confirm(self, frame: Confirm) -> None:
+        principal, owner = self._identity()
+        if frame.decision == Decision.APPROVE:
+            await self.limits.admit_action(owner, frame.token)
+        await self.s.tool_runner.decide(principal, frame, self.tab.id)
+
+    async def _on_feedback(self, frame: Feedback) -> None:
+        _, owner = self._identity()
+        await record_feedback(self.s.feedback, owner, frame.message_id, frame.rating, frame.comment)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _identity(self) -> tuple[Principal, UserKey]:
+        if self.principal is None or self.owner is None:
+            raise RuntimeError("handler ran before hello")
+        return self.principal, self.owner
+
+    def _send_error(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        retryable: bool = False,
+        ref: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        metrics.refused(code)
+        metrics.sent("error")
+        self.tab.send(
+            Error(code=code, message=message, retryable=retryable, ref=ref, retry_after=retry_after)
+        )
+
+
+def _request_ref(frame: object) -> str | None:
+    """The client's id of a request, for an error that answers it."""
+    if isinstance(frame, UserMessage):
+        return frame.client_msg_id
+    if isinstance(frame, Confirm):
+        return frame.token
+    return None
+
+
+def decode_frame(data: str | bytes) -> ClientFrame:
+    """A client frame, decoded and fit to be stored.
+
+    Raises:
+        ProtocolError: the frame does not decode, or a string in it holds U+0000.
+    """
+    frame = decode_client(data)
+    raw = data.encode() if isinstance(data, str) else data
+    if b"\\u0000" in raw and _NUL_ESCAPE.search(raw):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "strings must not contain U+0000")
+    return frame

@@ -1,0 +1,149 @@
+"""Small HTTP routes: health, readiness, metrics, the demo page and the dev token."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from alembic.script import ScriptDirectory
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from server import metrics
+from server.auth import issue_token
+from server.services import Services
+from storage.db import alembic_config
+from storage.readiness import head_revision, schema_revision
+
+logger = logging.getLogger(__name__)
+
+CLIENT_DIR = Path(__file__).resolve().parent.parent / "client-js"
+# The folder of client-js/ whose files the demo page may load from /client/.
+CLIENT_DEMO_FOLDER = "demo"
+READINESS_TIMEOUT_S = 2.0
+DEV_TOKEN_DEFAULT_ROLES = "admin"
+OK = "ok"
+
+
+async def healthz(_request: Request) -> Response:
+    """The process is up and serving HTTP (liveness: nothing else is checked)."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready for traffic: the database answers and is migrated, Redis answers, frame fan-out
+    is connected and a model is configured. 503 with the reason of each failed check."""
+    services: Services = request.app.state.services
+    checks: dict[str, str] = {}
+    probes: dict[str, Callable[[], Awaitable[str]]] = {
+        "database": lambda: _ping(services.db.ping()),
+        "schema": lambda: _schema(request),
+        "redis": lambda: _ping(services.redis.ping()),
+    }
+    for name, probe in probes.items():
+        try:
+            checks[name] = await asyncio.wait_for(probe(), READINESS_TIMEOUT_S)
+        except Exception as exc:
+            checks[name] = f"unreachable ({type(exc).__name__})"
+            if name == "redis":
+                metrics.redis_error("readiness")
+    if checks["database"] != OK and checks["schema"].startswith("unreachable"):
+        checks["schema"] = "unknown: the database is unreachable"
+    checks["fanout"] = OK if services.hub.healthy else "frame fan-out is reconnecting to Redis"
+    checks["draining"] = OK if services.engine.accepting else "shutting down: finishing its turns"
+    checks["model"] = _model_configuration(services.settings.openai_base_url)
+    problems = {name: result for name, result in checks.items() if result != OK}
+    headers = {"Cache-Control": "no-store"}
+    if problems:
+        body = {"status": "unavailable", "problems": problems, "checks": checks}
+        return JSONResponse(body, status_code=503, headers=headers)
+    return JSONResponse({"status": "ready", "checks": checks}, headers=headers)
+
+
+def _model_configuration(base_url: str | None) -> str:
+    """The model endpoint is configured well enough to be called.
+
+    Only the configuration is checked, not the endpoint itself: an outage of the model
+    provider should not take workers out of the load balancer, since history, confirmations
+    and every other tab's state stay available; turns report the outage to users instead.
+    """
+    if base_url is None:
+        return OK  # the built-in scripted model
+    parsed = urlsplit(base_url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return "OPENAI_BASE_URL is not an http(s) URL"
+    return OK
+
+
+async def _ping(check: Awaitable[object]) -> str:
+    await check
+    return OK
+
+
+async def _schema(request: Request) -> str:
+    """OK when the database is at this code's newest migration, or at a newer one (a newer
+    release migrated it during a rolling deploy)."""
+    state = request.app.state
+    if getattr(state, "schema_ready", False):
+        return OK  # a schema that was current stays current for this process
+    services: Services = state.services
+    current = await schema_revision(services.db)
+    head = head_revision()
+    if current == head:
+        state.schema_ready = True
+        return OK
+    if current is None:
+        return "the database was never migrated: run `parley migrate`"
+    known = ScriptDirectory.from_config(alembic_config()).get_revision(current) is not None
+    if not known:
+        return OK
+    return f"the database is at migration {current}, this code needs {head}: run `parley migrate`"
+
+
+async def metrics_page(_request: Request) -> Response:
+    """Prometheus exposition of every metric (of every worker in multi-process mode)."""
+    body, content_type = await run_in_threadpool(metrics.render)
+    return Response(body, headers={"Content-Type": content_type})
+
+
+async def index_page(_request: Request) -> Response:
+    """The demo page: a mock ERP screen with the widget."""
+    return FileResponse(CLIENT_DIR / CLIENT_DEMO_FOLDER / "index.html")
+
+
+class ClientFiles(StaticFiles):
+    """``/client/``: the browser client's shipped modules and the demo folder, nothing else.
+
+    client-js/ also holds node_modules, tests and tooling, which are not the server's to publish.
+    The shipped modules are the ``files`` of client-js/package.json, the list the package itself
+    publishes, so a module added to the client is served once it is declared there.
+    """
+
+    def __init__(self, directory: Path = CLIENT_DIR) -> None:
+        super().__init__(directory=directory)
+        package = json.loads((directory / "package.json").read_text(encoding="utf-8"))
+        self.shipped = frozenset(str(name) for name in package.get("files", ()))
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        """The file for ``path`` if it is published, else nothing (a 404)."""
+        # StaticFiles.get_path has normalised the path already: "demo/../x" arrives as "x".
+        published = path in self.shipped or path.startswith(CLIENT_DEMO_FOLDER + os.sep)
+        return super().lookup_path(path) if published else ("", None)
+
+
+async def dev_token(request: Request) -> Response:
+    """A signed token for any user (dev mode only; the route does not exist otherwise)."""
+    settings = request.app.state.settings
+    params = request.query_params
+    user = params.get("user", "alice")
+    tenant = params.get("tenant", "acme")
+    roles = [role for role in params.get("roles", DEV_TOKEN_DEFAULT_ROLES).split(",") if role]
+    token = issue_token(settings, user=user, tenant=tenant, roles=roles, name=params.get("name"))
+    return JSONResponse({"token": token, "expires_in": 3600}, headers={"Cache-Control": "no-store"})

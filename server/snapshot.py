@@ -1,0 +1,211 @@
+"""The ``ready`` frame: who the tab is, where its stream stands, and — when it cannot resume —
+everything it needs to rebuild its view (conversations, the active conversation's messages,
+running turns with their text so far, pending confirmations).
+
+A running turn's text must be exact as of ``ready.last_seq``: the tab appends every
+``response_delta`` after that seq to it, so text missing from the snapshot would be a hole and
+text from a later delta a duplicate. The turn's owner saves its text with the seq of the delta it
+ends with (``{"text", "seq"}``) now and then, not on every delta, so the snapshot takes the saved
+text and corrects it from the frame log: it adds the turn's deltas logged after the save up to
+``last_seq``, and takes off those logged after ``last_seq`` that the save already holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+
+from protocol import (
+    PROTOCOL_VERSION,
+    ActiveTurn,
+    ConversationSummary,
+    FrameType,
+    MessageSnapshot,
+    Ready,
+    UserInfo,
+)
+from server.auth import Principal
+from server.connection import Connection
+from server.hub import Attachment
+from server.services import Services
+from storage.frame_log import LoggedFrame, StreamPosition
+from storage.keys import UserKey
+from storage.leases import TurnClaim
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_CONVERSATIONS = 20
+SNAPSHOT_MESSAGES = 50
+
+
+async def build_ready(
+    services: Services, tab: Connection, principal: Principal, attachment: Attachment
+) -> Ready:
+    owner = UserKey(tenant=principal.tenant, user=principal.user)
+    user = UserInfo(
+        id=principal.user,
+        tenant=principal.tenant,
+        roles=tuple(sorted(principal.roles)),
+        name=principal.name,
+    )
+    active_turns = await _active_turns(services, owner, attachment.position)
+    pending = await services.tool_runner.pending_for(owner)
+    if attachment.resumed:
+        return Ready(
+            protocol=PROTOCOL_VERSION,
+            connection_id=tab.id,
+            user=user,
+            epoch=attachment.position.epoch,
+            last_seq=attachment.position.last_seq,
+            resumed=True,
+            pending_confirmations=pending,
+            active_turns=active_turns,
+        )
+    conversations = await services.transcripts.list_conversations(
+        owner, limit=SNAPSHOT_CONVERSATIONS
+    )
+    messages: list[MessageSnapshot] = []
+    if conversations:
+        newest = conversations[0]
+        rows = await services.transcripts.recent_messages(owner, newest.id, limit=SNAPSHOT_MESSAGES)
+        messages = [
+            MessageSnapshot(
+                conversation_id=row.conversation_id,
+                message_id=row.id,
+                role=row.role,
+                text=row.text,
+                status=row.status,
+                created_at=iso(row.created_at),
+                client_msg_id=row.client_msg_id,
+                turn_id=row.turn_id,
+            )
+            for row in rows
+        ]
+    return Ready(
+        protocol=PROTOCOL_VERSION,
+        connection_id=tab.id,
+        user=user,
+        epoch=attachment.position.epoch,
+        last_seq=attachment.position.last_seq,
+        resumed=False,
+        conversations=tuple(
+            ConversationSummary(
+                conversation_id=conversation.id,
+                title=conversation.title,
+                status=conversation.status,
+                updated_at=iso(conversation.updated_at),
+            )
+            for conversation in conversations
+        ),
+        messages=tuple(messages),
+        pending_confirmations=pending,
+        active_turns=active_turns,
+    )
+
+
+async def _active_turns(
+    services: Services, owner: UserKey, position: StreamPosition
+) -> tuple[ActiveTurn, ...]:
+    claims = await services.leases.active_turns(owner)
+    texts = await turn_texts(services, owner, claims, position)
+    return tuple(
+        ActiveTurn(
+            conversation_id=claim.conversation_id,
+            turn_id=claim.turn_id,
+            message_id=claim.message_id,
+            text=texts[claim.turn_id],
+            status="streaming",
+        )
+        for claim in claims
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SavedText:
+    """A turn's text as its owner last saved it: everything up to the delta with ``seq``."""
+
+    text: str
+    seq: int
+
+    @classmethod
+    def parse(cls, raw: str | None) -> SavedText | None:
+        if not raw:
+            return None
+        fields = orjson.loads(raw)
+        return cls(text=str(fields.get("text", "")), seq=int(fields.get("seq", 0)))
+
+
+async def turn_texts(
+    services: Services, owner: UserKey, claims: Sequence[TurnClaim], position: StreamPosition
+) -> dict[str, str]:
+    """The text each turn in ``claims`` had streamed as of ``position``, by turn id.
+
+    A turn with nothing saved yet has streamed nothing: its owner saves an empty text right
+    after ``thinking``, before any delta. When the log no longer holds the frames after a save
+    (trimmed, or a new epoch), the saved text is the best there is, and that is logged.
+    """
+    saved: dict[str, SavedText | None] = {}
+    for claim in claims:
+        saved[claim.turn_id] = SavedText.parse(await services.leases.partial(owner, claim.turn_id))
+    points = [entry.seq for entry in saved.values() if entry is not None]
+    deltas: list[_Delta] | None = []
+    if any(point != position.last_seq for point in points):
+        since = min(*points, position.last_seq)
+        frames = await services.frame_log.read_after(owner, position.epoch, since)
+        if frames is None:
+            logger.warning("snapshot of %s: frames after seq %d are gone", owner, since)
+            deltas = None
+        else:
+            deltas = _deltas(frames)
+    texts: dict[str, str] = {}
+    for turn_id, entry in saved.items():
+        if entry is None:
+            texts[turn_id] = ""
+        elif deltas is None:
+            texts[turn_id] = entry.text
+        else:
+            texts[turn_id] = _text_at(entry, turn_id, deltas, position.last_seq)
+    return texts
+
+
+@dataclass(frozen=True, slots=True)
+class _Delta:
+    seq: int
+    turn_id: str
+    text: str
+
+
+_DELTA_MARK = f'"type":"{FrameType.RESPONSE_DELTA.value}"'
+
+
+def _deltas(frames: Sequence[LoggedFrame]) -> list[_Delta]:
+    found = []
+    for frame in frames:
+        # Logged frames start with seq and then type: skip the others without parsing them.
+        if _DELTA_MARK not in frame.data[:48]:
+            continue
+        fields = orjson.loads(frame.data)
+        found.append(_Delta(frame.seq, str(fields["turn_id"]), str(fields["delta"])))
+    return found
+
+
+def _text_at(entry: SavedText, turn_id: str, deltas: Sequence[_Delta], at_seq: int) -> str:
+    """``entry`` moved to ``at_seq``: the turn's later deltas added, or taken off."""
+    low, high = sorted((entry.seq, at_seq))
+    between = "".join(d.text for d in deltas if d.turn_id == turn_id and low < d.seq <= high)
+    if entry.seq <= at_seq:
+        return entry.text + between
+    if entry.text.endswith(between):
+        return entry.text[: len(entry.text) - len(between)]
+    return entry.text  # cannot happen while the saved text is the sum of its deltas
+
+
+def iso(moment: datetime) -> str:
+    """UTC ISO 8601 with a ``Z``, as every timestamp on the wire."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,533 @@
+"""Running the model's tool calls: queries at once, actions only after the user approves.
+
+Every call the model makes ends with a result in the transcript (invariant 6), whatever
+happens to it: an unknown tool, arguments that do not fit, a role that does not allow it, a
+rejection, an expiry, a cancellation, a failure.
+
+An action becomes a ``confirmation`` row and a ``confirm_request`` frame; the turn then waits
+on an event (not a thread: the worker keeps serving). The decision may arrive on any worker:
+whichever one receives it moves the row out of ``pending`` with one conditional UPDATE — the
+only way an action can run — executes the approved action there and then, and wakes the
+waiting turn, locally or through the control channel. If no turn waits any more (its worker
+restarted), the decision still executes once and a short continuation turn tells the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from protocol import (
+    ActionExecuted,
+    Confirm,
+    ConfirmationStatus,
+    ConfirmRequest,
+    ConfirmResolved,
+    Decision,
+    ErrorCode,
+    PendingConfirmation,
+    ToolCall,
+    ToolResult,
+    TurnStatus,
+    encode,
+)
+from server import metrics
+from server.auth import Principal
+from server.errors import ClientError
+from server.llm import ModelReply, ToolCallRequest
+from server.redaction import redact_for_model
+from server.snapshot import iso
+from server.tools.context import ToolContext
+from server.tools.errors import ToolError, ToolForbidden
+from server.tools.registry import ToolOutcome, ValidatedCall
+from storage.confirmations import ConfirmationStore
+from storage.keys import UserKey
+from storage.models import AuditEvent, Confirmation, utcnow
+
+if TYPE_CHECKING:
+    from server.services import Services
+    from server.turn_state import RunningTurn
+
+logger = logging.getLogger(__name__)
+
+RESULT_TEXT_LIMIT = 16_000  # characters of one tool result sent back to the model
+
+
+class ToolRunner:
+    """Executes tool calls for turns and decisions for users."""
+
+    def __init__(self, services: Services, confirmations: ConfirmationStore) -> None:
+        self._s = services
+        self.confirmations = confirmations
+        self._waiting: dict[str, asyncio.Event] = {}
+
+    # -- a model round -------------------------------------------------------------------------
+
+    async def run_round(
+        self, turn: RunningTurn, reply: ModelReply, messages: list[dict[str, Any]]
+    ) -> None:
+        """Run every call of ``reply`` and extend ``messages`` for the model's next round."""
+        calls = [call for call in reply.tool_calls if call.name or call.arguments]
+        for index, call in enumerate(calls):
+            call.id = call.id or f"call_{turn.turn_id}_{index}"
+        record: dict[str, Any] = {
+            "text": reply.text,
+            "calls": [call.wire() for call in calls],
+            "results": [],
+        }
+        turn.tool_rounds.append(record)
+        messages.append(
+            {"role": "assistant", "content": reply.text or None, "tool_calls": record["calls"]}
+        )
+        for call in calls:
+            outcome = await self._run_call(turn, call)
+            # Sensitive fields never reach the model, nor the transcript that replays to it.
+            redacted = redact_for_model(outcome.result, self._s.settings, source="tool result")
+            content = _result_text(redacted)
+            record["results"].append(
+                {"tool_call_id": call.id, "name": call.name, "content": content}
+            )
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+
+    async def _run_call(self, turn: RunningTurn, call: ToolCallRequest) -> ToolOutcome:
+        request = turn.request
+        roles = frozenset(request.roles)
+        registry = self._s.tools
+        try:
+            if registry is None:
+                raise ToolError(f"unknown tool {call.name!r}")
+            validated = registry.validate(call.name, call.arguments, roles)
+        except ToolError as exc:
+            metrics.tool_refused(registry, call.name, exc)
+            if isinstance(exc, ToolForbidden):
+                await self._audit_refusal(turn, call, exc.message)
+            await self._publish_progress(turn, call, {}, ToolOutcome(False, {}, exc.message))
+            return ToolOutcome(False, {"error": exc.message}, exc.message)
+        context = self.context_for(turn.request.owner, roles, request.conversation_id, turn.turn_id)
+        if validated.spec.kind == "query":
+            await self._publish(turn, self._call_frame(turn, call, validated.arguments))
+            outcome = await registry.run(validated, context)
+            metrics.tool_call(registry, call.name, "ok" if outcome.ok else "failed")
+            await self._publish(turn, self._result_frame(turn, call, outcome))
+            return outcome
+        return await self._confirm_then_run(turn, call, validated, context)
+
+    # -- actions -------------------------------------------------------------------------------
+
+    async def _confirm_then_run(
+        self, turn: RunningTurn, call: ToolCallRequest, validated: ValidatedCall, ctx: ToolContext
+    ) -> ToolOutcome:
+        registry = self._s.tools
+        assert registry is not None
+        try:
+            summary = await registry.summarize(validated, ctx)
+        except ToolError as exc:
+            # Refused before asking (e.g. the purchase order is not awaiting approval).
+            refused = ToolOutcome(False, {"error": exc.message}, exc.message)
+            await self._publish_progress(turn, call, validated.arguments, refused)
+            return refused
+        request = turn.request
+        now = utcnow()
+        confirmation = Confirmation(
+            token=secrets.token_urlsafe(24),
+            tenant=request.tenant,
+            user_id=request.user,
+            conversation_id=request.conversation_id,
+            turn_id=turn.turn_id,
+            call_id=call.id,
+            action=validated.spec.name,
+            params=validated.arguments,
+            summary=summary,
+            created_at=now,
+            expires_at=now + timedelta(seconds=self._s.settings.confirmation_ttl_s),
+        )
+        event = asyncio.Event()
+        self._waiting[confirmation.token] = event
+        try:
+            await self.confirmations.create(
+                confirmation, self._audit_event(confirmation, "requested")
+            )
+            metrics.confirmation("pending")
+            await self._publish(
+                turn,
+                ConfirmRequest(
+                    conversation_id=request.conversation_id,
+                    turn_id=turn.turn_id,
+                    token=confirmation.token,
+                    action=confirmation.action,
+                    params=confirmation.params,
+                    summary=summary,
+                    expires_at=iso(confirmation.expires_at),
+                ),
+            )
+            turn.awaiting[call.id] = (
+                "The user had not decided on this action when the turn ended; the decision "
+                "is still open and its outcome will follow."
+            )
+            decided = await self._await_decision(confirmation, event)
+            del turn.awaiting[call.id]
+        except asyncio.CancelledError:
+            # A user's cancel withdraws the question. A worker shutting down or losing its
+            # lease does not: the confirmation survives and can still be decided after.
+            if turn.stop_status != TurnStatus.INTERRUPTED:
+                turn.awaiting.pop(call.id, None)
+                await asyncio.shield(self._withdraw(confirmation, ConfirmationStatus.CANCELLED))
+            raise
+        finally:
+            self._waiting.pop(confirmation.token, None)
+        return _outcome_for_model(decided)
+
+    async def _await_decision(
+        self, confirmation: Confirmation, event: asyncio.Event
+    ) -> Confirmation:
+        while True:
+            current = await self.confirmations.get(confirmation.token)
+            assert current is not None
+            if current.status not in ("pending", "approved"):
+                return current
+            remaining = (_aware(current.expires_at) - utcnow()).total_seconds()
+            if current.status == "pending" and remaining <= 0:
+                withdrawn = await self._withdraw(current, ConfirmationStatus.EXPIRED)
+                if withdrawn is not None:
+                    return withdrawn
+                continue
+            event.clear()
+            # Poll now and then as well: a wake-up over the control channel can be lost while
+            # Redis is away, and the row in SQL is the truth either way.
+            timeout = min(max(remaining, 0.05), 5.0) if current.status == "pending" else 1.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout)
+
+    async def _withdraw(
+        self, confirmation: Confirmation, status: ConfirmationStatus
+    ) -> Confirmation | None:
+        """Move a pending confirmation to expired or cancelled, telling every tab; None when a
+        decision got there first."""
+        moved = await self.confirmations.transition(
+            confirmation.token, "pending", status.value, decided_at=utcnow()
+        )
+        if moved is None:
+            return None
+        metrics.confirmation(status.value)
+        await self.confirmations.audit(self._audit_event(moved, status.value))
+        await self._s.hub.publish(
+            UserKey(tenant=moved.tenant, user=moved.user_id),
+            [_encode(_resolved(moved, status))],
+        )
+        return moved
+
+    # -- decisions from users ------------------------------------------------------------------
+
+    async def decide(self, principal: Principal, frame: Confirm, connection_id: str) -> None:
+        """Apply a user's ``confirm``. Exactly one caller per token gets past the transition.
+
+        Raises:
+            ClientError: unknown token, another user's token, or already decided.
+        """
+        found = await self.confirmations.get(frame.token)
+        if found is None:
+            raise ClientError(
+                ErrorCode.CONFIRMATION_NOT_FOUND, "confirmation not found", ref=frame.token
+            )
+        if (found.tenant, found.user_id) != (principal.tenant, principal.user):
+            raise ClientError(
+                ErrorCode.FORBIDDEN, "not allowed to decide this confirmation", ref=frame.token
+            )
+        if found.status == "pending" and _aware(found.expires_at) <= utcnow():
+            await self._withdraw(found, ConfirmationStatus.EXPIRED)
+            raise ClientError(
+                ErrorCode.CONFIRMATION_EXPIRED, "confirmation expired", ref=frame.token
+            )
+        approve = frame.decision == Decision.APPROVE
+        moved = await self.confirmations.transition(
+            frame.token,
+            "pending",
+            "approved" if approve else "rejected",
+            decided_at=utcnow(),
+            decided_by_connection=connection_id,
+        )
+        if moved is None:
+            raise ClientError(
+                ErrorCode.CONFIRMATION_NOT_PENDING,
+                "confirmation already decided",
+                ref=frame.token,
+            )
+        owner = UserKey(tenant=moved.tenant, user=moved.user_id)
+        status = ConfirmationStatus.APPROVED if approve else ConfirmationStatus.REJECTED
+        metrics.confirmation(status.value)
+        await self.confirmations.audit(self._audit_event(moved, status.value))
+        await self._s.hub.publish(owner, [_encode(_resolved(moved, status))])
+        if approve:
+            moved = await self._execute(moved, principal)
+        await self._wake(moved)
+
+    async def _execute(self, confirmation: Confirmation, principal: Principal) -> Confirmation:
+        """Run an approved action once and record how it went."""
+        registry = self._s.tools
+        roles = principal.roles
+        owner = UserKey(tenant=confirmation.tenant, user=confirmation.user_id)
+        ctx = self.context_for(owner, roles, confirmation.conversation_id, confirmation.turn_id)
+        try:
+            if registry is None:
+                raise ToolError(f"unknown tool {confirmation.action!r}")
+            # Validate again: the user's roles or the tool may have changed since the request.
+            validated = registry.validate(confirmation.action, confirmation.params, roles)
+            outcome = await registry.run(validated, ctx)
+        except ToolError as exc:
+            outcome = ToolOutcome(False, {"error": exc.message}, exc.message)
+        audit = self._audit_event(
+            confirmation,
+            "executed" if outcome.ok else "failed",
+            result=outcome.result,
+            error=None if outcome.ok else outcome.summary,
+        )
+        metrics.confirmation("executed" if outcome.ok else "failed")
+        metrics.tool_call(registry, confirmation.action, "ok" if outcome.ok else "failed")
+        audit_id = await self.confirmations.audit(audit)
+        moved = await self.confirmations.transition(
+            confirmation.token,
+            "approved",
+            "executed" if outcome.ok else "failed",
+            execution_result={
+                "ok": outcome.ok,
+                "result": outcome.result,
+                "summary": outcome.summary,
+            },
+            audit_id=audit_id,
+        )
+        if moved is None:
+            raise RuntimeError(f"approved confirmation {confirmation.token} changed under us")
+        await self._s.hub.publish(
+            owner,
+            [
+                _encode(
+                    ActionExecuted(
+                        token=moved.token,
+                        action=moved.action,
+                        ok=outcome.ok,
+                        result=outcome.result,
+                        audit_id=audit_id,
+                        conversation_id=moved.conversation_id,
+                        turn_id=moved.turn_id,
+                    )
+                )
+            ],
+        )
+        return moved
+
+    async def _wake(self, confirmation: Confirmation) -> None:
+        """Tell the waiting turn, wherever it runs; with none left, continue the conversation."""
+        if self.wake_local(confirmation.token):
+            return
+        owner = UserKey(tenant=confirmation.tenant, user=confirmation.user_id)
+        holder = await self._s.leases.holder(owner, confirmation.conversation_id)
+        if holder == confirmation.turn_id:
+            await self._s.control.publish(
+                orjson.dumps({"op": "confirmation", "token": confirmation.token})
+            )
+            return
+        await self._s.engine.continue_after(confirmation)
+
+    def wake_local(self, token: str) -> bool:
+        event = self._waiting.get(token)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+    # -- snapshots and sweeping ----------------------------------------------------------------
+
+    async def pending_for(self, owner: UserKey) -> tuple[PendingConfirmation, ...]:
+        rows = await self.confirmations.pending_for(owner)
+        return tuple(
+            PendingConfirmation(
+                token=row.token,
+                conversation_id=row.conversation_id,
+                turn_id=row.turn_id,
+                action=row.action,
+                params=row.params,
+                summary=row.summary,
+                expires_at=iso(row.expires_at),
+            )
+            for row in rows
+        )
+
+    async def expire_overdue(self) -> int:
+        """Expire pending confirmations past their time whose turn is gone (a waiting turn
+        expires its own). Returns how many were expired here."""
+        expired = 0
+        for row in await self.confirmations.overdue():
+            if row.token in self._waiting:
+                continue
+            moved = await self._withdraw(row, ConfirmationStatus.EXPIRED)
+            if moved is not None:
+                expired += 1
+                owner = UserKey(tenant=moved.tenant, user=moved.user_id)
+                if await self._s.leases.holder(owner, moved.conversation_id) != moved.turn_id:
+                    await self._s.engine.continue_after(moved)
+        return expired
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def context_for(
+        self, owner: UserKey, roles: frozenset[str], conversation_id: str, turn_id: str
+    ) -> ToolContext:
+        settings = (
+            self._s.tools.tenant_settings(owner.tenant) if self._s.tools is not None else None
+        )
+        return ToolContext(
+            tenant=owner.tenant,
+            user=owner.user,
+            roles=roles,
+            conversation_id=conversation_id,
+            turn_id=turn_id,
+            currency=settings.currency if settings else "USD",
+            locale=settings.locale if settings else "en-US",
+            sessions=self._s.db.session,
+        )
+
+    def _audit_event(
+        self,
+        confirmation: Confirmation,
+        event: str,
+        *,
+        result: Any = None,
+        error: str | None = None,
+    ) -> AuditEvent:
+        decisions = {"approved": "approve", "rejected": "reject"}
+        return AuditEvent(
+            tenant=confirmation.tenant,
+            user_id=confirmation.user_id,
+            tool=confirmation.action,
+            params=confirmation.params,
+            event=event,
+            decision=decisions.get(event),
+            result=result,
+            error=error,
+            via_ai=True,
+            confirmation_token=confirmation.token,
+            conversation_id=confirmation.conversation_id,
+            turn_id=confirmation.turn_id,
+        )
+
+    async def _audit_refusal(self, turn: RunningTurn, call: ToolCallRequest, reason: str) -> None:
+        request = turn.request
+        await self.confirmations.audit(
+            AuditEvent(
+                tenant=request.tenant,
+                user_id=request.user,
+                tool=call.name[:200],
+                params=_loose_json(call.arguments),
+                event="refused",
+                error=reason,
+                via_ai=True,
+                conversation_id=request.conversation_id,
+                turn_id=turn.turn_id,
+            )
+        )
+
+    async def _publish_progress(
+        self,
+        turn: RunningTurn,
+        call: ToolCallRequest,
+        arguments: dict[str, Any],
+        outcome: ToolOutcome,
+    ) -> None:
+        await self._publish(
+            turn,
+            self._call_frame(turn, call, arguments),
+            self._result_frame(turn, call, outcome),
+        )
+
+    def _call_frame(
+        self, turn: RunningTurn, call: ToolCallRequest, arguments: dict[str, Any]
+    ) -> ToolCall:
+        return ToolCall(
+            conversation_id=turn.request.conversation_id,
+            turn_id=turn.turn_id,
+            call_id=call.id,
+            name=call.name[:200] or "unnamed",
+            arguments=arguments,
+        )
+
+    def _result_frame(
+        self, turn: RunningTurn, call: ToolCallRequest, outcome: ToolOutcome
+    ) -> ToolResult:
+        return ToolResult(
+            conversation_id=turn.request.conversation_id,
+            turn_id=turn.turn_id,
+            call_id=call.id,
+            name=call.name[:200] or "unnamed",
+            ok=outcome.ok,
+            summary=outcome.summary[:500],
+        )
+
+    async def _publish(self, turn: RunningTurn, *frames: object) -> None:
+        await self._s.hub.publish(turn.request.owner, [_encode(frame) for frame in frames])
+
+
+def _outcome_for_model(confirmation: Confirmation) -> ToolOutcome:
+    """What the model hears about a decided action."""
+    status = confirmation.status
+    if status in ("executed", "failed"):
+        execution = confirmation.execution_result or {}
+        return ToolOutcome(
+            bool(execution.get("ok")),
+            execution.get("result"),
+            str(execution.get("summary", status)),
+        )
+    messages = {
+        "rejected": "The user rejected this action; it was not carried out.",
+        "expired": "The user did not confirm this action in time; it was not carried out.",
+        "cancelled": "The turn was cancelled before the user decided; nothing was carried out.",
+    }
+    message = messages.get(status, f"The action was not carried out ({status}).")
+    return ToolOutcome(False, {"error": message, "status": status}, message)
+
+
+def outcome_note(confirmation: Confirmation) -> str:
+    """A note for a continuation turn: what became of an action whose turn is gone."""
+    outcome = _outcome_for_model(confirmation)
+    return (
+        f"Update on the action {confirmation.action} "
+        f"({_result_text(confirmation.params)}), requested earlier in this conversation: "
+        f"{_result_text(outcome.result)}. Tell the user the outcome briefly."
+    )
+
+
+def _resolved(confirmation: Confirmation, status: ConfirmationStatus) -> ConfirmResolved:
+    return ConfirmResolved(
+        token=confirmation.token,
+        status=status,
+        conversation_id=confirmation.conversation_id,
+        turn_id=confirmation.turn_id,
+    )
+
+
+def _result_text(value: Any) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    if len(text) > RESULT_TEXT_LIMIT:
+        return text[:RESULT_TEXT_LIMIT] + "…(truncated)"
+    return text
+
+
+def _loose_json(raw: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {"raw": raw[:1000]}
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _encode(frame: object) -> str:
+    return encode(frame)  # type: ignore[arg-type]

@@ -1,0 +1,68 @@
+"""What a turn is while it runs: the request that started it and its state on this worker."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from protocol import TurnError, TurnStatus
+from server.llm import ModelUsage
+from storage.keys import UserKey
+
+
+@dataclass(slots=True)
+class TurnRequest:
+    """Everything needed to run a turn, also on a worker other than the one that got the
+    message (so it is JSON-serialisable for the conversation's queue)."""
+
+    tenant: str
+    user: str
+    roles: list[str]
+    conversation_id: str
+    user_message_id: str
+    client_msg_id: str
+    context: dict[str, Any] | None = None
+    # A continuation turn (after a confirmation whose own turn is gone) answers this note
+    # instead of a user message.
+    note: str | None = None
+
+    @property
+    def owner(self) -> UserKey:
+        return UserKey(tenant=self.tenant, user=self.user)
+
+    def dumps(self) -> str:
+        return orjson.dumps(
+            {
+                "tenant": self.tenant,
+                "user": self.user,
+                "roles": self.roles,
+                "conversation_id": self.conversation_id,
+                "user_message_id": self.user_message_id,
+                "client_msg_id": self.client_msg_id,
+                "context": self.context,
+                "note": self.note,
+            }
+        ).decode()
+
+    @classmethod
+    def loads(cls, text: str) -> TurnRequest:
+        return cls(**orjson.loads(text))
+
+
+@dataclass(slots=True)
+class RunningTurn:
+    request: TurnRequest
+    turn_id: str
+    message_id: str
+    task: asyncio.Task[None] | None = None
+    text: str = ""
+    last_delta_seq: int = 0
+    stop_status: TurnStatus | None = None  # why the turn was stopped early, if it was
+    error: TurnError | None = None  # what ended it early, for its turn_end
+    usage: list[ModelUsage] = field(default_factory=list)
+    tool_rounds: list[dict[str, Any]] = field(default_factory=list)
+    # Calls waiting for the user's confirmation, with what to record if the turn ends first.
+    awaiting: dict[str, str] = field(default_factory=dict)
