@@ -1,0 +1,390 @@
+"""The dev model's script, answers and fault rules, without any I/O."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+import pytest
+
+from server.devllm import tokens, wire
+from server.devllm.answers import ToolResult, answer_tool_results
+from server.devllm.default_script import default_script
+from server.devllm.faults import (
+    FaultKind,
+    FaultSpecError,
+    parse_fault_rules,
+    plan_faults,
+    take_markers,
+)
+from server.devllm.script import (
+    CallTemplate,
+    Conversation,
+    Rule,
+    Script,
+    conversation_from_messages,
+)
+
+
+def ask(script: Script, text: str, offered: set[str] | frozenset[str] = frozenset()) -> Any:
+    return script.reply(
+        Conversation(user_text=text, tool_results=(), offered_tools=frozenset(offered))
+    )
+
+
+# -- rules ---------------------------------------------------------------------------------------
+
+
+def test_text_and_arguments_reference_groups() -> None:
+    script = Script(
+        [
+            Rule(
+                r"find (?P<what>\w+) in (\w+)",
+                text=r"Looking for \g<what> in \2.",
+                calls=(CallTemplate("search", {"query": r"\g<what>", "where": [r"\2"], "n": 3}),),
+            )
+        ],
+        fallback="?",
+    )
+    reply = ask(script, "please find invoices in March", {"search"})
+    assert reply.text == "Looking for invoices in March."
+    assert [(call.name, json.loads(call.arguments)) for call in reply.calls] == [
+        ("search", {"query": "invoices", "where": ["March"], "n": 3})
+    ]
+
+
+def test_first_matching_rule_wins_and_fallback_answers_the_rest() -> None:
+    script = Script([Rule("one", text="first"), Rule("one|two", text="second")], fallback="?")
+    assert ask(script, "one").text == "first"
+    assert ask(script, "two").text == "second"
+    assert ask(script, "three").text == "?"
+
+
+def test_combining_rules_gather_every_match() -> None:
+    script = Script(
+        [
+            Rule("a", calls=(CallTemplate("tool_a"),), combine=True),
+            Rule("b", text="not combined"),
+            Rule("c", calls=(CallTemplate("tool_c"),), combine=True),
+            Rule("a", calls=(CallTemplate("tool_a"),), combine=True),  # a duplicate call
+        ],
+        fallback="?",
+    )
+    reply = ask(script, "a b c", {"tool_a", "tool_c"})
+    assert [call.name for call in reply.calls] == ["tool_a", "tool_c"]
+    assert reply.text == ""
+
+
+def test_a_tool_not_offered_is_explained_instead_of_called() -> None:
+    script = Script(
+        [
+            Rule(
+                r"delete (\w+)", calls=(CallTemplate("delete", {"x": r"\1"}, purpose=r"delete \1"),)
+            )
+        ],
+        fallback="?",
+    )
+    reply = ask(script, "delete everything", offered={"other"})
+    assert reply.calls == ()
+    assert reply.text.startswith("I can't delete everything here")
+    assert "no delete tool" in reply.text
+
+
+def test_ignore_offered_tools_calls_anyway_with_raw_arguments() -> None:
+    script = Script(
+        [
+            Rule(
+                re.compile(r"^x (\w+) (.*)$"),
+                calls=(CallTemplate(r"\1", raw_arguments=r"\2"),),
+                ignore_offered_tools=True,
+            )
+        ],
+        fallback="?",
+    )
+    reply = ask(script, 'x ghost {"broken": ')
+    assert [(call.name, call.arguments) for call in reply.calls] == [("ghost", '{"broken": ')]
+
+
+def test_tool_rules_match_the_last_tool_result() -> None:
+    script = Script(
+        [Rule(r'"status": "pending"', on="tool", calls=(CallTemplate("poll"),))], fallback="?"
+    )
+    pending = Conversation("", (ToolResult("job", '{"status": "pending"}'),), frozenset({"poll"}))
+    done = Conversation("", (ToolResult("job", '{"status": "done"}'),), frozenset({"poll"}))
+    assert [call.name for call in script.reply(pending).calls] == ["poll"]
+    assert script.reply(done).text == "Job: status: done."
+
+
+def test_conversation_reads_trailing_tool_results_with_their_names() -> None:
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": [{"type": "text", "text": "cash and dashboard"}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "cash_balance"}},
+                {"id": "c2", "type": "function", "function": {"name": "dashboard_summary"}},
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "{}"},
+        {"role": "tool", "tool_call_id": "c2", "content": "[]"},
+    ]
+    tools = [{"type": "function", "function": {"name": "cash_balance", "parameters": {}}}]
+    conversation = conversation_from_messages(messages, tools)
+    assert conversation.user_text == "cash and dashboard"
+    assert conversation.offered_tools == {"cash_balance"}
+    assert [(r.name, r.content) for r in conversation.tool_results] == [
+        ("cash_balance", "{}"),
+        ("dashboard_summary", "[]"),
+    ]
+    assert conversation_from_messages(messages[:2], []).tool_results == ()
+
+
+# -- the default script --------------------------------------------------------------------------
+
+ERP_PROMPTS: list[tuple[str, str, dict[str, Any]]] = [
+    ("what's our cash balance?", "cash_balance", {}),
+    ("show overdue purchase orders", "list_purchase_orders", {"overdue": True}),
+    (
+        "show purchase orders from Acme Supplies",
+        "list_purchase_orders",
+        {"supplier": "Acme Supplies"},
+    ),
+    (
+        "Show purchase orders for Globex Parts?",
+        "list_purchase_orders",
+        {"supplier": "Globex Parts"},
+    ),
+    ("any pending approvals?", "pending_approvals", {}),
+    ("ar aging please", "ar_aging", {}),
+    ("how do our receivables look", "ar_aging", {}),
+    ("AP aging", "ap_aging", {}),
+    ("show payables", "ap_aging", {}),
+    ("stock levels", "stock_levels", {}),
+    ("what is below reorder?", "stock_levels", {"below_reorder": True}),
+    ("open the dashboard", "dashboard_summary", {}),
+    ("give me a summary", "dashboard_summary", {}),
+    ("approve PO-1001", "approve_purchase_order", {"po_number": "PO-1001"}),
+    ("Approve po 1001", "approve_purchase_order", {"po_number": "PO-1001"}),
+    ("APPROVE PO1002 now", "approve_purchase_order", {"po_number": "PO-1002"}),
+    (
+        "reject PO-1003 because the price is too high.",
+        "reject_purchase_order",
+        {"po_number": "PO-1003", "reason": "the price is too high"},
+    ),
+    (
+        "reject po 1004",
+        "reject_purchase_order",
+        {"po_number": "PO-1004", "reason": "No reason given"},
+    ),
+    (
+        "create a sales order for Acme: 100 units of Widget at 50",
+        "create_sales_order",
+        {"customer": "Acme", "lines": [{"item": "Widget", "quantity": "100", "unit_price": "50"}]},
+    ),
+    (
+        "Create sales order for Globex, 2 x Gadget @ 12.50; 3 units of Big Bolt at 1",
+        "create_sales_order",
+        {
+            "customer": "Globex",
+            "lines": [
+                {"item": "Gadget", "quantity": "2", "unit_price": "12.50"},
+                {"item": "Big Bolt", "quantity": "3", "unit_price": "1"},
+            ],
+        },
+    ),
+    ("create customer Initech", "create_customer", {"name": "Initech"}),
+    (
+        "add a new customer named Umbrella Corp with email ops@umbrella.example and credit "
+        "limit 5000",
+        "create_customer",
+        {"name": "Umbrella Corp", "email": "ops@umbrella.example", "credit_limit": "5000"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("prompt", "tool", "arguments"), ERP_PROMPTS)
+def test_default_script_calls_erp_tools(prompt: str, tool: str, arguments: dict[str, Any]) -> None:
+    reply = ask(default_script(), prompt, {tool, "cash_balance"})
+    assert [(call.name, json.loads(call.arguments)) for call in reply.calls] == [(tool, arguments)]
+    assert reply.text == ""
+
+
+@pytest.mark.parametrize(("prompt", "tool", "arguments"), ERP_PROMPTS)
+def test_default_script_explains_a_missing_tool(
+    prompt: str, tool: str, arguments: dict[str, Any]
+) -> None:
+    reply = ask(default_script(), prompt, {"some_other_tool"})
+    assert reply.calls == ()
+    assert f"no {tool} tool is available" in reply.text
+
+
+def test_default_script_combines_queries() -> None:
+    script = default_script()
+    reply = ask(script, "dashboard and cash balance", {"cash_balance", "dashboard_summary"})
+    assert sorted(call.name for call in reply.calls) == ["cash_balance", "dashboard_summary"]
+    partly = ask(script, "dashboard and cash balance", {"cash_balance"})
+    assert [call.name for call in partly.calls] == ["cash_balance"]
+    assert "no dashboard_summary tool" in partly.text
+
+
+def test_default_script_talks() -> None:
+    script = default_script()
+    assert "scripted development model" in ask(script, "Hello!").text
+    assert "approve PO-1001" in ask(script, "what can you do?").text
+    about = ask(script, "are you a real model?").text
+    for setting in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "PARLEY_MODEL"):
+        assert setting in about
+    fallback = ask(script, "sing me a song about turnips")
+    assert fallback.calls == ()
+    assert "show overdue purchase orders" in fallback.text
+    assert "create a sales order" in ask(script, "create a sales order").text
+    # A greeting in front of a question does not hide the question.
+    assert [c.name for c in ask(script, "hi, what's our cash?", {"cash_balance"}).calls] == [
+        "cash_balance"
+    ]
+
+
+def test_default_script_test_rules() -> None:
+    script = default_script()
+    assert ask(script, "[say] Exactly *this*,\nsecond line").text == (
+        "Exactly *this*,\nsecond line"
+    )
+    reply = ask(script, "[call approve_purchase_order] {not json")
+    assert [(c.name, c.arguments) for c in reply.calls] == [("approve_purchase_order", "{not json")]
+
+
+# -- answers from tool results -------------------------------------------------------------------
+
+
+def test_cash_balance_answer_lists_accounts_and_total() -> None:
+    result = {
+        "accounts": [
+            {"name": "Operating", "balance": "10500.00", "currency": "USD"},
+            {"name": "Payroll", "balance": {"amount": "2000.00", "currency": "USD"}},
+        ],
+        "total": "12500.00",
+        "currency": "USD",
+    }
+    answer = answer_tool_results([ToolResult("cash_balance", json.dumps(result))])
+    assert answer == (
+        "Cash across 2 bank accounts: Operating USD 10500.00, Payroll USD 2000.00. "
+        "Total: USD 12500.00."
+    )
+
+
+def test_error_and_generic_answers() -> None:
+    error = ToolResult("approve_purchase_order", json.dumps({"error": "PO-1009 is not pending"}))
+    orders = ToolResult(
+        "list_purchase_orders",
+        json.dumps({"orders": [{"po_number": "PO-1001", "status": "draft"}], "count": 1}),
+    )
+    answer = answer_tool_results([error, orders, ToolResult(None, "plain words")])
+    assert answer.split("\n\n") == [
+        "Sorry, approve purchase order didn't go through: PO-1009 is not pending.",
+        "Purchase orders: 1 item: PO-1001 (status draft); count: 1.",
+        "Here is the result: plain words",
+    ]
+
+
+def test_answers_stay_short() -> None:
+    many = [{"name": f"Item {i}", "on_hand": i, "note": "x" * 200} for i in range(500)]
+    answer = answer_tool_results([ToolResult("stock_levels", json.dumps(many))])
+    assert answer.startswith("Stock levels: 500 items: Item 0 (on hand 0, note xxx")
+    assert len(answer) <= 900
+
+
+# -- faults --------------------------------------------------------------------------------------
+
+
+def test_fault_rules_parse_and_refuse_bad_input() -> None:
+    rules = parse_fault_rules(
+        [
+            {"fault": "rate_limit", "retry_after": 2, "api_keys": ["k1"], "times": 1},
+            {"fault": "drop_stream", "after_chunks": 4},
+            {"fault": "no_usage"},
+        ]
+    )
+    assert [rule.to_json() for rule in rules] == [
+        {"fault": "rate_limit", "retry_after": 2.0, "api_keys": ["k1"], "times": 1},
+        {"fault": "drop_stream", "after_chunks": 4},
+        {"fault": "no_usage"},
+    ]
+    bad_inputs = [
+        ({"fault": "rate_limit"}, "json list"),
+        ([{"fault": "explode"}], "unknown fault 'explode'"),
+        ([{"fault": "no_usage", "delay_s": 1}], "unknown field 'delay_s'"),
+        ([{"fault": "slow_first_token", "delay_s": -1}], "'delay_s' must be a number >= 0"),
+        ([{"fault": "drop_stream", "after_chunks": 1.5}], "whole number"),
+        ([{"fault": "server_error", "times": "2"}], "'times'"),
+        ([{"fault": "server_error", "api_keys": "k"}], "'api_keys'"),
+        (["server_error"], "must be an object"),
+    ]
+    for data, message in bad_inputs:
+        with pytest.raises(FaultSpecError, match=re.escape(message)):
+            parse_fault_rules(data)
+
+
+def test_fault_plan_keys_times_and_precedence() -> None:
+    rules = parse_fault_rules(
+        [
+            {"fault": "rate_limit", "api_keys": ["limited"], "times": 2},
+            {"fault": "server_error", "api_keys": ["broken"]},
+            {"fault": "token_rate", "rate": 5},
+            {"fault": "no_usage", "times": 1},
+        ]
+    )
+    assert plan_faults(rules, "other").fired == (FaultKind.TOKEN_RATE, FaultKind.NO_USAGE)
+    plan = plan_faults(rules, "other")
+    assert (plan.token_rate, plan.omit_usage) == (5.0, False)  # no_usage has fired its once
+    for _ in range(2):
+        rejected = plan_faults(rules, "limited").reject
+        assert rejected is not None
+        assert rejected.kind is FaultKind.RATE_LIMIT
+    assert plan_faults(rules, "limited").reject is None  # its two times are used up
+    broken = plan_faults(rules, "broken").reject
+    assert broken is not None
+    assert broken.kind is FaultKind.SERVER_ERROR
+
+
+def test_markers_are_taken_out_of_the_message() -> None:
+    text, rules = take_markers("[fault:slow_first_token=0.5] hello [fault:no_usage]")
+    assert text == "hello"
+    assert [(rule.kind, rule.value) for rule in rules] == [
+        (FaultKind.SLOW_FIRST_TOKEN, 0.5),
+        (FaultKind.NO_USAGE, 0.0),
+    ]
+    assert take_markers("[fault:typo] hi") == ("[fault:typo] hi", [])
+
+
+# -- tokens --------------------------------------------------------------------------------------
+
+
+def test_text_splits_into_pieces_that_join_back() -> None:
+    text = "  Hello there,\n\nfriend!  "
+    assert wire.split_text(text) == ["  Hello", " there,", "\n\nfriend!", "  "]
+    arguments = '{"po_number": "PO-1001"}'
+    pieces = wire.split_arguments(arguments)
+    assert len(pieces) > 2
+    assert "".join(pieces) == arguments
+    assert wire.split_arguments("{}") == ["{", "}"]
+
+
+def test_counts_fall_back_to_an_estimate_when_no_encoding_loads(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import tiktoken
+
+    def unavailable(name: str) -> Any:
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(tiktoken, "get_encoding", unavailable)
+    monkeypatch.setattr(tokens, "_loaded", False)
+    monkeypatch.setattr(tokens, "_encoding", None)
+    with caplog.at_level(logging.WARNING, logger=tokens.__name__):
+        assert tokens.count_text("12345678") == 2
+        assert tokens.count_text("123456789") == 3
+    assert len([r for r in caplog.records if "estimates" in r.getMessage()]) == 1
