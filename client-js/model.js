@@ -1,0 +1,521 @@
+/**
+ * The client's picture of the user's conversations, built from server frames.
+ *
+ * A UI renders from this model and re-renders on its `change` event instead of interpreting
+ * frames itself. The model is rebuilt from a `ready` snapshot when the server could not resume
+ * (`resumed: false`) and is otherwise updated frame by frame; the client has already dropped
+ * duplicate frames by `seq`, but every update here is still idempotent, so a frame applied twice
+ * (say, a replayed `message` the snapshot already held) leaves the model unchanged.
+ *
+ * @module model
+ */
+
+/** @typedef {import('./types.js').ServerFrame} ServerFrame */
+/** @typedef {import('./types.js').ReadyFrame} ReadyFrame */
+/** @typedef {import('./types.js').UserMessageFrame} UserMessageFrame */
+/** @typedef {import('./types.js').ErrorFrame} ErrorFrame */
+/** @typedef {import('./types.js').UserInfo} UserInfo */
+/** @typedef {import('./types.js').Conversation} Conversation */
+/** @typedef {import('./types.js').ConversationItem} ConversationItem */
+/** @typedef {import('./types.js').MessageItem} MessageItem */
+/** @typedef {import('./types.js').ToolItem} ToolItem */
+/** @typedef {import('./types.js').ConfirmationItem} ConfirmationItem */
+/** @typedef {import('./types.js').PendingConfirmation} PendingConfirmation */
+/** @typedef {import('./types.js').Turn} Turn */
+/** @typedef {import('./types.js').ChangeDetail} ChangeDetail */
+
+/**
+ * Stored message statuses (from a `ready` snapshot) as model statuses. A finished message reads
+ * `sent` for the user and `complete` for the assistant; anything unknown counts as finished.
+ * A message stored as `streaming` is only still streaming if its turn is among the snapshot's
+ * `active_turns` (which mark it so again); otherwise the process writing it is gone, and showing
+ * it as streaming would leave a cursor blinking on screen forever.
+ *
+ * @type {Record<string, MessageItem['status']>}
+ */
+const SNAPSHOT_STATUS = {
+  streaming: 'interrupted',
+  cancelled: 'cancelled',
+  failed: 'interrupted',
+  interrupted: 'interrupted',
+};
+
+/** How a turn's end leaves the assistant message it was streaming. */
+const MESSAGE_STATUS_AFTER_TURN = /** @type {const} */ ({
+  completed: 'complete',
+  cancelled: 'cancelled',
+  failed: 'interrupted',
+  interrupted: 'interrupted',
+});
+
+/**
+ * Conversations, running turns, confirmations and not yet acknowledged user messages.
+ *
+ * Fires `change` (a CustomEvent whose detail is a {@link ChangeDetail}) after every update.
+ */
+export class ConversationModel extends EventTarget {
+  /** @type {UserInfo | null} the authenticated user, from `ready` */
+  user = null;
+  /** @type {string | null} */
+  connectionId = null;
+  /** @type {Map<string, Conversation>} by conversation_id, in the order they became known */
+  conversations = new Map();
+  /** @type {Map<string, Turn>} running turns by turn_id */
+  turns = new Map();
+  /** @type {Map<string, ConfirmationItem>} every confirmation seen, by token */
+  confirmations = new Map();
+  /** @type {Map<string, MessageItem>} user messages sent but not yet mirrored back, by client_msg_id */
+  pending = new Map();
+
+  /** @type {Map<string, MessageItem>} */
+  #messages = new Map();
+  /** @type {Map<string, ToolItem>} */
+  #tools = new Map();
+
+  // ------------------------------------------------------------------------------------------
+  // Queries
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * A conversation by id.
+   *
+   * @param {string} conversationId
+   * @returns {Conversation | undefined}
+   */
+  conversation(conversationId) {
+    return this.conversations.get(conversationId);
+  }
+
+  /**
+   * The running turn of a conversation, if any (there is at most one per conversation).
+   *
+   * @param {string | undefined} conversationId
+   * @returns {Turn | undefined}
+   */
+  activeTurn(conversationId) {
+    for (const turn of this.turns.values()) {
+      if (turn.conversationId === conversationId) return turn;
+    }
+    return undefined;
+  }
+
+  /**
+   * Pending (unacknowledged or failed) user messages of a conversation; `undefined` selects the
+   * ones sent without a conversation id, which start a new conversation.
+   *
+   * @param {string | undefined} conversationId
+   * @returns {MessageItem[]}
+   */
+  pendingFor(conversationId) {
+    return [...this.pending.values()].filter(
+      (item) => (item.conversationId || undefined) === conversationId,
+    );
+  }
+
+  /**
+   * An assistant or user message by message_id.
+   *
+   * @param {string} messageId
+   * @returns {MessageItem | undefined}
+   */
+  message(messageId) {
+    return this.#messages.get(messageId);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Local updates made by the client
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Show a user message at once, before the server mirrors it back.
+   *
+   * @param {UserMessageFrame} frame
+   */
+  addPending(frame) {
+    /** @type {MessageItem} */
+    const item = {
+      kind: 'message',
+      id: frame.client_msg_id,
+      conversationId: frame.conversation_id ?? '',
+      role: 'user',
+      text: frame.text,
+      status: 'pending',
+      clientMsgId: frame.client_msg_id,
+    };
+    if (frame.context) item.context = frame.context;
+    this.pending.set(frame.client_msg_id, item);
+    this.#changed('local', frame.conversation_id);
+  }
+
+  /**
+   * Mark a pending user message as refused by the server (the error's `ref` named it).
+   *
+   * @param {string} clientMsgId
+   * @param {ErrorFrame} error
+   */
+  failPending(clientMsgId, error) {
+    const item = this.pending.get(clientMsgId);
+    if (!item) return;
+    item.status = 'failed';
+    item.error = error;
+    this.#changed('failed', item.conversationId || undefined);
+  }
+
+  /**
+   * Put a failed message back to pending, for a retry with the same client_msg_id.
+   *
+   * @param {string} clientMsgId
+   */
+  retryPending(clientMsgId) {
+    const item = this.pending.get(clientMsgId);
+    if (!item) return;
+    item.status = 'pending';
+    delete item.error;
+    this.#changed('local', item.conversationId || undefined);
+  }
+
+  /**
+   * Forget a pending message (the user discarded a failed one).
+   *
+   * @param {string} clientMsgId
+   */
+  removePending(clientMsgId) {
+    const item = this.pending.get(clientMsgId);
+    if (this.pending.delete(clientMsgId)) this.#changed('local', item?.conversationId || undefined);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Snapshots
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Rebuild everything the server knows from a `ready` snapshot (after `resumed: false`).
+   * Pending user messages are the client's own and survive: they will be resent.
+   *
+   * @param {ReadyFrame} ready
+   */
+  reset(ready) {
+    this.user = ready.user;
+    this.connectionId = ready.connection_id;
+    this.conversations = new Map();
+    this.turns = new Map();
+    this.confirmations = new Map();
+    this.#messages = new Map();
+    this.#tools = new Map();
+    for (const summary of ready.conversations ?? []) {
+      const conversation = this.#ensureConversation(summary.conversation_id);
+      conversation.title = summary.title;
+      conversation.status = summary.status;
+      conversation.updatedAt = summary.updated_at;
+    }
+    for (const snapshot of ready.messages ?? []) {
+      // Tool messages are the model's working material; the UI shows tool progress lines instead.
+      if (snapshot.role !== 'user' && snapshot.role !== 'assistant') continue;
+      const finished = snapshot.role === 'user' ? 'sent' : 'complete';
+      const status = SNAPSHOT_STATUS[snapshot.status] ?? finished;
+      /** @type {MessageItem} */
+      const item = {
+        kind: 'message',
+        id: snapshot.message_id,
+        conversationId: snapshot.conversation_id,
+        role: snapshot.role,
+        text: snapshot.text,
+        status,
+      };
+      if (snapshot.client_msg_id !== undefined) item.clientMsgId = snapshot.client_msg_id;
+      if (snapshot.turn_id !== undefined) item.turnId = snapshot.turn_id;
+      this.#addMessage(item);
+      if (snapshot.client_msg_id !== undefined) this.pending.delete(snapshot.client_msg_id);
+    }
+    for (const turn of ready.active_turns ?? []) {
+      this.turns.set(turn.turn_id, {
+        turnId: turn.turn_id,
+        conversationId: turn.conversation_id,
+        status: turn.status,
+        messageId: turn.message_id,
+      });
+      const message = this.#ensureAssistantMessage(
+        turn.conversation_id,
+        turn.turn_id,
+        turn.message_id,
+      );
+      message.text = turn.text;
+      message.status = 'streaming';
+    }
+    for (const pending of ready.pending_confirmations ?? []) this.#addConfirmation(pending);
+    this.#changed('reset');
+  }
+
+  /**
+   * Take what a resumed `ready` adds (who we are, conversation titles) without dropping the
+   * transcript: the frames missed while away are replayed right after it.
+   *
+   * @param {ReadyFrame} ready
+   */
+  refresh(ready) {
+    this.user = ready.user;
+    this.connectionId = ready.connection_id;
+    for (const summary of ready.conversations ?? []) {
+      const conversation = this.#ensureConversation(summary.conversation_id);
+      conversation.title = summary.title;
+      conversation.status = summary.status;
+      conversation.updatedAt = summary.updated_at;
+    }
+    this.#changed('ready');
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Frames
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Apply one server frame; fires `change` when the model changed.
+   *
+   * @param {ServerFrame} frame
+   * @returns {boolean} whether anything changed
+   */
+  apply(frame) {
+    switch (frame.type) {
+      case 'message': {
+        const pending = this.pending.get(frame.client_msg_id);
+        this.pending.delete(frame.client_msg_id);
+        if (!this.#messages.has(frame.message_id)) {
+          /** @type {MessageItem} */
+          const item = {
+            kind: 'message',
+            id: frame.message_id,
+            conversationId: frame.conversation_id,
+            role: frame.role,
+            text: frame.text,
+            status: frame.role === 'user' ? 'sent' : 'complete',
+            clientMsgId: frame.client_msg_id,
+          };
+          if (pending?.context) item.context = pending.context;
+          this.#addMessage(item);
+        }
+        break;
+      }
+      case 'thinking': {
+        const turn = this.#ensureTurn(frame.conversation_id, frame.turn_id);
+        turn.status = frame.status;
+        break;
+      }
+      case 'tool_call': {
+        this.#ensureTurn(frame.conversation_id, frame.turn_id);
+        const tool = this.#ensureTool(
+          frame.conversation_id,
+          frame.turn_id,
+          frame.call_id,
+          frame.name,
+        );
+        tool.arguments = frame.arguments;
+        break;
+      }
+      case 'tool_result': {
+        const tool = this.#ensureTool(
+          frame.conversation_id,
+          frame.turn_id,
+          frame.call_id,
+          frame.name,
+        );
+        tool.status = frame.ok ? 'ok' : 'failed';
+        tool.summary = frame.summary;
+        break;
+      }
+      case 'response_delta': {
+        const turn = this.#ensureTurn(frame.conversation_id, frame.turn_id);
+        turn.messageId = frame.message_id;
+        // Writing the answer is what it does now; a later `thinking` sets a new status.
+        delete turn.status;
+        const message = this.#ensureAssistantMessage(
+          frame.conversation_id,
+          frame.turn_id,
+          frame.message_id,
+        );
+        message.text += frame.delta;
+        break;
+      }
+      case 'response': {
+        const message = this.#ensureAssistantMessage(
+          frame.conversation_id,
+          frame.turn_id,
+          frame.message_id,
+        );
+        const turn = this.turns.get(frame.turn_id);
+        if (turn) turn.messageId = frame.message_id;
+        message.text = frame.text;
+        message.status = 'complete';
+        message.usage = frame.usage;
+        break;
+      }
+      case 'confirm_request':
+        this.#addConfirmation(frame);
+        break;
+      case 'confirm_resolved': {
+        const confirmation = this.confirmations.get(frame.token);
+        if (!confirmation) return false;
+        confirmation.status = frame.status;
+        break;
+      }
+      case 'action_executed': {
+        const confirmation = this.confirmations.get(frame.token);
+        if (!confirmation) return false;
+        // The action only runs after approval; the outcome may overtake confirm_resolved.
+        if (confirmation.status === 'pending') confirmation.status = 'approved';
+        confirmation.outcome = { ok: frame.ok, result: frame.result, auditId: frame.audit_id };
+        break;
+      }
+      case 'turn_end': {
+        this.turns.delete(frame.turn_id);
+        // Found by turn id, not through the Turn, so a turn this tab never saw start ends too.
+        for (const message of this.#messages.values()) {
+          if (message.turnId === frame.turn_id && message.status === 'streaming') {
+            message.status = MESSAGE_STATUS_AFTER_TURN[frame.status] ?? 'complete';
+            // Tabs on other workers see no error frame: turn_end says why it ended.
+            if (frame.error) message.error = { type: 'error', ...frame.error };
+          }
+        }
+        for (const tool of this.#tools.values()) {
+          if (tool.turnId === frame.turn_id && tool.status === 'running') tool.status = 'failed';
+        }
+        break;
+      }
+      case 'typing':
+        this.#ensureConversation(frame.conversation_id).otherTabTyping = frame.active;
+        break;
+      case 'conversation_updated': {
+        const conversation = this.#ensureConversation(frame.conversation_id);
+        conversation.status = frame.status;
+        if (frame.title !== undefined) conversation.title = frame.title;
+        break;
+      }
+      default:
+        return false;
+    }
+    this.#changed(frame.type, 'conversation_id' in frame ? frame.conversation_id : undefined);
+    return true;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Helpers
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * @param {string} conversationId
+   * @returns {Conversation}
+   */
+  #ensureConversation(conversationId) {
+    let conversation = this.conversations.get(conversationId);
+    if (!conversation) {
+      conversation = {
+        id: conversationId,
+        title: '',
+        status: 'active',
+        items: [],
+        otherTabTyping: false,
+      };
+      this.conversations.set(conversationId, conversation);
+    }
+    return conversation;
+  }
+
+  /**
+   * @param {string} conversationId
+   * @param {string} turnId
+   * @returns {Turn}
+   */
+  #ensureTurn(conversationId, turnId) {
+    let turn = this.turns.get(turnId);
+    if (!turn) {
+      turn = { turnId, conversationId };
+      this.turns.set(turnId, turn);
+    }
+    return turn;
+  }
+
+  /** @param {MessageItem} item */
+  #addMessage(item) {
+    this.#messages.set(item.id, item);
+    this.#ensureConversation(item.conversationId).items.push(item);
+  }
+
+  /**
+   * @param {string} conversationId
+   * @param {string} turnId
+   * @param {string} messageId
+   * @returns {MessageItem}
+   */
+  #ensureAssistantMessage(conversationId, turnId, messageId) {
+    let message = this.#messages.get(messageId);
+    if (!message) {
+      message = {
+        kind: 'message',
+        id: messageId,
+        conversationId,
+        role: 'assistant',
+        text: '',
+        status: 'streaming',
+        turnId,
+      };
+      this.#addMessage(message);
+    }
+    return message;
+  }
+
+  /**
+   * @param {string} conversationId
+   * @param {string} turnId
+   * @param {string} callId
+   * @param {string} name
+   * @returns {ToolItem}
+   */
+  #ensureTool(conversationId, turnId, callId, name) {
+    let tool = this.#tools.get(callId);
+    if (!tool) {
+      tool = {
+        kind: 'tool',
+        id: callId,
+        conversationId,
+        turnId,
+        name,
+        arguments: {},
+        status: 'running',
+      };
+      this.#tools.set(callId, tool);
+      this.#ensureConversation(conversationId).items.push(tool);
+    }
+    return tool;
+  }
+
+  /** @param {PendingConfirmation} request */
+  #addConfirmation(request) {
+    const existing = this.confirmations.get(request.token);
+    if (existing) return;
+    /** @type {ConfirmationItem} */
+    const item = {
+      kind: 'confirmation',
+      id: request.token,
+      token: request.token,
+      conversationId: request.conversation_id,
+      turnId: request.turn_id,
+      action: request.action,
+      params: request.params,
+      summary: request.summary,
+      expiresAt: request.expires_at,
+      status: 'pending',
+    };
+    this.confirmations.set(request.token, item);
+    this.#ensureConversation(request.conversation_id).items.push(item);
+  }
+
+  /**
+   * @param {string} reason
+   * @param {string} [conversationId]
+   */
+  #changed(reason, conversationId) {
+    /** @type {ChangeDetail} */
+    const detail = { reason };
+    if (conversationId) detail.conversationId = conversationId;
+    this.dispatchEvent(new CustomEvent('change', { detail }));
+  }
+}

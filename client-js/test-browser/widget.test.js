@@ -1,0 +1,449 @@
+/**
+ * The widget in a real Chromium, against the in-page fake server (fake-server.js).
+ *
+ * Run: node --test client-js/test-browser/   (skipped when no Chromium is found; set
+ * PARLEY_CHROMIUM to its path if it is not /usr/bin/chromium or a Playwright download).
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { extname, join, normalize } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { findChromium, launchChromium } from '../test-support/chromium.js';
+
+const CLIENT_DIR = fileURLToPath(new URL('..', import.meta.url));
+const TYPES = {
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.html': 'text/html',
+  '.json': 'application/json',
+};
+
+/** @param {string} attributes extra attributes of the element */
+function page(attributes = '') {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>widget test</title></head><body>
+<script src="/fake-server.js"></script>
+<script type="module" src="/client/widget.js"></script>
+<parley-assistant token-url="/token" title="Test Assistant" suggestions="what's our cash balance?|approve PO-1001" ${attributes}></parley-assistant>
+</body></html>`;
+}
+
+/** A static server for the client files, the test pages, a token route and a status route. */
+function startServer() {
+  const server = createServer(async (request, response) => {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const send = (status, type, body) => {
+      response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      response.end(body);
+    };
+    if (url.pathname === '/') return send(200, 'text/html', page());
+    if (url.pathname === '/open') return send(200, 'text/html', page('open'));
+    if (url.pathname === '/nostatus')
+      return send(200, 'text/html', page('server="/nostatus/" open'));
+    if (url.pathname === '/token')
+      return send(
+        200,
+        'application/json',
+        JSON.stringify({ token: 'test-token', expires_in: 3600 }),
+      );
+    if (url.pathname === '/api/v1/status') {
+      // As the real route: authenticated callers only.
+      if (request.headers.authorization !== 'Bearer test-token') {
+        return send(401, 'application/json', '{"error": {"code": "unauthenticated"}}');
+      }
+      return send(
+        200,
+        'application/json',
+        JSON.stringify({ model: { name: 'parley-dev', dev: true } }),
+      );
+    }
+    if (url.pathname === '/fake-server.js') {
+      return send(
+        200,
+        'text/javascript',
+        await readFile(join(CLIENT_DIR, 'test-browser', 'fake-server.js')),
+      );
+    }
+    if (url.pathname.startsWith('/client/')) {
+      const file = normalize(join(CLIENT_DIR, url.pathname.slice('/client/'.length)));
+      if (file.startsWith(CLIENT_DIR) && existsSync(file)) {
+        return send(200, TYPES[extname(file)] ?? 'application/octet-stream', await readFile(file));
+      }
+    }
+    send(404, 'text/plain', 'not found');
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+const browserFound = await findChromium();
+
+describe(
+  'parley-assistant in a browser',
+  { skip: 'missing' in browserFound ? browserFound.missing : false },
+  () => {
+    /** @type {any} */
+    let browser;
+    /** @type {import('node:http').Server} */
+    let server;
+    let origin = '';
+
+    before(async () => {
+      server = await startServer();
+      const address = /** @type {import('node:net').AddressInfo} */ (server.address());
+      origin = `http://127.0.0.1:${address.port}`;
+      browser = await launchChromium(/** @type {any} */ (browserFound));
+    });
+
+    after(async () => {
+      await browser?.close();
+      await new Promise((resolve) => server?.close(resolve));
+    });
+
+    /**
+     * A fresh page with the widget, connected to the fake server.
+     *
+     * @param {string} [path]
+     * @param {{width: number, height: number}} [viewport]
+     */
+    async function open(path = '/', viewport = { width: 1280, height: 800 }) {
+      const context = await browser.newContext({ viewport });
+      const p = await context.newPage();
+      /** @type {string[]} */
+      const problems = [];
+      p.on('pageerror', (error) => problems.push(error.message));
+      await p.goto(origin + path);
+      await p.waitForFunction(
+        () => document.querySelector('parley-assistant')?.client?.state === 'connected',
+      );
+      /** @param {string} id */
+      const testid = (id) => p.locator(`parley-assistant [data-testid="${id}"]`);
+      /** @param {Record<string, unknown>} frame */
+      const emit = (frame) => p.evaluate((f) => window.parleyFake.emit(f), frame);
+      /** @param {string} [type] */
+      const sent = (type) => p.evaluate((t) => window.parleyFake.sent(t), type);
+      return { page: p, context, testid, emit, sent, problems };
+    }
+
+    test('the launcher opens the panel; Esc closes it and returns focus', async () => {
+      const { page: p, context, testid, problems } = await open();
+      assert.equal(await testid('panel').isVisible(), false);
+      await testid('launcher').click();
+      assert.equal(await testid('panel').isVisible(), true);
+      assert.equal(await testid('launcher').isVisible(), false);
+      assert.equal(
+        await p.evaluate(() =>
+          document
+            .querySelector('parley-assistant')
+            ?.shadowRoot?.activeElement?.getAttribute('data-testid'),
+        ),
+        'input',
+      );
+      assert.equal(await testid('panel').getAttribute('role'), 'dialog');
+      assert.equal(await testid('message-list').getAttribute('role'), 'log');
+      assert.equal(await testid('message-list').getAttribute('aria-live'), 'polite');
+      await testid('input').press('Escape');
+      assert.equal(await testid('panel').isVisible(), false);
+      assert.equal(
+        await p.evaluate(() =>
+          document
+            .querySelector('parley-assistant')
+            ?.shadowRoot?.activeElement?.getAttribute('data-testid'),
+        ),
+        'launcher',
+      );
+      assert.deepEqual(problems, []);
+      await context.close();
+    });
+
+    test('Enter sends, Shift+Enter adds a line; user text is shown as text', async () => {
+      const { context, testid, sent } = await open('/open');
+      await testid('input').fill('first line');
+      await testid('input').press('Shift+Enter');
+      await testid('input').pressSequentially('<b>second</b>');
+      await testid('input').press('Enter');
+      await testid('message-user').first().waitFor();
+      const [message] = await sent('user_message');
+      assert.equal(message.text, 'first line\n<b>second</b>');
+      assert.equal(
+        await testid('message-user').locator('.bubble').textContent(),
+        'first line\n<b>second</b>',
+      );
+      assert.equal(await testid('message-user').locator('b').count(), 0);
+      assert.equal(await testid('input').inputValue(), '');
+      await context.close();
+    });
+
+    test('a turn: thinking status, tool lines, streamed Markdown, Stop, feedback', async () => {
+      const { page: p, context, testid, emit, sent } = await open('/open');
+      await testid('input').fill('show overdue purchase orders');
+      await testid('send').click();
+      await testid('message-user').waitFor();
+      const base = { conversation_id: 'c1', turn_id: 't1' };
+      await emit({ type: 'thinking', ...base, status: 'looking up purchase orders' });
+      await testid('typing').waitFor();
+      assert.equal(await testid('typing').textContent(), 'looking up purchase orders…');
+      assert.equal(await testid('stop').isVisible(), true);
+      await emit({
+        type: 'tool_call',
+        ...base,
+        call_id: 'k1',
+        name: 'list_purchase_orders',
+        arguments: { status: 'overdue' },
+      });
+      await emit({
+        type: 'tool_result',
+        ...base,
+        call_id: 'k1',
+        name: 'list_purchase_orders',
+        ok: true,
+        summary: '1 purchase order',
+      });
+      await emit({
+        type: 'response_delta',
+        ...base,
+        message_id: 'a1',
+        delta: 'One **overdue** order:\n- PO-1006 <script>window.pwned = 1</script>',
+      });
+      await testid('message-assistant').waitFor();
+      assert.deepEqual(await testid('tool-line').allTextContents(), [
+        'List purchase orders: 1 purchase order',
+      ]);
+      assert.equal(await testid('message-assistant').getAttribute('data-status'), 'streaming');
+      assert.equal(await testid('message-assistant').locator('strong').textContent(), 'overdue');
+      assert.equal(
+        await testid('message-assistant').locator('li').textContent(),
+        'PO-1006 <script>window.pwned = 1</script>',
+      );
+      assert.equal(await testid('message-assistant').locator('script').count(), 0);
+      await testid('stop').click();
+      assert.deepEqual(await sent('cancel'), [
+        { type: 'cancel', conversation_id: 'c1', turn_id: 't1' },
+      ]);
+      await emit({ type: 'turn_end', ...base, status: 'cancelled' });
+      await testid('stop').waitFor({ state: 'hidden' });
+      assert.equal(await testid('typing').isVisible(), false);
+      assert.equal(await testid('message-assistant').getAttribute('data-status'), 'cancelled');
+
+      await emit({
+        type: 'response',
+        ...base,
+        turn_id: 't2',
+        message_id: 'a2',
+        text: 'Done.',
+        usage: {
+          prompt_tokens: 1,
+          completion_tokens: 1,
+          total_tokens: 2,
+          cost: 0,
+          model: 'dev',
+          estimated: true,
+        },
+      });
+      await testid('feedback-up').waitFor();
+      await testid('feedback-up').click();
+      assert.deepEqual(await sent('feedback'), [
+        { type: 'feedback', message_id: 'a2', rating: 'up' },
+      ]);
+      await p
+        .locator('parley-assistant [data-testid="feedback-up"][aria-pressed="true"]')
+        .waitFor();
+      await testid('feedback-down').click();
+      assert.equal((await sent('feedback')).at(-1).rating, 'down');
+      assert.equal(await p.evaluate(() => /** @type {any} */ (window).pwned), undefined);
+      await context.close();
+    });
+
+    test('a confirmation card counts down, approves and shows the outcome', async () => {
+      const { page: p, context, testid, emit, sent } = await open('/open');
+      await testid('input').fill('approve PO-1001');
+      await testid('input').press('Enter');
+      await testid('message-user').waitFor();
+      const expires = new Date(Date.now() + 125_000).toISOString();
+      await emit({ type: 'thinking', conversation_id: 'c1', turn_id: 't1' });
+      await emit({
+        type: 'confirm_request',
+        conversation_id: 'c1',
+        turn_id: 't1',
+        token: 'tok-1',
+        action: 'approve_purchase_order',
+        params: { po_number: 'PO-1001', total: '12400.00' },
+        summary: 'Approve PO-1001 for USD 12,400.00',
+        expires_at: expires,
+      });
+      await testid('confirm-card').waitFor();
+      assert.match(
+        String(await testid('confirm-card').textContent()),
+        /Approve PO-1001 for USD 12,400.00/,
+      );
+      assert.match(
+        String(await testid('confirm-card').locator('dl').textContent()),
+        /PO number\s*PO-1001/,
+      );
+      assert.match(String(await testid('countdown').textContent()), /^Expires in 2:0\d$/);
+      // The turn waits for the user now; the indicator says so instead of "Thinking…".
+      assert.equal(await testid('typing').textContent(), 'Waiting for your decision…');
+      await testid('approve').click();
+      assert.deepEqual(await sent('confirm'), [
+        { type: 'confirm', token: 'tok-1', decision: 'approve' },
+      ]);
+      await testid('approve').and(p.locator('parley-assistant button:disabled')).waitFor();
+      await emit({ type: 'confirm_resolved', token: 'tok-1', status: 'approved' });
+      await emit({
+        type: 'action_executed',
+        token: 'tok-1',
+        action: 'approve_purchase_order',
+        ok: true,
+        result: { number: 'PO-1001', status: 'approved' },
+        audit_id: 'a1',
+      });
+      await testid('action-result').filter({ hasText: 'Done' }).waitFor();
+      assert.equal(await testid('typing').textContent(), 'Thinking…');
+      assert.match(
+        String(await testid('action-result').textContent()),
+        /Done\.\s*Number\s*PO-1001\s*Status\s*approved/,
+      );
+      assert.equal(await testid('approve').isVisible(), false);
+      await context.close();
+    });
+
+    test('a decision made in another tab turns the card into its result here too', async () => {
+      const { context, testid, emit } = await open('/open');
+      await emit({
+        type: 'message',
+        conversation_id: 'c1',
+        message_id: 'u1',
+        client_msg_id: 'x',
+        role: 'user',
+        text: 'reject PO-1003',
+      });
+      await emit({
+        type: 'confirm_request',
+        conversation_id: 'c1',
+        turn_id: 't1',
+        token: 'tok-2',
+        action: 'reject_purchase_order',
+        params: { po_number: 'PO-1003' },
+        summary: 'Reject PO-1003',
+        expires_at: new Date(Date.now() + 60_000).toISOString(),
+      });
+      await testid('reject').waitFor();
+      await emit({ type: 'confirm_resolved', token: 'tok-2', status: 'rejected' });
+      await testid('action-result').filter({ hasText: 'Rejected' }).waitFor();
+      assert.equal(await testid('reject').isVisible(), false);
+      await context.close();
+    });
+
+    test('the launcher badge counts pending confirmations while minimised', async () => {
+      const { context, testid, emit } = await open('/');
+      await emit({
+        type: 'confirm_request',
+        conversation_id: 'c1',
+        turn_id: 't1',
+        token: 'tok-3',
+        action: 'approve_purchase_order',
+        params: {},
+        summary: 'Approve PO-1002',
+        expires_at: new Date(Date.now() + 60_000).toISOString(),
+      });
+      await testid('badge').waitFor();
+      assert.equal(await testid('badge').textContent(), '1');
+      await context.close();
+    });
+
+    test('a reconnecting banner while disconnected; a terminal close says why', async () => {
+      const { page: p, context, testid } = await open('/open');
+      assert.equal(await testid('banner').isVisible(), false);
+      await p.evaluate(() => window.parleyFake.drop(1012));
+      await testid('banner').waitFor();
+      assert.match(String(await testid('banner').textContent()), /Reconnecting/);
+      await testid('banner').waitFor({ state: 'hidden' });
+      assert.equal(await testid('connection-state').getAttribute('data-state'), 'connected');
+      await p.evaluate(() => window.parleyFake.drop(4403));
+      await testid('banner').filter({ hasText: "isn't allowed" }).waitFor();
+      assert.equal(await testid('reconnect').isVisible(), true);
+      await testid('reconnect').click();
+      await testid('connection-state').and(p.locator('[data-state="connected"]')).waitFor();
+      await context.close();
+    });
+
+    test('errors are shown in plain words', async () => {
+      const { context, testid, emit } = await open('/open');
+      await emit({
+        type: 'error',
+        code: 'rate_limited',
+        message: 'too many messages',
+        retryable: true,
+        retry_after: 3,
+      });
+      await testid('error').waitFor();
+      assert.equal(
+        await testid('error').locator('span').textContent(),
+        "You're sending messages faster than allowed. Please wait a moment.",
+      );
+      await context.close();
+    });
+
+    test('a refused message can be retried with the same id', async () => {
+      const { page: p, context, testid, emit, sent } = await open('/open');
+      await p.evaluate(() => (window.parleyFake.state.auto = false));
+      await testid('input').fill('x');
+      await testid('input').press('Enter');
+      const [message] = await sent('user_message');
+      await emit({
+        type: 'error',
+        code: 'message_too_long',
+        message: 'too long',
+        retryable: false,
+        ref: message.client_msg_id,
+      });
+      await testid('retry').waitFor();
+      assert.match(
+        String(await testid('message-user').textContent()),
+        /Not sent\. That message is too long/,
+      );
+      await testid('retry').click();
+      assert.equal((await sent('user_message')).at(-1).client_msg_id, message.client_msg_id);
+      await context.close();
+    });
+
+    test('the development model label follows the status route', async () => {
+      const shown = await open('/open');
+      await shown.testid('dev-label').waitFor();
+      await shown.context.close();
+      const missing = await open('/nostatus');
+      await missing.page.waitForTimeout(300);
+      assert.equal(await missing.testid('dev-label').isVisible(), false);
+      await missing.context.close();
+    });
+
+    test('suggestions send their prompt', async () => {
+      const { context, testid, sent } = await open('/open');
+      await testid('suggestion').first().click();
+      await testid('message-user').waitFor();
+      assert.equal((await sent('user_message'))[0].text, "what's our cash balance?");
+      assert.equal(await testid('empty').isVisible(), false);
+      await context.close();
+    });
+
+    test('under 480px the open panel fills the screen', async () => {
+      const { page: p, context, testid } = await open('/open', { width: 390, height: 700 });
+      const box = await testid('panel').boundingBox();
+      assert.deepEqual(box && [box.x, box.y, box.width, box.height], [0, 0, 390, 700]);
+      assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= 390));
+      await context.close();
+    });
+
+    test('theming through CSS custom properties', async () => {
+      const { page: p, context, testid } = await open('/');
+      await p.addStyleTag({ content: 'parley-assistant { --parley-accent: rgb(200, 0, 100); }' });
+      const color = await testid('launcher').evaluate((el) => getComputedStyle(el).backgroundColor);
+      assert.equal(color, 'rgb(200, 0, 100)');
+      await context.close();
+    });
+  },
+);

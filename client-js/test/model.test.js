@@ -1,0 +1,434 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { ConversationModel } from '../model.js';
+import { readyFrame } from './fake-websocket.js';
+
+const C = 'conv-1';
+const T = 'turn-1';
+const usage = {
+  prompt_tokens: 10,
+  completion_tokens: 5,
+  total_tokens: 15,
+  cost: 0.0001,
+  model: 'dev',
+  estimated: true,
+};
+
+/** A model with a counter of change events. */
+function modelWithChanges() {
+  const model = new ConversationModel();
+  /** @type {any[]} */
+  const changes = [];
+  model.addEventListener('change', (event) =>
+    changes.push(/** @type {CustomEvent} */ (event).detail),
+  );
+  return { model, changes };
+}
+
+test('streamed deltas assemble by message_id and the response sets the final text', () => {
+  const { model, changes } = modelWithChanges();
+  model.apply({ type: 'thinking', conversation_id: C, turn_id: T, status: 'looking up cash' });
+  assert.equal(model.activeTurn(C)?.status, 'looking up cash');
+  for (const delta of ['Your ', 'cash ', 'balance ', 'is **$1.2M**.']) {
+    model.apply({
+      type: 'response_delta',
+      conversation_id: C,
+      turn_id: T,
+      message_id: 'a1',
+      delta,
+    });
+  }
+  const message = model.message('a1');
+  assert.equal(message?.text, 'Your cash balance is **$1.2M**.');
+  assert.equal(message?.status, 'streaming');
+  assert.equal(message?.role, 'assistant');
+  model.apply({
+    type: 'response',
+    conversation_id: C,
+    turn_id: T,
+    message_id: 'a1',
+    text: 'Your cash balance is $1.2M.',
+    usage,
+  });
+  assert.equal(message?.text, 'Your cash balance is $1.2M.', 'the final text wins over the deltas');
+  assert.equal(message?.status, 'complete');
+  assert.deepEqual(message?.usage, usage);
+  model.apply({ type: 'turn_end', conversation_id: C, turn_id: T, status: 'completed' });
+  assert.equal(model.activeTurn(C), undefined);
+  assert.equal(model.conversation(C)?.items.length, 1);
+  assert.ok(changes.every((c) => c.conversationId === C));
+  assert.equal(changes.length, 7);
+});
+
+test('deltas of two conversations do not mix', () => {
+  const { model } = modelWithChanges();
+  model.apply({
+    type: 'response_delta',
+    conversation_id: 'a',
+    turn_id: 'ta',
+    message_id: 'ma',
+    delta: 'one ',
+  });
+  model.apply({
+    type: 'response_delta',
+    conversation_id: 'b',
+    turn_id: 'tb',
+    message_id: 'mb',
+    delta: 'uno ',
+  });
+  model.apply({
+    type: 'response_delta',
+    conversation_id: 'a',
+    turn_id: 'ta',
+    message_id: 'ma',
+    delta: 'two',
+  });
+  model.apply({
+    type: 'response_delta',
+    conversation_id: 'b',
+    turn_id: 'tb',
+    message_id: 'mb',
+    delta: 'dos',
+  });
+  assert.equal(model.message('ma')?.text, 'one two');
+  assert.equal(model.message('mb')?.text, 'uno dos');
+});
+
+test('a cancelled or interrupted turn keeps its partial text with that status', () => {
+  const { model } = modelWithChanges();
+  model.apply({
+    type: 'response_delta',
+    conversation_id: C,
+    turn_id: 't1',
+    message_id: 'm1',
+    delta: 'Half an ans',
+  });
+  model.apply({ type: 'turn_end', conversation_id: C, turn_id: 't1', status: 'cancelled' });
+  assert.deepEqual(
+    [model.message('m1')?.text, model.message('m1')?.status],
+    ['Half an ans', 'cancelled'],
+  );
+  model.apply({
+    type: 'response_delta',
+    conversation_id: C,
+    turn_id: 't2',
+    message_id: 'm2',
+    delta: 'Cut',
+  });
+  model.apply({ type: 'turn_end', conversation_id: C, turn_id: 't2', status: 'interrupted' });
+  assert.equal(model.message('m2')?.status, 'interrupted');
+});
+
+test("turn_end's error tells every tab why the answer stopped", () => {
+  const { model } = modelWithChanges();
+  model.apply({ type: 'response_delta', conversation_id: C, turn_id: T, message_id: 'm3', delta: 'Par' });
+  model.apply({
+    type: 'turn_end',
+    conversation_id: C,
+    turn_id: T,
+    status: 'interrupted',
+    error: { code: 'turn_interrupted', message: 'the worker stopped', retryable: true },
+  });
+  const message = model.message('m3');
+  assert.equal(message?.status, 'interrupted');
+  assert.deepEqual(message?.error, {
+    type: 'error',
+    code: 'turn_interrupted',
+    message: 'the worker stopped',
+    retryable: true,
+  });
+});
+
+test('tool calls show as progress lines updated by their results', () => {
+  const { model } = modelWithChanges();
+  model.apply({
+    type: 'tool_call',
+    conversation_id: C,
+    turn_id: T,
+    call_id: 'k1',
+    name: 'list_purchase_orders',
+    arguments: { status: 'overdue' },
+  });
+  model.apply({
+    type: 'tool_call',
+    conversation_id: C,
+    turn_id: T,
+    call_id: 'k2',
+    name: 'cash_balance',
+    arguments: {},
+  });
+  const [first, second] = model.conversation(C)?.items ?? [];
+  assert.equal(first.kind, 'tool');
+  assert.equal(first.kind === 'tool' && first.status, 'running');
+  model.apply({
+    type: 'tool_result',
+    conversation_id: C,
+    turn_id: T,
+    call_id: 'k1',
+    name: 'list_purchase_orders',
+    ok: true,
+    summary: '3 overdue orders',
+  });
+  assert.deepEqual(first.kind === 'tool' && [first.status, first.summary], [
+    'ok',
+    '3 overdue orders',
+  ]);
+  model.apply({ type: 'turn_end', conversation_id: C, turn_id: T, status: 'failed' });
+  assert.equal(
+    second.kind === 'tool' && second.status,
+    'failed',
+    'a tool left running when its turn ends did not finish',
+  );
+});
+
+test('a confirmation is requested, decided and executed, seen by the same item', () => {
+  const { model } = modelWithChanges();
+  const request = {
+    type: /** @type {const} */ ('confirm_request'),
+    conversation_id: C,
+    turn_id: T,
+    token: 'tok-1',
+    action: 'approve_purchase_order',
+    params: { po: 'PO-1001', amount: 12500 },
+    summary: 'Approve PO-1001 for $12,500',
+    expires_at: '2026-11-22T17:00:00Z',
+  };
+  model.apply(request);
+  model.apply(request);
+  const item = model.confirmations.get('tok-1');
+  assert.equal(model.conversation(C)?.items.length, 1, 'a repeated request adds nothing');
+  assert.equal(item?.status, 'pending');
+  model.apply({ type: 'confirm_resolved', token: 'tok-1', status: 'approved' });
+  assert.equal(item?.status, 'approved');
+  model.apply({
+    type: 'action_executed',
+    token: 'tok-1',
+    action: 'approve_purchase_order',
+    ok: true,
+    result: { status: 'approved' },
+    audit_id: 'aud-9',
+  });
+  assert.deepEqual(item?.outcome, { ok: true, result: { status: 'approved' }, auditId: 'aud-9' });
+  assert.equal(model.conversation(C)?.items[0], item);
+});
+
+test('an outcome that overtakes the decision still marks the confirmation approved', () => {
+  const { model } = modelWithChanges();
+  model.apply({
+    type: 'confirm_request',
+    conversation_id: C,
+    turn_id: T,
+    token: 't',
+    action: 'a',
+    params: {},
+    summary: 's',
+    expires_at: '2026-11-22T17:00:00Z',
+  });
+  model.apply({
+    type: 'action_executed',
+    token: 't',
+    action: 'a',
+    ok: false,
+    result: 'PO already closed',
+    audit_id: 'x',
+  });
+  assert.equal(model.confirmations.get('t')?.status, 'approved');
+  assert.equal(
+    model.apply({ type: 'confirm_resolved', token: 'unknown', status: 'expired' }),
+    false,
+  );
+});
+
+test('pending user messages are replaced by their mirrored message', () => {
+  const { model } = modelWithChanges();
+  model.addPending({
+    type: 'user_message',
+    client_msg_id: 'cm-1',
+    text: 'approve PO-1001',
+    context: { screen: 'po' },
+  });
+  assert.deepEqual(
+    model.pendingFor(undefined).map((m) => m.text),
+    ['approve PO-1001'],
+  );
+  assert.deepEqual(model.pendingFor(C), []);
+  const mirrored = {
+    type: /** @type {const} */ ('message'),
+    conversation_id: C,
+    message_id: 'u1',
+    client_msg_id: 'cm-1',
+    role: 'user',
+    text: 'approve PO-1001',
+  };
+  model.apply(mirrored);
+  model.apply(mirrored);
+  assert.equal(model.pending.size, 0);
+  const items = model.conversation(C)?.items ?? [];
+  assert.equal(items.length, 1, 'a replayed message is not shown twice');
+  assert.deepEqual(items[0].kind === 'message' && [items[0].status, items[0].context], [
+    'sent',
+    { screen: 'po' },
+  ]);
+});
+
+test('a snapshot rebuilds conversations, messages, turns and pending confirmations', () => {
+  const { model, changes } = modelWithChanges();
+  model.apply({
+    type: 'response_delta',
+    conversation_id: 'stale',
+    turn_id: 'x',
+    message_id: 'y',
+    delta: 'old',
+  });
+  model.addPending({ type: 'user_message', client_msg_id: 'cm-keep', text: 'still mine' });
+  model.reset(
+    /** @type {any} */ (
+      readyFrame({
+        conversations: [
+          {
+            conversation_id: C,
+            title: 'Purchase orders',
+            status: 'active',
+            updated_at: '2026-11-22T16:00:00Z',
+          },
+        ],
+        messages: [
+          {
+            conversation_id: C,
+            message_id: 'u1',
+            role: 'user',
+            text: 'approve PO-1001',
+            status: 'completed',
+            created_at: '2026-11-22T16:00:00Z',
+            client_msg_id: 'cm-1',
+          },
+          {
+            conversation_id: C,
+            message_id: 'tool1',
+            role: 'tool',
+            text: '{"ok":true}',
+            status: 'complete',
+            created_at: '2026-11-22T16:00:01Z',
+          },
+          {
+            conversation_id: C,
+            message_id: 'a1',
+            role: 'assistant',
+            text: 'Approving needs your OK.',
+            status: 'weird',
+            created_at: '2026-11-22T16:00:02Z',
+            turn_id: T,
+          },
+        ],
+        pending_confirmations: [
+          {
+            token: 'tok',
+            conversation_id: C,
+            turn_id: T,
+            action: 'approve_purchase_order',
+            params: { po: 'PO-1001' },
+            summary: 'Approve PO-1001',
+            expires_at: '2026-11-22T16:05:00Z',
+          },
+        ],
+        active_turns: [
+          {
+            conversation_id: C,
+            turn_id: T,
+            message_id: 'a2',
+            text: 'Waiting for',
+            status: 'waiting for approval',
+          },
+        ],
+      })
+    ),
+  );
+  assert.deepEqual(model.user, { id: 'alice', tenant: 'acme', roles: ['admin'], name: 'Alice' });
+  assert.deepEqual([...model.conversations.keys()], [C]);
+  const conversation = model.conversation(C);
+  assert.equal(conversation?.title, 'Purchase orders');
+  assert.deepEqual(
+    conversation?.items.map((item) => `${item.kind}:${item.id}`),
+    ['message:u1', 'message:a1', 'message:a2', 'confirmation:tok'],
+  );
+  assert.equal(model.message('a1')?.status, 'complete', 'unknown statuses count as finished');
+  assert.equal(model.message('u1')?.status, 'sent');
+  assert.equal(model.message('a2')?.status, 'streaming');
+  assert.equal(model.activeTurn(C)?.status, 'waiting for approval');
+  assert.equal(model.message('y'), undefined);
+  assert.deepEqual([...model.pending.keys()], ['cm-keep'], 'unsent messages survive a reset');
+  assert.equal(changes.at(-1).reason, 'reset');
+  model.apply({
+    type: 'response_delta',
+    conversation_id: C,
+    turn_id: T,
+    message_id: 'a2',
+    delta: ' you.',
+  });
+  assert.equal(model.message('a2')?.text, 'Waiting for you.');
+});
+
+test('typing from another tab and conversation updates', () => {
+  const { model } = modelWithChanges();
+  model.apply({ type: 'typing', conversation_id: C, active: true, seq: 3 });
+  assert.equal(model.conversation(C)?.otherTabTyping, true);
+  model.apply({ type: 'typing', conversation_id: C, active: false });
+  assert.equal(model.conversation(C)?.otherTabTyping, false);
+  model.apply({
+    type: 'conversation_updated',
+    conversation_id: C,
+    status: 'archived',
+    title: 'Q3 cash',
+  });
+  assert.deepEqual(
+    [model.conversation(C)?.status, model.conversation(C)?.title],
+    ['archived', 'Q3 cash'],
+  );
+});
+
+test('frames that do not touch the model report no change', () => {
+  const { model, changes } = modelWithChanges();
+  assert.equal(model.apply({ type: 'pong', t: 1 }), false);
+  assert.equal(
+    model.apply({ type: 'error', code: 'rate_limited', message: 'slow down', retryable: true }),
+    false,
+  );
+  assert.equal(changes.length, 0);
+});
+
+test('stored message statuses map onto the model statuses', () => {
+  const { model } = modelWithChanges();
+  const stored = (id, role, status) => ({
+    conversation_id: C,
+    message_id: id,
+    role,
+    text: id,
+    status,
+    created_at: '2026-11-22T16:00:00Z',
+  });
+  model.reset(
+    /** @type {any} */ (
+      readyFrame({
+        messages: [
+          stored('a', 'assistant', 'completed'),
+          stored('b', 'assistant', 'failed'),
+          stored('c', 'assistant', 'interrupted'),
+          stored('d', 'assistant', 'cancelled'),
+          stored('e', 'user', 'completed'),
+          stored('f', 'assistant', 'streaming'),
+          stored('g', 'assistant', 'streaming'),
+        ],
+        // Only g's turn still runs; f was left streaming by a process that is gone.
+        active_turns: [
+          { conversation_id: C, turn_id: 'tg', message_id: 'g', text: 'g so far', status: 'x' },
+        ],
+      })
+    ),
+  );
+  assert.deepEqual(
+    ['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((id) => model.message(id)?.status),
+    ['complete', 'interrupted', 'interrupted', 'cancelled', 'sent', 'interrupted', 'streaming'],
+  );
+  assert.equal(model.message('g')?.text, 'g so far');
+});

@@ -1,0 +1,396 @@
+/**
+ * JSDoc types for Parley protocol v1 frames and the client's conversation model.
+ *
+ * This module has no runtime content; `client.js` and `widget.js` import its types with
+ * `import('./types.js').Name` so that `tsc --checkJs` checks them without a build step.
+ * Field names and optionality follow docs/protocol.md: an optional field is absent, never null.
+ *
+ * @module types
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Closed sets
+// ---------------------------------------------------------------------------------------------
+
+/** @typedef {'approve' | 'reject'} Decision */
+/** @typedef {'completed' | 'cancelled' | 'failed' | 'interrupted'} TurnStatus */
+/** @typedef {'approved' | 'rejected' | 'expired' | 'cancelled'} ConfirmationStatus */
+/** @typedef {'up' | 'down' | 1 | 2 | 3 | 4 | 5} Rating */
+/** @typedef {'connecting' | 'connected' | 'disconnected'} ConnectionState */
+
+// ---------------------------------------------------------------------------------------------
+// Client → server
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * @typedef {object} HelloFrame
+ * @property {'hello'} type
+ * @property {number} protocol
+ * @property {string} [token]
+ * @property {string} [epoch]
+ * @property {number} [last_seq]
+ * @property {string} [client]
+ */
+
+/**
+ * @typedef {object} UserMessageFrame
+ * @property {'user_message'} type
+ * @property {string} client_msg_id
+ * @property {string} text
+ * @property {string} [conversation_id]
+ * @property {Record<string, unknown>} [context]
+ */
+
+/**
+ * @typedef {object} ConfirmFrame
+ * @property {'confirm'} type
+ * @property {string} token
+ * @property {Decision} decision
+ */
+
+/**
+ * @typedef {object} CancelFrame
+ * @property {'cancel'} type
+ * @property {string} conversation_id
+ * @property {string} [turn_id]
+ */
+
+/**
+ * @typedef {object} TypingFrame sent by a tab and mirrored (with `seq`) to the user's other tabs
+ * @property {'typing'} type
+ * @property {string} conversation_id
+ * @property {boolean} active
+ * @property {number} [seq]
+ */
+
+/**
+ * @typedef {object} FeedbackFrame
+ * @property {'feedback'} type
+ * @property {string} message_id
+ * @property {Rating} rating
+ * @property {string} [comment]
+ */
+
+/**
+ * @typedef {object} PingFrame
+ * @property {'ping'} type
+ * @property {number} [t]
+ */
+
+/**
+ * @typedef {HelloFrame | UserMessageFrame | ConfirmFrame | CancelFrame | TypingFrame
+ *   | FeedbackFrame | PingFrame} ClientFrame
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Nested values of server frames
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * @typedef {object} UserInfo
+ * @property {string} id
+ * @property {string} tenant
+ * @property {string[]} roles
+ * @property {string} [name]
+ */
+
+/**
+ * @typedef {object} Usage
+ * @property {number} prompt_tokens
+ * @property {number} completion_tokens
+ * @property {number} total_tokens
+ * @property {number} cost USD
+ * @property {string} model
+ * @property {boolean} estimated true when counted locally rather than reported by the model endpoint
+ */
+
+/**
+ * @typedef {object} ConversationSummary
+ * @property {string} conversation_id
+ * @property {string} title
+ * @property {string} status
+ * @property {string} updated_at
+ */
+
+/**
+ * @typedef {object} MessageSnapshot
+ * @property {string} conversation_id
+ * @property {string} message_id
+ * @property {string} role "user", "assistant" or "tool"
+ * @property {string} text
+ * @property {string} status
+ * @property {string} created_at
+ * @property {string} [client_msg_id]
+ * @property {string} [turn_id]
+ */
+
+/**
+ * @typedef {object} PendingConfirmation
+ * @property {string} token
+ * @property {string} conversation_id
+ * @property {string} turn_id
+ * @property {string} action
+ * @property {Record<string, unknown>} params
+ * @property {string} summary
+ * @property {string} expires_at
+ */
+
+/**
+ * @typedef {object} ActiveTurn
+ * @property {string} conversation_id
+ * @property {string} turn_id
+ * @property {string} message_id
+ * @property {string} text partial text streamed so far
+ * @property {string} [status]
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Server → client (`seq` is present on frames that came through the user's frame log)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * @typedef {object} ReadyFrame
+ * @property {'ready'} type
+ * @property {number} protocol
+ * @property {string} connection_id
+ * @property {UserInfo} user
+ * @property {string} epoch
+ * @property {number} last_seq
+ * @property {boolean} resumed
+ * @property {ConversationSummary[]} [conversations]
+ * @property {MessageSnapshot[]} [messages]
+ * @property {PendingConfirmation[]} pending_confirmations
+ * @property {ActiveTurn[]} active_turns
+ */
+
+/**
+ * @typedef {object} MessageFrame
+ * @property {'message'} type
+ * @property {string} conversation_id
+ * @property {string} message_id
+ * @property {string} client_msg_id
+ * @property {string} role
+ * @property {string} text
+ * @property {number} [seq]
+ */
+
+/**
+ * @typedef {object} ThinkingFrame
+ * @property {'thinking'} type
+ * @property {string} conversation_id
+ * @property {string} turn_id
+ * @property {string} [status]
+ * @property {number} [seq]
+ */
+
+/**
+ * @typedef {object} ToolCallFrame
+ * @property {'tool_call'} type
+ * @property {string} conversation_id
+ * @property {string} turn_id
+ * @property {string} call_id
+ * @property {string} name
+ * @property {Record<string, unknown>} arguments
+ * @property {number} [seq]
+ */
+
+/**
+ * @typedef {object} ToolResultFrame
+ * @property {'tool_result'} type
+ * @property {string} conversation_id
+ * @property {string} turn_id
+ * @property {string} call_id
+ * @property {string} name
+ * @property {boolean} ok
+ * @property {string} summary
+ * @property {number} [seq]
+ */
+
+/**
+ * @typedef {object} ResponseDeltaFrame
+ * @property {'response_delta'} type
+ * @property {string} conversation_id
+ * @property {string} turn_id
+ * @property {string} message_id
+ * @property {string} delta
+ * @property {number} [seq]
+ */
+
+/**
+ * @typedef {object} ResponseFrame
+ * @property {'response'} type
+ * @property {string} conversation_id
+ * @property {string} turn_id
+ * @property {string} message_id
+ * @property {string} text
+ * @property {Usage} usage
+ * @property {number} [seq]
+ */
+
+/**
+ * @typedef {object} ConfirmRequestFrame
+ * @property {'confirm_request'} type
+ * @property {string} conversation_id
+ * @property {string} turn_id
+ * @property {string} token
+ * @property {string} action
+ * @property {Record<string, unknown>} params
+ * @property {string} summary
+ * @property {string} expires_at ISO 8601 UTC
+ * @property {number} [seq]
+ */
+
+/**
+ * @typedef {object} ConfirmResolvedFrame
+ * @property {'confirm_resolved'} type
+ * @property {string} token
+ * @property {ConfirmationStatus} status
+ * @property {string} [conversation_id]
+ * @property {string} [turn_id]
+ * @property {number} [seq]
+ */
+
+/**
+ * @typedef {object} ActionExecutedFrame
+ * @property {'action_executed'} type
+ * @property {string} token
+ * @property {string} action
+ * @property {boolean} ok
+ * @property {unknown} result
+ * @property {string} audit_id
+ * @property {string} [conversation_id]
+ * @property {string} [turn_id]
+ * @property {number} [seq]
+ */
+
+/**
+ * @typedef {object} TurnEndFrame
+ * @property {'turn_end'} type
+ * @property {string} conversation_id
+ * @property {string} turn_id
+ * @property {TurnStatus} status
+ * @property {TurnError} [error] why the turn ended early, for every tab
+ * @property {number} [seq]
+ */
+
+/**
+ * @typedef {object} TurnError
+ * @property {string} code
+ * @property {string} message
+ * @property {boolean} retryable
+ * @property {number} [retry_after] seconds
+ */
+
+/**
+ * @typedef {object} ConversationUpdatedFrame
+ * @property {'conversation_updated'} type
+ * @property {string} conversation_id
+ * @property {string} status
+ * @property {string} [title]
+ * @property {number} [seq]
+ */
+
+/**
+ * @typedef {object} ErrorFrame
+ * @property {'error'} type
+ * @property {string} code
+ * @property {string} message
+ * @property {boolean} retryable
+ * @property {string} [ref] the client's id (e.g. a client_msg_id) the error is about
+ * @property {number} [retry_after] seconds
+ * @property {boolean} [local] set by the client on errors it raises itself (never on the wire)
+ */
+
+/**
+ * @typedef {object} PongFrame
+ * @property {'pong'} type
+ * @property {number} [t]
+ */
+
+/**
+ * @typedef {ReadyFrame | MessageFrame | ThinkingFrame | ToolCallFrame | ToolResultFrame
+ *   | ResponseDeltaFrame | ResponseFrame | ConfirmRequestFrame | ConfirmResolvedFrame
+ *   | ActionExecutedFrame | TurnEndFrame | TypingFrame | ConversationUpdatedFrame
+ *   | ErrorFrame | PongFrame} ServerFrame
+ */
+
+// ---------------------------------------------------------------------------------------------
+// The client's conversation model (see ConversationModel in client.js)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * @typedef {object} MessageItem a user or assistant message in a conversation
+ * @property {'message'} kind
+ * @property {string} id message_id (or the client_msg_id while the server has not acknowledged it)
+ * @property {string} conversationId
+ * @property {string} role
+ * @property {string} text streamed text so far, or the final text
+ * @property {'pending' | 'sent' | 'failed' | 'streaming' | 'complete' | 'cancelled' | 'interrupted'} status
+ * @property {string} [clientMsgId]
+ * @property {string} [turnId]
+ * @property {Usage} [usage]
+ * @property {ErrorFrame} [error] why a pending message failed
+ * @property {Record<string, unknown>} [context]
+ */
+
+/**
+ * @typedef {object} ToolItem progress of one read-only tool call
+ * @property {'tool'} kind
+ * @property {string} id call_id
+ * @property {string} conversationId
+ * @property {string} turnId
+ * @property {string} name
+ * @property {Record<string, unknown>} arguments
+ * @property {'running' | 'ok' | 'failed'} status
+ * @property {string} [summary]
+ */
+
+/**
+ * @typedef {object} ActionOutcome
+ * @property {boolean} ok
+ * @property {unknown} result
+ * @property {string} auditId
+ */
+
+/**
+ * @typedef {object} ConfirmationItem an action waiting for (or decided by) the user
+ * @property {'confirmation'} kind
+ * @property {string} id the confirmation token
+ * @property {string} token
+ * @property {string} conversationId
+ * @property {string} turnId
+ * @property {string} action
+ * @property {Record<string, unknown>} params
+ * @property {string} summary
+ * @property {string} expiresAt
+ * @property {'pending' | ConfirmationStatus} status
+ * @property {ActionOutcome} [outcome] set when the action ran
+ */
+
+/** @typedef {MessageItem | ToolItem | ConfirmationItem} ConversationItem */
+
+/**
+ * @typedef {object} Conversation
+ * @property {string} id
+ * @property {string} title
+ * @property {string} status
+ * @property {string} [updatedAt]
+ * @property {ConversationItem[]} items messages, tool progress and confirmations in arrival order
+ * @property {boolean} otherTabTyping the user is typing in this conversation in another tab
+ */
+
+/**
+ * @typedef {object} Turn a running assistant turn
+ * @property {string} turnId
+ * @property {string} conversationId
+ * @property {string} [status] what the assistant is doing, from `thinking`; cleared when text streams
+ * @property {string} [messageId] the assistant message being streamed
+ */
+
+/**
+ * @typedef {object} ChangeDetail detail of the model's `change` event
+ * @property {string} reason the frame type that caused it, or "reset", "local", "failed"
+ * @property {string} [conversationId]
+ */
+
+export {};
