@@ -1,0 +1,345 @@
+"""Run the stream benchmark and print its figures beside the bare relay's.
+
+    .venv/bin/python -m bench.run [--quick] [--out results.json]
+
+Everything runs on this machine, as separate processes: a redis-server of its own (no
+persistence), the timestamping model (bench/model.py), the bare relay (bench/relay.py) and
+Parley workers (``parley serve``, compression off, limits off), all reading the same model, and
+this process as the client of both. PostgreSQL at 127.0.0.1:5432 holds Parley's database when
+it answers (a database made for the run and dropped after), else a SQLite file.
+
+The figures (docs/benchmarks.md explains them):
+
+* RSS per idle connection: worker RSS before and after opening N authenticated idle sockets;
+* model-to-tab latency per token at a steady rate: the relay; Parley with the tab on the worker
+  running the turn; Parley with the tab on another worker — for the default delta batching and
+  for a short batching window;
+* throughput at saturation: tabs asking back to back while the model streams flat out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+
+from bench import load
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+STARTUP_S = 60.0
+# Parley's limits guard a shared service against abuse; a benchmark is the abuse.
+LIMITS_OFF = {
+    "PARLEY_USER_MESSAGES_PER_MINUTE": "0",
+    "PARLEY_TENANT_MESSAGES_PER_MINUTE": "0",
+    "PARLEY_MAX_CONNECTIONS_PER_USER": "0",
+    "PARLEY_MAX_CONNECTIONS_PER_IP": "0",
+    "PARLEY_FRAMES_PER_SECOND": "0",
+    "PARLEY_BUDGET_CONVERSATION_TOKENS": "0",
+    "PARLEY_BUDGET_CONVERSATION_USD": "0",
+    "PARLEY_BUDGET_USER_DAILY_TOKENS": "0",
+    "PARLEY_BUDGET_USER_DAILY_USD": "0",
+    "PARLEY_BUDGET_TENANT_DAILY_TOKENS": "0",
+    "PARLEY_BUDGET_TENANT_DAILY_USD": "0",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def token_for(user: str) -> str:
+    now = int(time.time())
+    claims = {"sub": user, "tenant": "bench", "roles": ["user"], "iat": now, "exp": now + 7200}
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+class Process:
+    """A child process, its output in a log file, stopped with SIGTERM (SIGKILL if stuck)."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], logs: Path) -> None:
+        self.name = name
+        self.log = logs / f"{name}.log"
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=out)
+
+    def rss_kb(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError(f"no VmRSS for {self.name}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def wait_until_up(process: Process, probe: Any) -> None:
+    deadline = time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline:
+        if process.proc.poll() is not None:
+            raise RuntimeError(f"{process.name} exited:\n{process.log.read_text()[-3000:]}")
+        with contextlib.suppress(Exception):
+            if probe():
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{process.name} did not come up:\n{process.log.read_text()[-3000:]}")
+
+
+def http_ok(url: str) -> bool:
+    return httpx.get(url, timeout=1).status_code < 500
+
+
+def redis_ok(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+        sock.sendall(b"PING\r\n")
+        return sock.recv(16).startswith(b"+PONG")
+
+
+def base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "DATABASE_URL", "REDIS_URL", "PORT"):
+        env.pop(name, None)
+    env.setdefault("TIKTOKEN_CACHE_DIR", str(REPO.parent / "shared" / "tiktoken"))
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+@contextlib.contextmanager
+def database(tmp: Path) -> Iterator[str]:
+    """A PostgreSQL database for the run when one answers, else a SQLite file."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            pass
+    except OSError:
+        yield f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+        return
+    import asyncpg
+
+    name = f"parley_bench_{secrets.token_hex(4)}"
+
+    async def admin(statement: str) -> None:
+        connection = await asyncpg.connect(POSTGRES_ADMIN)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+class Stack:
+    """The processes of one run."""
+
+    def __init__(self, tmp: Path, database_url: str) -> None:
+        self.tmp = tmp
+        self.database_url = database_url
+        self.processes: list[Process] = []
+        self.redis_port = free_port()
+        redis_args = ["--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", ""]
+        redis = self.spawn("redis", ["redis-server", *redis_args, "--dir", str(tmp)])
+        wait_until_up(redis, lambda: redis_ok(self.redis_port))
+        self.model_port = free_port()
+        model = self.spawn("model", self.uvicorn("bench.model:app", self.model_port))
+        wait_until_up(model, lambda: http_ok(f"http://127.0.0.1:{self.model_port}/v1/models"))
+        self.model_url = f"http://127.0.0.1:{self.model_port}/v1"
+        migrate = subprocess.run(
+            [sys.executable, "-m", "server.cli", "migrate"],
+            cwd=REPO,
+            env={**base_env(), "DATABASE_URL": database_url},
+            capture_output=True,
+            text=True,
+        )
+        if migrate.returncode != 0:
+            raise RuntimeError(f"migrations failed:\n{migrate.stderr[-3000:]}")
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Process:
+        process = Process(name, args, env or base_env(), self.tmp)
+        self.processes.append(process)
+        return process
+
+    @staticmethod
+    def uvicorn(app: str, port: int) -> list[str]:
+        quiet = ["--log-level", "warning", "--no-access-log", "--ws-per-message-deflate", "0"]
+        return [sys.executable, "-m", "uvicorn", app, "--port", str(port), *quiet]
+
+    def relay(self) -> tuple[Process, str]:
+        port = free_port()
+        env = {**base_env(), "BENCH_MODEL_URL": self.model_url}
+        process = self.spawn("relay", self.uvicorn("bench.relay:app", port), env)
+        wait_until_up(process, lambda: self._port_open(port))
+        return process, f"ws://127.0.0.1:{port}/ws"
+
+    def parley(self, name: str, **settings: str) -> tuple[Process, str]:
+        port = free_port()
+        env = {
+            **base_env(),
+            **LIMITS_OFF,
+            "PORT": str(port),
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "OPENAI_BASE_URL": self.model_url,
+            "OPENAI_API_KEY": "bench",
+            "PARLEY_JWT_SECRET": SECRET,
+            "PARLEY_TOOLS": "",
+            "PARLEY_LOG_LEVEL": "WARNING",
+            **settings,
+        }
+        process = self.spawn(name, [sys.executable, "-m", "server.cli", "serve"], env)
+        wait_until_up(process, lambda: http_ok(f"http://127.0.0.1:{port}/healthz"))
+        return process, f"ws://127.0.0.1:{port}/ws"
+
+    @staticmethod
+    def _port_open(port: int) -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+
+    def stop(self, process: Process) -> None:
+        process.stop()
+        self.processes.remove(process)
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+
+# -- the figures -----------------------------------------------------------------------------
+
+
+async def idle_rss(process: Process, url: str, count: int, prefix: str) -> dict[str, Any]:
+    warm = await load.hold_idle(url, token_for, 50, prefix=f"{prefix}-warm")
+    await load.close_all(warm)
+    await asyncio.sleep(1)
+    before = process.rss_kb()
+    tabs = await load.hold_idle(url, token_for, count, prefix=prefix)
+    await asyncio.sleep(2)
+    after = process.rss_kb()
+    await load.close_all(tabs)
+    return {
+        "connections": count,
+        "rss_before_mb": round(before / 1024, 1),
+        "rss_after_mb": round(after / 1024, 1),
+        "kb_per_connection": round((after - before) / count, 1),
+    }
+
+
+async def measure(stack: Stack, quick: bool) -> dict[str, Any]:
+    idle_count = 300 if quick else 1000
+    rounds = 1 if quick else 3
+    turns, tokens, rate = (3, 60, 50.0) if quick else (4, 100, 50.0)
+    streams, seconds, turn_tokens = (6, 5.0, 400) if quick else (8, 6.0, 400)
+
+    relay, relay_url = stack.relay()
+    # Every variant runs side by side, so each round measures them all under the same load
+    # (the machine is shared: what else runs on it shows in every figure of a round alike).
+    default_a, default_a_url = stack.parley("parley-a")
+    _, default_b_url = stack.parley("parley-b")
+    window = {"PARLEY_DELTA_FLUSH_MS": "5"}
+    _, short_a_url = stack.parley("parley-a-5ms", **window)
+    _, short_b_url = stack.parley("parley-b-5ms", **window)
+    # One frame per token, as the relay sends them: frames per second on equal terms.
+    _, per_token_url = stack.parley("parley-1char", PARLEY_DELTA_FLUSH_CHARS="1")
+
+    print("idle connections ...", file=sys.stderr)
+    idle = {
+        "relay": await idle_rss(relay, relay_url, idle_count, "relay"),
+        "parley": await idle_rss(default_a, default_a_url, idle_count, "parley"),
+    }
+
+    paths = {
+        "relay": (relay_url, relay_url),
+        "parley_default_same_worker": (default_a_url, default_a_url),
+        "parley_default_cross_worker": (default_a_url, default_b_url),
+        "parley_5ms_same_worker": (short_a_url, short_a_url),
+        "parley_5ms_cross_worker": (short_a_url, short_b_url),
+    }
+    targets = {
+        "relay": relay_url,
+        "parley_default": default_a_url,
+        "parley_5ms": short_a_url,
+        "parley_frame_per_token": per_token_url,
+    }
+    delays = {name: load.LatencyResult() for name in paths}
+    rates: dict[str, list[load.Throughput]] = {name: [] for name in targets}
+    for round_number in range(rounds):
+        print(f"round {round_number + 1}/{rounds}: latency ...", file=sys.stderr)
+        for name, (send_url, receive_url) in paths.items():
+            token = token_for(f"bench-latency-{name}")
+            delays[name].merge(
+                await load.latency(
+                    send_url, receive_url, token, turns=turns, tokens=tokens, rate=rate
+                )
+            )
+        print(f"round {round_number + 1}/{rounds}: throughput ...", file=sys.stderr)
+        for name, url in targets.items():
+            rates[name].append(
+                await load.throughput(
+                    url, token_for, streams=streams, tokens=turn_tokens, seconds=seconds
+                )
+            )
+    return {
+        "idle": idle,
+        "latency": {
+            "setup": {"rounds": rounds, "turns": turns, "tokens": tokens, "rate_per_s": rate},
+            **{name: result.summary() for name, result in delays.items()},
+        },
+        "throughput": {
+            "setup": {
+                "rounds": rounds,
+                "streams": streams,
+                "tokens_per_turn": turn_tokens,
+                "seconds": seconds,
+            },
+            **{name: load.median_throughput(runs) for name, runs in rates.items()},
+        },
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller, shorter runs")
+    parser.add_argument("--out", help="also write the results as JSON here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp, database(Path(tmp)) as url:
+        stack = Stack(Path(tmp), url)
+        try:
+            results = asyncio.run(measure(stack, args.quick))
+        finally:
+            stack.close()
+    results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
