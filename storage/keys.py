@@ -14,7 +14,6 @@ tag ``{t:<tenant>:u:<user>}``::
     P{T}:partial:<turn>        string  partial assistant text of a running turn
     P{T}:forgot:<turn>         string  which sweeper retired a lapsed turn (retry safety)
     P{T}:queue:<conversation>  list    messages waiting for the conversation's turn slot
-    P{T}:idem:<client_msg_id>  string  the frame accepted for a client message id
     P{T}:ctx:<conversation>    string  orjson list of chat messages (context cache)
     P{T}:presence              zset    connection id -> expiry (unix ms)
     Pturns:deadlines           zset    "<tenant>:<user>:<conversation>:<turn>" -> lease
@@ -25,8 +24,8 @@ tag ``{t:<tenant>:u:<user>}``::
 Every key expires: the log head and stream ``max(2 * max_age, 1 day)`` after the user's
 last append or position, ``log:writers`` and ``forgot:`` after a minute, the turn slot
 with its lease, ``turns`` a day after the last acquire or renew, presence with its
-longest-lived connection, rate counters with their window, and partial text,
-idempotency and context entries after the TTL their caller gives. ``turns:deadlines``
+longest-lived connection, rate counters with their window, and partial text
+and context entries after the TTL their caller gives. ``turns:deadlines``
 has no TTL; release, forget and sweepers remove its entries.
 
 Every per-user key carries the user's hash tag, so Redis Cluster keeps one user's keys
@@ -156,10 +155,6 @@ class KeySpace:
         return UserKey(tenant, user), conversation_id, turn_id
 
     # -- small stores ----------------------------------------------------------------
-
-    def idempotency(self, user: UserKey, client_msg_id: str) -> str:
-        """The frame accepted for one client message id."""
-        return self._user(user, f"idem:{escape(client_msg_id)}")
 
     def context(self, user: UserKey, conversation_id: str) -> str:
         """Cached chat-message window of a conversation."""

@@ -1,4 +1,4 @@
-"""Small Redis-backed stores: idempotency, context cache, presence, rate counters, control.
+"""Small Redis-backed stores: context cache, presence, rate counters, control.
 
 Each is bounded: every key has a TTL, the context cache also a byte limit, presence sets
 drop stale entries on every call. Times that several workers must agree on (presence
@@ -7,7 +7,6 @@ expiry, rate windows) come from Redis' clock, not the workers'.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,72 +17,9 @@ from storage.keys import DEFAULT_PREFIX, KeySpace, UserKey
 from storage.redis_client import (
     reply_int,
     reply_list,
-    reply_optional_str,
     state_errors,
     to_ms,
 )
-
-# -- idempotency ---------------------------------------------------------------------
-
-# The stored value is the storing call's token followed by the frame JSON, so a call
-# redis-py retries after a lost reply recognises its own write instead of reporting
-# its own message as a duplicate.
-_TOKEN_BYTES = 16
-_REMEMBER_LUA = """
--- KEYS: 1 idempotency key
--- ARGV: 1 this call's token, 2 frame json, 3 ttl ms
-local stored = redis.call('GET', KEYS[1])
-if not stored then
-  redis.call('SET', KEYS[1], ARGV[1] .. ARGV[2], 'PX', ARGV[3])
-  return false
-end
-if string.sub(stored, 1, #ARGV[1]) == ARGV[1] then
-  return false
-end
-return string.sub(stored, #ARGV[1] + 1)
-"""
-
-
-class IdempotencyStore:
-    """Remembers which ``client_msg_id`` a user's messages were accepted under."""
-
-    def __init__(self, redis: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
-        """
-        Raises:
-            ValueError: the prefix contains braces.
-        """
-        self._redis = redis
-        self._keys = KeySpace(prefix)
-        self._remember_script = redis.register_script(_REMEMBER_LUA)
-
-    async def remember(
-        self, user: UserKey, client_msg_id: str, frame_json: str, ttl_s: float
-    ) -> str | None:
-        """Record that ``client_msg_id`` was accepted as ``frame_json``, unless it already was.
-
-        Returns:
-            None when this call recorded it (the message is new), else the frame JSON
-            recorded first (the message is a resend: answer with that).
-
-        Raises:
-            StateUnavailable: Redis could not be reached.
-        """
-        key = self._keys.idempotency(user, client_msg_id)
-        with state_errors("idempotency remember"):
-            earlier = await self._remember_script(
-                keys=[key], args=[secrets.token_hex(_TOKEN_BYTES), frame_json, to_ms(ttl_s)]
-            )
-        return reply_optional_str(earlier, key)
-
-    async def forget(self, user: UserKey, client_msg_id: str) -> None:
-        """Drop the record, e.g. when accepting the message failed after all.
-
-        Raises:
-            StateUnavailable: Redis could not be reached.
-        """
-        with state_errors("idempotency forget"):
-            await self._redis.delete(self._keys.idempotency(user, client_msg_id))
-
 
 # -- context cache -------------------------------------------------------------------
 

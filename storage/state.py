@@ -4,7 +4,7 @@ The implementation is split by concern:
 
 * ``storage.frame_log`` — the per-user ordered frame log (append, position, resume),
 * ``storage.leases`` — turn slots and leases, lapsed-turn sweeping, partial text,
-* ``storage.small_stores`` — idempotency, context cache, presence, rate counters,
+* ``storage.small_stores`` — context cache, presence, rate counters,
   the control channel,
 * ``storage.keys`` — every key and channel name,
 * ``storage.redis_client`` — connecting (real Redis or the embedded store).
@@ -21,7 +21,6 @@ from storage.redis_client import connect_redis, is_embedded
 from storage.small_stores import (
     ContextCache,
     ControlChannel,
-    IdempotencyStore,
     Presence,
     WindowCounter,
 )
@@ -30,7 +29,6 @@ __all__ = [
     "ContextCache",
     "ControlChannel",
     "FrameLog",
-    "IdempotencyStore",
     "KeySpace",
     "LoggedFrame",
     "Presence",

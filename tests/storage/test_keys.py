@@ -32,7 +32,6 @@ def user_keys(keys: KeySpace, user: UserKey, other_id: str) -> list[str]:
         keys.turn_partial(user, other_id),
         keys.turn_forgotten(user, other_id),
         keys.turn_queue(user, other_id),
-        keys.idempotency(user, other_id),
         keys.context(user, other_id),
         keys.presence(user),
     ]

@@ -1,16 +1,14 @@
-"""Idempotency, context cache, presence, rate counters and the control channel."""
+"""Context cache, presence, rate counters and the control channel."""
 
 from __future__ import annotations
 
 import asyncio
-import secrets
 from typing import TYPE_CHECKING, Any
 
 from storage.keys import KeySpace, UserKey
 from storage.small_stores import (
     ContextCache,
     ControlChannel,
-    IdempotencyStore,
     Presence,
     WindowCounter,
 )
@@ -23,46 +21,6 @@ BOB = UserKey("acme", "bob")
 LONG = 30.0
 SHORT = 0.15
 AFTER_SHORT = 0.4
-
-
-# -- idempotency ---------------------------------------------------------------------
-
-
-async def test_first_remember_wins_and_resends_get_its_frame(state_redis: StateRedis) -> None:
-    store = IdempotencyStore(state_redis.redis, prefix=state_redis.prefix)
-
-    assert await store.remember(ALICE, "cm-1", '{"type":"message","n":1}', LONG) is None
-    assert await store.remember(ALICE, "cm-1", '{"type":"message","n":2}', LONG) == (
-        '{"type":"message","n":1}'
-    )
-    assert await store.remember(BOB, "cm-1", '{"type":"message","n":3}', LONG) is None
-    assert await store.remember(ALICE, "cm-2", '{"type":"message","n":4}', LONG) is None
-
-
-async def test_forgotten_or_expired_ids_are_new_again(state_redis: StateRedis) -> None:
-    store = IdempotencyStore(state_redis.redis, prefix=state_redis.prefix)
-    await store.remember(ALICE, "cm-1", '{"type":"a"}', LONG)
-    await store.remember(ALICE, "cm-2", '{"type":"b"}', SHORT)
-
-    await store.forget(ALICE, "cm-1")
-    await asyncio.sleep(AFTER_SHORT)
-
-    assert await store.remember(ALICE, "cm-1", '{"type":"c"}', LONG) is None
-    assert await store.remember(ALICE, "cm-2", '{"type":"d"}', LONG) is None
-
-
-async def test_a_retried_remember_is_not_its_own_duplicate(state_redis: StateRedis) -> None:
-    """redis-py re-sends a command whose reply was lost: same key, same token."""
-    store = IdempotencyStore(state_redis.redis, prefix=state_redis.prefix)
-    key = KeySpace(state_redis.prefix).idempotency(ALICE, "cm-1")
-    token, other = secrets.token_hex(16), secrets.token_hex(16)
-
-    async def remember_with(token: str, frame: str) -> object:
-        return await store._remember_script(keys=[key], args=[token, frame, 60_000])
-
-    assert await remember_with(token, '{"type":"a"}') is None
-    assert await remember_with(token, '{"type":"a"}') is None
-    assert await remember_with(other, '{"type":"a"}') == b'{"type":"a"}'
 
 
 # -- context cache -------------------------------------------------------------------
