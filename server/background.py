@@ -1,7 +1,8 @@
 """A worker's background jobs: the sweeper and the control-channel listener.
 
 The sweeper finds turns whose lease lapsed (their worker died) and ends them ``interrupted``
-with their partial text saved, and expires confirmations nobody decided in time. Every worker
+with their partial text saved, starts queued messages that nothing else would start, and
+expires confirmations nobody decided in time. Every worker
 runs one; ``TurnLeases.forget`` makes sure only one of them ends each turn.
 
 The control listener carries worker-to-worker requests: cancel a turn that runs here, wake a
@@ -77,7 +78,7 @@ class BackgroundJobs:
             position = await self._s.frame_log.position(user)
             texts = await turn_texts(self._s, user, [claim], position)
             if not await self._s.transcripts.interrupt_assistant_message(
-                claim.message_id, texts[claim.turn_id]
+                user, claim.conversation_id, claim.turn_id, claim.message_id, texts[claim.turn_id]
             ):
                 # The turn did end on its worker, which then could not release the lease
                 # (Redis was away): its turn_end went out already, or could not go out then.
@@ -100,7 +101,23 @@ class BackgroundJobs:
             await self._s.leases.release(user, claim.conversation_id, claim.turn_id)
             logger.warning("turn %s lapsed on worker %s; ended it", claim.turn_id, claim.worker_id)
             await self._s.engine.start_next(user, claim.conversation_id)
+        await self._start_stalled_queues()
         await self._s.tool_runner.expire_overdue()
+
+    async def _start_stalled_queues(self) -> None:
+        """Run messages that wait behind no turn at all: every worker left while they waited,
+        or the turn before them could not start them. A busy conversation is left alone; its
+        turn starts the next message when it ends."""
+        if not self._s.engine.accepting:
+            return
+        interval = self._s.settings.sweep_interval_s
+        for user, conversation_id in await self._s.turn_queue.stalled(older_than_s=interval):
+            if await self._s.leases.holder(user, conversation_id) is None:
+                logger.warning(
+                    "conversation %s: starting messages that waited with no turn running",
+                    conversation_id,
+                )
+                await self._s.engine.start_next(user, conversation_id)
 
     # -- control channel -----------------------------------------------------------------------
 

@@ -173,7 +173,9 @@ class Settings:
     idempotency_ttl_s: float = _setting(86_400.0, "how long an accepted client_msg_id is kept")
     context_cache_ttl_s: float = _setting(900.0, "how long a conversation window stays cached")
     context_cache_max_bytes: int = _setting(256 * 1024, "largest window kept in the cache")
-    sweep_interval_s: float = _setting(5.0, "how often a worker looks for lapsed turn leases")
+    sweep_interval_s: float = _setting(
+        5.0, "how often a worker looks for lapsed turns and stalled queues"
+    )
     shutdown_drain_s: float = _setting(10.0, "on SIGTERM, time running turns get to finish")
 
     # Frame log.

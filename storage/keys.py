@@ -18,6 +18,8 @@ tag ``{t:<tenant>:u:<user>}``::
     P{T}:presence              zset    connection id -> expiry (unix ms)
     Pturns:deadlines           zset    "<tenant>:<user>:<conversation>:<turn>" -> lease
                                        deadline (unix s): where sweepers look for lapsed turns
+    Pqueues:waiting            zset    "<tenant>:<user>:<conversation>" -> when a message
+                                       was last queued there or a sweeper last looked
     Prate:<key parts>          string  fixed-window rate counter
     Pcontrol                   channel worker-to-worker control messages
 
@@ -26,7 +28,7 @@ last append or position, ``log:writers`` and ``forgot:`` after a minute, the tur
 with its lease, ``turns`` a day after the last acquire or renew, presence with its
 longest-lived connection, rate counters with their window, and partial text
 and context entries after the TTL their caller gives. ``turns:deadlines``
-has no TTL; release, forget and sweepers remove its entries.
+and ``queues:waiting`` have no TTL; release, forget and sweepers remove their entries.
 
 Every per-user key carries the user's hash tag, so Redis Cluster keeps one user's keys
 in one slot and a Lua script may touch several of them. Parts that come from outside
@@ -153,6 +155,28 @@ class KeySpace:
             raise ValueError(f"not a turn index member: {member!r}")
         tenant, user, conversation_id, turn_id = (unescape(part) for part in parts)
         return UserKey(tenant, user), conversation_id, turn_id
+
+    def turn_queues_waiting(self) -> str:
+        """Global sorted set of conversations with queued messages, for sweepers."""
+        return f"{self.prefix}queues:waiting"
+
+    @staticmethod
+    def turn_queue_member(user: UserKey, conversation_id: str) -> str:
+        """The member naming one conversation in :meth:`turn_queues_waiting`."""
+        return ":".join(escape(part) for part in (user.tenant, user.user, conversation_id))
+
+    @staticmethod
+    def parse_turn_queue_member(member: str) -> tuple[UserKey, str]:
+        """Invert :meth:`turn_queue_member`: ``(user, conversation_id)``.
+
+        Raises:
+            ValueError: ``member`` was not made by :meth:`turn_queue_member`.
+        """
+        parts = member.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"not a turn queue index member: {member!r}")
+        tenant, user, conversation_id = (unescape(part) for part in parts)
+        return UserKey(tenant, user), conversation_id
 
     # -- small stores ----------------------------------------------------------------
 

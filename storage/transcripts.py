@@ -175,11 +175,19 @@ class TranscriptStore:
             await session.exec(query)
             await session.commit()
 
-    async def interrupt_assistant_message(self, message_id: str, text: str) -> bool:
-        """Mark a message whose worker died as ``interrupted``, keeping its partial text.
+    async def interrupt_assistant_message(
+        self, owner: UserKey, conversation_id: str, turn_id: str, message_id: str, text: str
+    ) -> bool:
+        """End the reply of a turn whose worker died as ``interrupted``, keeping its text.
 
-        Only a message still ``streaming`` changes, so a sweeper racing a worker that did finish
-        cannot overwrite the real ending. Returns whether the message changed.
+        Only a message still ``streaming`` changes, so a sweeper racing a worker that did
+        finish cannot overwrite the real ending. A worker that died after claiming the turn
+        but before writing its reply leaves no message at all: an ``interrupted`` one takes
+        its place, so that the transcript, like the tabs, shows the turn ended.
+
+        Returns:
+            True when the reply was ended here; False when it had ended already (or its
+            conversation is gone).
         """
         async with self._db.session() as session:
             result = await session.exec(
@@ -187,8 +195,35 @@ class TranscriptStore:
                 .where(col(Message.id) == message_id, col(Message.status) == "streaming")
                 .values(text=text, status="interrupted")
             )
-            await session.commit()
-        return bool(result.rowcount)
+            if result.rowcount:
+                await session.commit()
+                return True
+            if await session.get(Message, message_id) is not None:
+                return False
+            conversation = await session.get(Conversation, conversation_id)
+            if conversation is None or (conversation.tenant, conversation.user_id) != (
+                owner.tenant,
+                owner.user,
+            ):
+                return False
+            session.add(
+                Message(
+                    id=message_id,
+                    conversation_id=conversation_id,
+                    tenant=owner.tenant,
+                    user_id=owner.user,
+                    role="assistant",
+                    turn_id=turn_id,
+                    text=text,
+                    status="interrupted",
+                )
+            )
+            await _touch(session, conversation_id, added=1)
+            try:
+                await session.commit()
+            except IntegrityError:
+                return False  # its worker wrote the row after all: that turn ends itself
+        return True
 
     async def recent_messages(
         self, owner: UserKey, conversation_id: str, *, limit: int

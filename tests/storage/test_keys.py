@@ -95,3 +95,18 @@ def test_turn_index_members_round_trip(
 def test_a_foreign_index_member_is_refused() -> None:
     with pytest.raises(ValueError, match="turn index member"):
         KeySpace.parse_turn_deadline_member("a:b:c")
+
+
+@given(ids, ids, ids)
+def test_turn_queue_index_members_round_trip(
+    tenant: str, user_id: str, conversation_id: str
+) -> None:
+    user = UserKey(tenant, user_id)
+    member = KeySpace.turn_queue_member(user, conversation_id)
+
+    assert KeySpace.parse_turn_queue_member(member) == (user, conversation_id)
+
+
+def test_a_foreign_queue_index_member_is_refused() -> None:
+    with pytest.raises(ValueError, match="turn queue index member"):
+        KeySpace.parse_turn_queue_member("a:b:c:d")
