@@ -142,13 +142,19 @@ class FrameHub:
 
     # -- publishing ----------------------------------------------------------------------------
 
-    async def publish(self, user: UserKey, frames: Sequence[str]) -> list[LoggedFrame]:
+    def new_call(self) -> int:
+        """A call number that makes repeats of one :meth:`publish` log its frames once."""
+        return self._log.new_call()
+
+    async def publish(
+        self, user: UserKey, frames: Sequence[str], *, call: int | None = None
+    ) -> list[LoggedFrame]:
         """Append frames to the user's stream and hand them to local tabs at once.
 
         Raises:
-            StateUnavailable: Redis could not be reached.
+            StateUnavailable: Redis could not be reached (repeat with the same ``call``).
         """
-        logged = await self._log.append(user, frames)
+        logged = await self._log.append(user, frames, call=call)
         stream = self._users.get(user)
         if stream is not None:
             await self._offer(stream, logged)

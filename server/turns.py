@@ -454,7 +454,10 @@ class TurnEngine:
                     error=turn.error if status != TurnStatus.COMPLETED else None,
                 )
             )
-            await _through_outage(lambda: self._publish(owner, *frames))
+            # One call number for every attempt: a repeat of an append that did reach Redis
+            # is answered, not logged again.
+            call = self._s.hub.new_call()
+            await _through_outage(lambda: self._publish(owner, *frames, call=call))
         except Exception:
             logger.exception("turn %s: could not record its end", turn.turn_id)
         finally:
@@ -509,8 +512,9 @@ class TurnEngine:
         if self._settings.embedded_state and turn.text:
             await self._s.transcripts.save_partial_text(turn.message_id, turn.text)
 
-    async def _publish(self, owner: UserKey, *frames: object) -> list[int]:
-        logged = await self._s.hub.publish(owner, [encode(frame) for frame in frames])  # type: ignore[arg-type]
+    async def _publish(self, owner: UserKey, *frames: object, call: int | None = None) -> list[int]:
+        encoded = [encode(frame) for frame in frames]  # type: ignore[arg-type]
+        logged = await self._s.hub.publish(owner, encoded, call=call)
         return [frame.seq for frame in logged]
 
 
@@ -518,9 +522,9 @@ async def _through_outage(call: Callable[[], Awaitable[Any]]) -> None:
     """Run ``call``, again after short pauses while Redis is unreachable (a restart, a
     failover), for a few seconds at most; then let ``StateUnavailable`` through.
 
-    Both uses are safe to repeat, with one rare exception: an append whose reply was lost
-    after Redis ran it, past redis-py's own retries, is logged twice. A tab then sees the
-    turn end twice, which it can bear; never seeing it end would leave it waiting.
+    Both uses are safe to repeat: releasing a lease twice changes nothing, and the final
+    frames are appended under one call number, so an attempt that reached Redis although its
+    reply was lost is not logged again.
     """
     for pause in OUTAGE_RETRY_PAUSES_S:
         try:

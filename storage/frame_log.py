@@ -198,7 +198,13 @@ class FrameLog:
         """The pub/sub channel on which each append publishes its batch for ``user``."""
         return self._keys.log_channel(user)
 
-    async def append(self, user: UserKey, frames: Sequence[str]) -> list[LoggedFrame]:
+    def new_call(self) -> int:
+        """A call number for :meth:`append` that the caller may repeat (see there)."""
+        return next(self._calls)
+
+    async def append(
+        self, user: UserKey, frames: Sequence[str], *, call: int | None = None
+    ) -> list[LoggedFrame]:
         """Number, log and publish ``frames`` for ``user``, atomically and in order.
 
         ``frames`` are compact JSON object texts without ``seq``, each starting with
@@ -206,12 +212,17 @@ class FrameLog:
         after the last seq given out, whatever else appends concurrently, and one message
         carrying all of them (joined by ``"\\n"``) goes to :meth:`channel`.
 
+        A caller that repeats an append after ``StateUnavailable`` passes the same ``call``
+        from :meth:`new_call` each time: if an earlier attempt did reach Redis, the repeat is
+        answered with its seqs instead of logging the frames twice (as long as no other
+        append for ``user`` from this log ran in between).
+
         Returns:
             The logged frames in order (empty for no frames, with nothing sent to Redis).
 
         Raises:
             StateUnavailable: Redis could not be reached; the frames may or may not be
-                logged (repeating the same frames then logs them again).
+                logged (repeat with the same ``call`` to log them once).
             RuntimeError: a frame is not of the required shape.
         """
         if not frames:
@@ -222,7 +233,7 @@ class FrameLog:
                     f"a logged frame must be one-line JSON starting {FRAME_START!r}: {frame[:60]!r}"
                 )
         async with self._in_flight.hold(user):
-            return await self._append(user, frames, next(self._calls))
+            return await self._append(user, frames, self.new_call() if call is None else call)
 
     async def _append(self, user: UserKey, frames: Sequence[str], call: int) -> list[LoggedFrame]:
         meta = self._keys.log_meta(user)

@@ -168,6 +168,22 @@ async def test_a_retried_append_is_answered_without_logging_twice(
     assert await stream_length(state_redis, ALICE) == 4
 
 
+async def test_an_append_repeated_with_its_call_number_is_logged_once(
+    state_redis: StateRedis,
+) -> None:
+    """What a caller does after ``StateUnavailable``: repeat the append with the same call."""
+    log = log_for(state_redis)
+
+    call = log.new_call()
+    first = await log.append(ALICE, [frame(1)], call=call)
+    repeat = await log.append(ALICE, [frame(1)], call=call)
+    fresh = await log.append(ALICE, [frame(1)])
+
+    assert repeat == first
+    assert [f.seq for f in fresh] == [first[0].seq + 1]
+    assert await stream_length(state_redis, ALICE) == 2
+
+
 # -- position and resume -------------------------------------------------------------
 
 
