@@ -285,8 +285,12 @@ class Budgets:
         tools: Sequence[dict[str, Any]],
         *,
         ref: str | None,
+        spent_in_turn: ModelUsage | None = None,
     ) -> str | None:
         """Check the turn about to send ``messages`` to the model.
+
+        ``spent_in_turn`` is what the turn's earlier model calls used (tool rounds): it is not
+        recorded until the turn ends, so it is added here.
 
         Returns:
             A warning to show when a budget is past its warning ratio, else None.
@@ -299,6 +303,9 @@ class Budgets:
         prompt_usd = Decimal(
             str(self._s.model.cost_usd(ModelUsage(prompt_tokens, 0, estimated=True)))
         )
+        if spent_in_turn is not None:
+            prompt_tokens += spent_in_turn.total_tokens
+            prompt_usd += Decimal(str(self._s.model.cost_usd(spent_in_turn)))
         warning: str | None = None
         for budget in await self._budgets(owner, conversation_id):
             tokens = budget.spent_tokens + prompt_tokens

@@ -339,16 +339,24 @@ class TurnEngine:
         if request.note:
             note = redact_for_model(request.note, self._settings, source="action outcome")
             messages.append({"role": "system", "content": note})
-        # Budgets are checked on the exact prompt before the model is called: a refused turn
-        # costs nothing.
-        warning = await self._budgets.admit(
-            owner, request.conversation_id, messages, tools, ref=request.client_msg_id or None
-        )
-        if warning is not None:
-            self._s.notices.turn_failed(
-                owner, ErrorCode.BUDGET_WARNING, warning, ref=request.client_msg_id or None
-            )
+        warned = False
         for _round in range(self._settings.tool_rounds_max + 1):
+            # Budgets are checked on the exact prompt before every model call, with what the
+            # turn's earlier rounds spent: a refused call costs nothing, and tool rounds
+            # cannot run a turn past its budget.
+            warning = await self._budgets.admit(
+                owner,
+                request.conversation_id,
+                messages,
+                tools,
+                ref=request.client_msg_id or None,
+                spent_in_turn=_sum_usage(turn.usage),
+            )
+            if warning is not None and not warned:
+                warned = True
+                self._s.notices.turn_failed(
+                    owner, ErrorCode.BUDGET_WARNING, warning, ref=request.client_msg_id or None
+                )
             reply = await self._model_round(turn, messages, tools)
             if not reply.tool_calls:
                 break

@@ -154,3 +154,27 @@ async def test_budget_warning_past_the_threshold_lets_the_turn_run(
     assert frames[-1]["status"] == "completed"
     assert frames_of(frames, "response")
     await tab.close()
+
+
+async def test_tool_rounds_cannot_run_a_turn_past_its_budget(
+    start_server: StartServer, model: DevModel
+) -> None:
+    server = start_server()
+    tab = await server.tab()
+    # One model call in a fresh conversation: what a first round's prompt costs here.
+    first_call = frames_of(await tab.ask("[say] measured", "measure"), "response")[0]["usage"]
+    await tab.close()
+    # The first round fits; with its usage and the tool result, the second round does not.
+    budget = first_call["prompt_tokens"] * 3 // 2
+    restart_with(server, PARLEY_BUDGET_CONVERSATION_TOKENS=str(budget))
+    tab = await server.tab()
+    before = len(model.requests())
+    frames = await tab.ask("[call launch_rockets] {}", "rounds")
+
+    assert len(model.requests()) == before + 1, "the second round must not call the model"
+    assert [result["ok"] for result in frames_of(frames, "tool_result")] == [False]
+    assert [error["code"] for error in frames_of(frames, "error")] == ["budget_exceeded"]
+    assert frames[-1]["status"] == "failed"
+    assert frames[-1]["error"]["code"] == "budget_exceeded"
+    assert f"token budget of {budget} would be exceeded" in frames[-1]["error"]["message"]
+    await tab.close()
