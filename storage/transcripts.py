@@ -140,15 +140,7 @@ class TranscriptStore:
     ) -> Message:
         """An empty assistant message in state ``streaming``; its text is saved when the turn
         ends, and meanwhile lives in the turn's partial-text key in Redis."""
-        message = Message(
-            id=message_id,
-            conversation_id=conversation_id,
-            tenant=owner.tenant,
-            user_id=owner.user,
-            role="assistant",
-            turn_id=turn_id,
-            status="streaming",
-        )
+        message = _assistant_message(owner, conversation_id, turn_id, message_id, "streaming")
         async with self._db.session() as session:
             session.add(message)
             await _touch(session, conversation_id, added=1)
@@ -207,15 +199,8 @@ class TranscriptStore:
             ):
                 return False
             session.add(
-                Message(
-                    id=message_id,
-                    conversation_id=conversation_id,
-                    tenant=owner.tenant,
-                    user_id=owner.user,
-                    role="assistant",
-                    turn_id=turn_id,
-                    text=text,
-                    status="interrupted",
+                _assistant_message(
+                    owner, conversation_id, turn_id, message_id, "interrupted", text=text
                 )
             )
             await _touch(session, conversation_id, added=1)
@@ -352,6 +337,27 @@ def _owned(conversation: Conversation, owner: UserKey) -> bool:
 def _title(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def _assistant_message(
+    owner: UserKey,
+    conversation_id: str,
+    turn_id: str,
+    message_id: str,
+    status: str,
+    *,
+    text: str = "",
+) -> Message:
+    return Message(
+        id=message_id,
+        conversation_id=conversation_id,
+        tenant=owner.tenant,
+        user_id=owner.user,
+        role="assistant",
+        turn_id=turn_id,
+        text=text,
+        status=status,
+    )
 
 
 async def _touch(session: Any, conversation_id: str, *, added: int) -> None:
