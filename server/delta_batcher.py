@@ -1,4 +1,4 @@
-"""Streamed text, coalesced into a few ``response_delta`` frames per second."""
+"""Streamed text, coalesced into ``response_delta`` frames of at most one per short window."""
 
 from __future__ import annotations
 
@@ -20,15 +20,15 @@ SaveText = Callable[[RunningTurn, int], Awaitable[None]]
 
 
 class DeltaBatcher:
-    """Coalesces streamed text into a few ``response_delta`` frames per second.
+    """Coalesces streamed text into at most about one ``response_delta`` per window.
 
-    Writing each token to Redis on its own round trip would cost one call per token; batching
-    by ``delta_flush_ms`` or ``delta_flush_chars`` keeps a streaming turn to a handful of calls
-    per second while staying well under what a reader perceives as delay.
+    Each logged frame is a Redis round trip. Text is gathered for ``delta_flush_ms`` (or until
+    ``delta_flush_chars`` wait), so a model that sends tokens faster than the window, or in
+    bursts as models do over a network, costs one call per window, not one per token.
 
     Text that finds nothing logged for a whole window goes out at once (the leading edge):
-    a model slower than the window then costs one call per token but adds no wait, and a
-    faster one is logged once per window. Either way at most about one flush per window.
+    a model slower than the window then costs one call per token but adds no wait. The window
+    is the dial between added latency and Redis calls; docs/benchmarks.md measures both.
     """
 
     def __init__(
