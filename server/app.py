@@ -112,12 +112,21 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.engine.drain(settings.shutdown_drain_s)
 
 
+async def prepare_database(settings: Settings, db: Database, tools: ToolRegistry | None) -> None:
+    """Bring the schema up to date where workers do it themselves (dev mode, SQLite; elsewhere
+    ``parley migrate`` does), and let the tool packs create their tables and demo data."""
+    if settings.dev or db.is_sqlite:
+        await db.migrate()
+    if tools is not None:
+        await tools.setup_packs(db.engine, settings.dev)
+
+
 async def _build_services(settings: Settings, stack: contextlib.AsyncExitStack) -> Services:
     db = Database(settings.database_url)
     stack.push_async_callback(db.close)
     metrics.instrument_database(db.engine)
-    if settings.dev or db.is_sqlite:
-        await db.migrate()
+    tools = ToolRegistry.from_import_paths(settings.tools) if settings.tools else None
+    await prepare_database(settings, db, tools)
     redis = await open_redis(settings)
     stack.push_async_callback(redis.aclose)
     prefix = settings.redis_prefix
@@ -125,9 +134,6 @@ async def _build_services(settings: Settings, stack: contextlib.AsyncExitStack) 
         redis, prefix=prefix, max_len=settings.log_max_frames, max_age_s=settings.log_max_age_s
     )
     clients, dev_app = model_clients(settings)
-    tools = ToolRegistry.from_import_paths(settings.tools) if settings.tools else None
-    if tools is not None:
-        await tools.setup_packs(db.engine, settings.dev)
     hub = FrameHub(redis, frame_log)
     await hub.start()
     stack.push_async_callback(hub.stop)

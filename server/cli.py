@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from server.config import Settings, describe
 
@@ -36,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="bind address (PARLEY_HOST)")
     serve.add_argument("--port", type=int, help="port (PORT)")
+    serve.add_argument(
+        "--workers", type=int, help="worker processes on the port (PARLEY_WORKERS; 2+ need Redis)"
+    )
     serve.set_defaults(run=_serve)
 
     migrate = commands.add_parser("migrate", help="apply database migrations (DATABASE_URL)")
@@ -72,35 +76,22 @@ def _settings_help() -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from server.serving import run_worker, run_workers
 
-    from server.app import create_app
-    from server.shutdown import DrainingServer
-    from server.websocket_protocol import DroppableWebSocketProtocol
-
-    overrides = {}
+    overrides: dict[str, Any] = {}
     if args.host:
         overrides["host"] = args.host
     if args.port:
         overrides["port"] = args.port
-    settings = Settings.from_env(**overrides)
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        ws=DroppableWebSocketProtocol,
-        ws_max_size=settings.max_frame_bytes * 4,
-        ws_per_message_deflate=settings.ws_compression,
-        ws_ping_interval=settings.keepalive_interval_s,
-        ws_ping_timeout=settings.keepalive_timeout_s,
-        # Turns were drained before uvicorn's own shutdown starts (server/shutdown.py): this
-        # only bounds how long the sockets and requests still open may take to finish.
-        timeout_graceful_shutdown=5,
-    )
-    DrainingServer(config, app).run()
-    return 0
+    if args.workers is not None:
+        overrides["workers"] = args.workers
+    workers = Settings.from_env(**overrides).workers
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    if workers == 1:
+        run_worker(overrides)
+        return 0
+    return run_workers(overrides, workers)
 
 
 def _migrate(_args: argparse.Namespace) -> int:

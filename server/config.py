@@ -32,6 +32,7 @@ class Settings:
     dev: bool = _setting(False, "development mode: dev token route, dev secret, demo seed data")
     host: str = _setting("127.0.0.1", "address `parley serve` binds to")
     port: int = _setting(8000, "port `parley serve` listens on", env="PORT")
+    workers: int = _setting(1, "worker processes `parley serve` runs on the port (2+: REDIS_URL)")
     database_url: str = _setting(
         "sqlite+aiosqlite:///./parley.db", "SQLAlchemy URL of the database", env="DATABASE_URL"
     )

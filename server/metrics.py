@@ -1,8 +1,8 @@
 """Prometheus metrics: every definition here, one-line calls at the places that count.
 
-With several worker processes on one machine (``uvicorn --workers N``), set
-``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before they start: each process then writes
-its values to files there and ``/metrics``, answered by any of them, adds up all of them
+With several worker processes on one machine, ``PROMETHEUS_MULTIPROC_DIR`` names an empty
+directory set before they start (``parley serve --workers N`` makes one): each process then
+writes its values to files there and ``/metrics``, answered by any of them, adds up all of them
 (prometheus-client's multiprocess mode). Without it, values live in this process's memory.
 
 Labels take values from closed sets only (frame types, turn statuses, error codes, registered

@@ -155,6 +155,7 @@ class ServerConfig:
     api_keys: str = "test-key"
     tools: str | None = None  # PARLEY_TOOLS; None keeps the default (the demo ERP pack)
     extra: dict[str, str] = field(default_factory=dict)
+    serve_args: list[str] = field(default_factory=list)  # after `parley serve`
 
 
 class ParleyServer:
@@ -197,7 +198,7 @@ class ParleyServer:
         return env
 
     def start(self) -> None:
-        args = [sys.executable, "-m", "server.cli", "serve"]
+        args = [sys.executable, "-m", "server.cli", "serve", *self.config.serve_args]
         log = self.tmp / f"parley-{self.port}.log"
         self._process = _Process(args, self.env(), log)
         _wait_http(f"{self.url}/healthz", self._process)
