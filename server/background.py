@@ -2,8 +2,9 @@
 
 The sweeper finds turns whose lease lapsed (their worker died) and ends them ``interrupted``
 with their partial text saved, starts queued messages that nothing else would start, and
-expires confirmations nobody decided in time. Every worker
-runs one; ``TurnLeases.forget`` makes sure only one of them ends each turn.
+expires confirmations nobody decided in time. Every worker runs one; ``TurnLeases.forget``
+makes sure only one of them ends each turn, and the turn slot that only one starts each
+message.
 
 The control listener carries worker-to-worker requests: cancel a turn that runs here, wake a
 turn here whose confirmation was decided on another worker, run the messages a worker that is
