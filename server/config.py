@@ -106,7 +106,9 @@ class Settings:
     hello_timeout_s: float = _setting(10.0, "time a socket has to send a valid hello")
     max_frame_bytes: int = _setting(64 * 1024, "largest frame accepted from a client (close 1009)")
     max_message_chars: int = _setting(8_000, "longest user message text")
-    send_queue_frames: int = _setting(1_000, "frames queued for one socket before it is dropped")
+    # Bytes bound the memory; frames are many and small (a delta per 5 ms), and half of this
+    # is what a resuming tab may be replayed (about 100 s of a reply at 50 deltas a second).
+    send_queue_frames: int = _setting(10_000, "frames queued for one socket before it is dropped")
     send_queue_bytes: int = _setting(2 * 1024 * 1024, "bytes queued for one socket before drop")
     send_close_timeout_s: float = _setting(
         5.0, "time a closing socket gets to take its close frame before it is cut"
@@ -179,7 +181,9 @@ class Settings:
     shutdown_drain_s: float = _setting(10.0, "on SIGTERM, time running turns get to finish")
 
     # Frame log.
-    log_max_frames: int = _setting(10_000, "frames kept per user for resume")
+    # At least two minutes of a turn logging as fast as the batching window lets it (one
+    # response_delta per 5 ms: 200 a second), with room for the frames around it.
+    log_max_frames: int = _setting(25_000, "frames kept per user for resume")
     log_max_age_s: float = _setting(600.0, "age after which logged frames may be trimmed")
 
     # Logs.

@@ -48,6 +48,7 @@ from server.auth import AuthError, Principal, TokenVerifier
 from server.connection import Connection, SendLimits
 from server.errors import ClientError, CloseSocket
 from server.feedback import record_feedback
+from server.hub import ReplayLimit
 from server.limits import Limits
 from server.logs import bind_log_context
 from server.services import Services
@@ -265,7 +266,14 @@ class SocketSession:
         await self.slots.claim_user(owner, self.settings.max_connections_per_user)
         self.owner = owner
         bind_log_context(tenant=principal.tenant, user=principal.user)
-        attachment = await self.s.hub.attach(self.tab, owner, hello.epoch, hello.last_seq)
+        # Half the send queue: the replay must leave room for the live frames behind it.
+        replay = ReplayLimit(
+            frames=self.settings.send_queue_frames // 2,
+            bytes=self.settings.send_queue_bytes // 2,
+        )
+        attachment = await self.s.hub.attach(
+            self.tab, owner, hello.epoch, hello.last_seq, max_replay=replay
+        )
         ready = await build_ready(self.s, self.tab, principal, attachment)
         self.tab.send(ready)
         metrics.sent("ready")

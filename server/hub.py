@@ -56,6 +56,14 @@ class _UserStream:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplayLimit:
+    """The most a resuming tab is sent of what it missed; beyond it, a snapshot."""
+
+    frames: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class Attachment:
     """The outcome of attaching a tab: where its stream stands and whether it resumed."""
 
@@ -99,9 +107,19 @@ class FrameHub:
     # -- tabs ----------------------------------------------------------------------------------
 
     async def attach(
-        self, tab: Connection, user: UserKey, epoch: str | None, last_seq: int | None
+        self,
+        tab: Connection,
+        user: UserKey,
+        epoch: str | None,
+        last_seq: int | None,
+        *,
+        max_replay: ReplayLimit | None = None,
     ) -> Attachment:
         """Register ``tab`` and find what it missed since (``epoch``, ``last_seq``).
+
+        A tab that missed more than ``max_replay`` allows does not resume: replaying it all
+        would overflow its send queue and drop it, again at every reconnect. It rebuilds from
+        a snapshot instead, like a tab whose frames were trimmed.
 
         Live frames are held back on the tab until the caller has queued ``ready`` and then
         the missed frames with ``Connection.finish_replay``.
@@ -113,7 +131,10 @@ class FrameHub:
             position = StreamPosition(epoch=stream.epoch, last_seq=stream.last_seq)
         missed: list[LoggedFrame] | None = None
         if epoch is not None and last_seq is not None:
-            missed = await self._log.read_after(user, epoch, last_seq)
+            limit = max_replay.frames if max_replay else None
+            missed = await self._log.read_after(user, epoch, last_seq, max_frames=limit)
+            if missed and max_replay and sum(len(f.data) for f in missed) > max_replay.bytes:
+                missed = None
         tab.epoch = position.epoch
         if missed is None:
             tab.last_seq = position.last_seq

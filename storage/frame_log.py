@@ -274,7 +274,7 @@ class FrameLog:
         return StreamPosition(reply_str(epoch, meta), reply_int(last_seq, meta))
 
     async def read_after(
-        self, user: UserKey, epoch: str, after_seq: int
+        self, user: UserKey, epoch: str, after_seq: int, *, max_frames: int | None = None
     ) -> list[LoggedFrame] | None:
         """The frames a tab that saw ``epoch`` up to ``after_seq`` has missed, in order.
 
@@ -282,7 +282,8 @@ class FrameLog:
             ``[]`` when it missed nothing; the frames with seq > ``after_seq`` otherwise;
             None when it cannot resume and must rebuild from a snapshot: the epoch is not
             the log's (or there is no log), ``after_seq`` lies beyond the last seq or is
-            negative, or some of the frames it needs were trimmed.
+            negative, some of the frames it needs were trimmed, or it missed more than
+            ``max_frames`` (then none of them are read).
 
         Raises:
             StateUnavailable: Redis could not be reached.
@@ -305,6 +306,8 @@ class FrameLog:
             if last < 0 or after_seq > last:
                 return None
             wanted = last - after_seq
+            if max_frames is not None and wanted > max_frames:
+                return None
             piece = [_entry_from_script(raw, stream) for raw in reply_list(reply[1], stream)]
             newest_first = list(piece)
             asked = min(wanted, READ_CHUNK)

@@ -159,3 +159,43 @@ async def test_fresh_tabs_during_a_turn_see_no_hole_and_no_duplicate(
         await talker.close()
     finally:
         server.stop()
+
+
+async def test_a_tab_that_missed_more_than_its_queue_holds_gets_a_snapshot(
+    real_backend: Backend, model: DevModel, tmp_path: Path
+) -> None:
+    # A send queue of 40 frames: a replay of more than 20 would crowd out the live frames.
+    config = real_backend.config(model, PARLEY_SEND_QUEUE_FRAMES="40", PARLEY_DELTA_FLUSH_CHARS="1")
+    server = ParleyServer(tmp_path, config)
+    try:
+        model.set_faults([{"fault": "token_rate", "rate": 100}])
+        talker = await server.tab()
+        leaver = await server.tab()
+        first = await talker.ask("[say] short one", "m-1")
+        conversation = first[0]["conversation_id"]
+        left_at = (await leaver.until("turn_end"))[-1]["seq"]
+        await leaver.close()
+
+        long_text = " ".join(f"item{number}" for number in range(60))
+        await talker.ask(f"[say] {long_text}", "m-2", conversation_id=conversation)
+        back = await server.tab(epoch=leaver.ready["epoch"], last_seq=left_at)
+        assert back.ready["resumed"] is False
+        assert ("assistant", long_text) in {(m["role"], m["text"]) for m in back.ready["messages"]}
+
+        # The rebuilt tab is served like any other, not dropped as a slow reader.
+        third = await talker.ask("[say] after the snapshot", "m-3", conversation_id=conversation)
+        seen = await back.until("turn_end")
+        assert logged(seen) == logged(third)
+        assert_consecutive(logged(seen), back.ready["last_seq"] + 1)
+
+        # A short absence still resumes with exactly the missed frames.
+        back_at = seen[-1]["seq"]
+        await back.close()
+        fourth = await talker.ask("[say] brief", "m-4", conversation_id=conversation)
+        again = await server.tab(epoch=back.ready["epoch"], last_seq=back_at)
+        assert again.ready["resumed"] is True
+        assert logged(await again.until("turn_end")) == logged(fourth)
+        await again.close()
+        await talker.close()
+    finally:
+        server.stop()

@@ -211,6 +211,16 @@ async def test_read_after_returns_exactly_the_missed_frames(state_redis: StateRe
     assert await log.read_after(ALICE, epoch, 7) == []
 
 
+async def test_read_after_refuses_more_than_the_caller_can_take(state_redis: StateRedis) -> None:
+    log = log_for(state_redis)
+    logged = await log.append(ALICE, [frame(i) for i in range(1, 8)])
+    epoch = (await log.position(ALICE)).epoch
+
+    assert await log.read_after(ALICE, epoch, 4, max_frames=3) == logged[4:]
+    assert await log.read_after(ALICE, epoch, 3, max_frames=3) is None
+    assert await log.read_after(ALICE, epoch, 7, max_frames=0) == []
+
+
 async def test_read_after_refuses_what_it_cannot_resume(state_redis: StateRedis) -> None:
     log = log_for(state_redis)
     await log.append(ALICE, [frame(1), frame(2)])
