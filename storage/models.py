@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Numeric, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Numeric, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -67,7 +67,7 @@ class Message(SQLModel, table=True):
     tenant: str = Field(max_length=200)
     user_id: str = Field(max_length=200)
     role: str = Field(max_length=20)  # user | assistant
-    text: str = Field(default="")
+    text: str = Field(default="", sa_type=Text)
     client_msg_id: str | None = Field(default=None, max_length=200)
     turn_id: str | None = Field(default=None, max_length=40)
     # For an assistant reply that used tools: one entry per model round that called tools,
@@ -84,7 +84,10 @@ class UsageRecord(SQLModel, table=True):
     """Tokens and cost of one model call, for budgets and cost analytics."""
 
     __tablename__ = "usage_record"
-    __table_args__ = (Index("ix_usage_tenant_created", "tenant", "created_at"),)
+    __table_args__ = (
+        Index("ix_usage_tenant_created", "tenant", "created_at"),
+        Index("ix_usage_conversation", "conversation_id"),
+    )
 
     id: str = Field(default_factory=lambda: new_id("u"), primary_key=True, max_length=40)
     tenant: str = Field(max_length=200)
@@ -123,7 +126,7 @@ class Confirmation(SQLModel, table=True):
     call_id: str = Field(max_length=200)
     action: str = Field(max_length=200)
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    summary: str = Field(default="")
+    summary: str = Field(default="", sa_type=Text)
     # pending -> approved -> executed | failed; pending -> rejected | expired | cancelled
     status: str = Field(default="pending", max_length=20)
     created_at: datetime = _time_column()
@@ -149,7 +152,7 @@ class AuditEvent(SQLModel, table=True):
     event: str = Field(max_length=20)
     decision: str | None = Field(default=None, max_length=20)
     result: Any = _json_column()
-    error: str | None = Field(default=None)
+    error: str | None = Field(default=None, sa_type=Text)
     via_ai: bool = Field(default=True)
     confirmation_token: str | None = Field(default=None, max_length=64)
     conversation_id: str | None = Field(default=None, max_length=40)
