@@ -24,6 +24,7 @@ from storage.errors import Conflict, NotFound
 from storage.keys import UserKey
 from storage.models import Conversation, Escalation, Message, WebhookDelivery, utcnow
 from storage.paging import Page, PagePosition, as_utc, before, page_of
+from storage.transcripts import owned_messages
 
 PAYLOAD_MESSAGES = 20  # newest messages copied into the webhook payload
 PAYLOAD_MESSAGE_CHARS = 2000  # of each message's text
@@ -78,8 +79,7 @@ class EscalationStore:
                 raise Conflict(f"conversation '{conversation_id}' is {conversation.status}")
             messages = (
                 await session.exec(
-                    select(Message)
-                    .where(Message.conversation_id == conversation_id)
+                    owned_messages(owner, conversation_id)
                     .order_by(col(Message.created_at).desc(), col(Message.id).desc())
                     .limit(PAYLOAD_MESSAGES)
                 )

@@ -15,6 +15,7 @@ from storage.errors import NotFound
 from storage.keys import UserKey
 from storage.models import Conversation, Message
 from storage.paging import Page, PagePosition, before, page_of
+from storage.transcripts import owned_messages
 
 ARCHIVED = "archived"
 ACTIVE = "active"
@@ -71,13 +72,8 @@ class HistoryStore:
         """
         await self.conversation(owner, conversation_id)
         query = (
-            select(Message)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.tenant == owner.tenant,
-                Message.user_id == owner.user,
-                before(col(Message.created_at), col(Message.id), after),
-            )
+            owned_messages(owner, conversation_id)
+            .where(before(col(Message.created_at), col(Message.id), after))
             .order_by(col(Message.created_at).desc(), col(Message.id).desc())
             .limit(limit + 1)
         )

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select, update
+from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.db import Database
 from storage.errors import NotFound
@@ -115,11 +116,7 @@ class TranscriptStore:
         return conversation, message, True
 
     async def message_by_client_msg_id(self, owner: UserKey, client_msg_id: str) -> Message | None:
-        query = select(Message).where(
-            Message.tenant == owner.tenant,
-            Message.user_id == owner.user,
-            Message.client_msg_id == client_msg_id,
-        )
+        query = owned_messages(owner).where(Message.client_msg_id == client_msg_id)
         async with self._db.session() as session:
             return (await session.exec(query)).first()
 
@@ -215,12 +212,7 @@ class TranscriptStore:
     ) -> list[Message]:
         """The newest ``limit`` messages of a conversation, oldest first."""
         query = (
-            select(Message)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.tenant == owner.tenant,
-                Message.user_id == owner.user,
-            )
+            owned_messages(owner, conversation_id)
             .order_by(col(Message.created_at).desc(), col(Message.id).desc())
             .limit(limit)
         )
@@ -233,13 +225,8 @@ class TranscriptStore:
     ) -> list[Message]:
         """Messages of a conversation created at or after ``since``, oldest first."""
         query = (
-            select(Message)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.tenant == owner.tenant,
-                Message.user_id == owner.user,
-                col(Message.created_at) >= since,
-            )
+            owned_messages(owner, conversation_id)
+            .where(col(Message.created_at) >= since)
             .order_by(col(Message.created_at), col(Message.id))
             .limit(limit)
         )
@@ -274,11 +261,7 @@ class TranscriptStore:
 
     async def streaming_messages(self, owner: UserKey) -> Sequence[Message]:
         """Assistant messages of the owner still marked ``streaming``."""
-        query = select(Message).where(
-            Message.tenant == owner.tenant,
-            Message.user_id == owner.user,
-            Message.status == "streaming",
-        )
+        query = owned_messages(owner).where(Message.status == "streaming")
         async with self._db.session() as session:
             return list((await session.exec(query)).all())
 
@@ -337,6 +320,15 @@ def _owned(conversation: Conversation, owner: UserKey) -> bool:
 def _title(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def owned_messages(owner: UserKey, conversation_id: str | None = None) -> SelectOfScalar[Message]:
+    """A query for the owner's messages (of one conversation, if given): every read of messages
+    starts here, so none can forget to filter on the owner."""
+    query = select(Message).where(Message.tenant == owner.tenant, Message.user_id == owner.user)
+    if conversation_id is not None:
+        query = query.where(Message.conversation_id == conversation_id)
+    return query
 
 
 def _assistant_message(
