@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import orjson
@@ -54,17 +54,19 @@ async def build_ready(
     )
     active_turns = await _active_turns(services, owner, attachment.position)
     pending = await services.tool_runner.pending_for(owner)
+    ready = Ready(
+        protocol=PROTOCOL_VERSION,
+        connection_id=tab.id,
+        user=user,
+        epoch=attachment.position.epoch,
+        last_seq=attachment.position.last_seq,
+        resumed=attachment.resumed,
+        pending_confirmations=pending,
+        active_turns=active_turns,
+    )
     if attachment.resumed:
-        return Ready(
-            protocol=PROTOCOL_VERSION,
-            connection_id=tab.id,
-            user=user,
-            epoch=attachment.position.epoch,
-            last_seq=attachment.position.last_seq,
-            resumed=True,
-            pending_confirmations=pending,
-            active_turns=active_turns,
-        )
+        return ready
+    # Rebuilding: the tab also gets the conversations and the newest one's messages.
     conversations = await services.transcripts.list_conversations(
         owner, limit=SNAPSHOT_CONVERSATIONS
     )
@@ -85,13 +87,8 @@ async def build_ready(
             )
             for row in rows
         ]
-    return Ready(
-        protocol=PROTOCOL_VERSION,
-        connection_id=tab.id,
-        user=user,
-        epoch=attachment.position.epoch,
-        last_seq=attachment.position.last_seq,
-        resumed=False,
+    return replace(
+        ready,
         conversations=tuple(
             ConversationSummary(
                 conversation_id=conversation.id,
@@ -102,8 +99,6 @@ async def build_ready(
             for conversation in conversations
         ),
         messages=tuple(messages),
-        pending_confirmations=pending,
-        active_turns=active_turns,
     )
 
 
