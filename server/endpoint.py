@@ -182,27 +182,47 @@ class SocketSession:
                 continue
             try:
                 frame = decode_frame(text)
-                metrics.frame_received(frame.type)
-                await self._handlers[type(frame)](frame)
             except ProtocolError as exc:
                 metrics.frame_received("invalid")
                 self._send_error(exc.code, exc.message)
-            except ClientError as exc:
-                self._send_error(
-                    exc.code,
-                    exc.message,
-                    retryable=exc.retryable,
-                    ref=exc.ref,
-                    retry_after=exc.retry_after,
-                )
-            except StateUnavailable:
-                metrics.redis_error("socket")
-                self._send_error(
-                    ErrorCode.STORE_UNAVAILABLE,
-                    "state store unavailable, try again shortly",
-                    retryable=True,
-                    ref=_request_ref(frame),
-                )
+                continue
+            metrics.frame_received(frame.type)
+            await self._handle(frame)
+
+    async def _handle(self, frame: ClientFrame) -> None:
+        """Run one frame's handler; whatever fails is answered as an ``error`` for that frame."""
+        try:
+            await self._handlers[type(frame)](frame)
+        except ProtocolError as exc:
+            self._send_error(exc.code, exc.message)
+        except ClientError as exc:
+            self._send_error(
+                exc.code,
+                exc.message,
+                retryable=exc.retryable,
+                ref=exc.ref,
+                retry_after=exc.retry_after,
+            )
+        except StateUnavailable:
+            metrics.redis_error("socket")
+            self._send_error(
+                ErrorCode.STORE_UNAVAILABLE,
+                "state store unavailable, try again shortly",
+                retryable=True,
+                ref=_request_ref(frame),
+            )
+        except (CloseSocket, WebSocketDisconnect):
+            raise
+        except Exception:
+            # A fault on the server's side (a database error, a bug) fails this frame, not the
+            # socket: the tab's other requests and its stream go on (invariant 7).
+            logger.exception("connection %s: a %s frame failed", self.tab.id, frame.type)
+            self._send_error(
+                ErrorCode.INTERNAL_ERROR,
+                "internal error, try again",
+                retryable=True,
+                ref=_request_ref(frame),
+            )
 
     def _token_timer_fired(self) -> None:
         if self._reauth_deadline is not None:
@@ -462,6 +482,8 @@ def _request_ref(frame: object) -> str | None:
         return frame.client_msg_id
     if isinstance(frame, Confirm):
         return frame.token
+    if isinstance(frame, Feedback):
+        return frame.message_id
     return None
 
 

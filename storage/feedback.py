@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.db import Database
 from storage.errors import NotFound
 from storage.keys import UserKey
-from storage.models import Feedback, Message, utcnow
+from storage.models import Feedback, Message, new_id, utcnow
+
+# The columns that name one rating: the table's unique constraint ``uq_feedback``.
+_RATING_KEY = ("tenant", "user_id", "message_id")
 
 
 class FeedbackStore:
@@ -21,6 +24,9 @@ class FeedbackStore:
     ) -> Feedback:
         """Record ``owner``'s rating of one of their assistant messages.
 
+        One atomic upsert, so tabs rating the same message at the same moment all succeed and
+        the last write wins (a read-then-insert would lose the race at commit).
+
         Raises:
             NotFound: no assistant message with that id belongs to the owner.
         """
@@ -32,26 +38,18 @@ class FeedbackStore:
                 or (message.tenant, message.user_id) != (owner.tenant, owner.user)
             ):
                 raise NotFound(f"message '{message_id}'")
-            existing = (
-                await session.exec(
-                    select(Feedback).where(
-                        Feedback.tenant == owner.tenant,
-                        Feedback.user_id == owner.user,
-                        Feedback.message_id == message_id,
-                    )
-                )
-            ).first()
-            feedback = existing or Feedback(
+            insert = postgresql.insert if not self._db.is_sqlite else sqlite.insert
+            changes = {"rating": rating, "comment": comment, "created_at": utcnow()}
+            statement = insert(Feedback).values(
+                id=new_id("f"),
                 tenant=owner.tenant,
                 user_id=owner.user,
                 message_id=message_id,
                 conversation_id=message.conversation_id,
-                rating=rating,
+                **changes,
             )
-            feedback.rating = rating
-            feedback.comment = comment
-            feedback.created_at = utcnow()
-            session.add(feedback)
+            upsert = statement.on_conflict_do_update(index_elements=_RATING_KEY, set_=changes)
+            result = await session.exec(upsert.returning(Feedback))
+            stored: Feedback = result.scalar_one()
             await session.commit()
-            await session.refresh(feedback)
-        return feedback
+        return stored

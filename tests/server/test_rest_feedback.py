@@ -3,6 +3,7 @@ row, the same messages for the same mistakes."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -113,3 +114,31 @@ async def test_bad_feedback_bodies_name_the_field(callers: Callers) -> None:
     )
     assert_error(await alice.post(path, {"rating": 3, "stars": 3}), 422, "invalid_field", "stars")
     assert_error(await callers.anonymous().post(path, json={"rating": 3}), 401, "unauthenticated")
+
+
+async def test_ten_tabs_rating_one_answer_at_once_all_get_answers(
+    rest: ParleyServer, callers: Callers
+) -> None:
+    alice = callers.new()
+    _, answer = await answered(alice)
+    tabs = [await alice.tab() for _ in range(10)]
+    ratings = ["up", "down"] * 5
+    frame = {"type": "feedback", "message_id": answer}
+    await asyncio.gather(
+        *(tab.send({**frame, "rating": rating}) for tab, rating in zip(tabs, ratings, strict=True))
+    )
+    # Each socket is still open and answers in order: no error came before its pong.
+    for n, tab in enumerate(tabs):
+        await tab.send({"type": "ping", "t": n})
+        assert (await tab.expect("pong"))["t"] == n
+    stored = await feedback_rows(rest, answer)
+    assert len(stored) == 1
+    assert stored[0][1] in {"up", "down"}
+
+    replies = await asyncio.gather(
+        *(alice.post(f"/messages/{answer}/feedback", {"rating": n % 5 + 1}) for n in range(30))
+    )
+    assert [reply.status_code for reply in replies] == [200] * 30
+    assert len(await feedback_rows(rest, answer)) == 1
+    for tab in tabs:
+        await tab.close()
