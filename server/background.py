@@ -138,13 +138,13 @@ class BackgroundJobs:
                 logger.warning("control channel lost (%s); reconnecting", type(exc).__name__)
                 if pubsub is not None:
                     with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                        await pubsub.aclose()
                 pubsub = None
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), CONTROL_POLL_S)
         if pubsub is not None:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
     def _on_control(self, data: bytes | str) -> None:
         try:
