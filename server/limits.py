@@ -34,7 +34,7 @@ from protocol import CloseCode, ErrorCode
 from server.errors import ClientError, CloseSocket
 from server.llm import ModelUsage
 from storage.errors import NotFound
-from storage.keys import UserKey, escape
+from storage.keys import UserKey, tenant_counter, user_counter
 from storage.small_stores import Presence, WindowCounter
 
 if TYPE_CHECKING:
@@ -212,13 +212,13 @@ class Limits:
     async def _check_message_rates(self, owner: UserKey, ref: str) -> None:
         settings = self._settings
         await self._hit(
-            f"msg:u:{escape(owner.tenant)}:{escape(owner.user)}",
+            user_counter("msg", owner.tenant, owner.user),
             settings.user_messages_per_minute,
             "messages from this user",
             ref,
         )
         await self._hit(
-            f"msg:t:{escape(owner.tenant)}",
+            tenant_counter("msg", owner.tenant),
             settings.tenant_messages_per_minute,
             "messages in this tenant",
             ref,
@@ -232,7 +232,7 @@ class Limits:
             StateUnavailable: Redis could not be reached.
         """
         await self._hit(
-            f"act:u:{escape(owner.tenant)}:{escape(owner.user)}",
+            user_counter("act", owner.tenant, owner.user),
             self._settings.actions_per_minute,
             "actions approved by this user",
             token,

@@ -59,6 +59,19 @@ def unescape(part: str) -> str:
     return unquote(part)
 
 
+def user_counter(kind: str, tenant: str, user: str) -> str:
+    """The name of one user's rate counter of ``kind`` (for :meth:`KeySpace.rate`).
+
+    Each id is escaped, so no two (tenant, user) pairs share a counter.
+    """
+    return f"{kind}:u:{escape(tenant)}:{escape(user)}"
+
+
+def tenant_counter(kind: str, tenant: str) -> str:
+    """The name of one tenant's rate counter of ``kind`` (for :meth:`KeySpace.rate`)."""
+    return f"{kind}:t:{escape(tenant)}"
+
+
 @dataclass(frozen=True, slots=True)
 class UserKey:
     """Who a piece of state belongs to: one user of one tenant."""

@@ -45,7 +45,7 @@ from server.rest.cors import Cors
 from server.rest.errors import ApiError, RestErrorCode, from_client_error
 from server.rest.resources import RestResources
 from storage.errors import StateUnavailable
-from storage.keys import UserKey
+from storage.keys import UserKey, user_counter
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,6 @@ BodyT = TypeVar("BodyT")
 Handler = Callable[["ApiCall[Any, Any]"], Awaitable[BaseModel | None]]
 
 BODY_LIMIT_BYTES = 64 * 1024
-RATE_WINDOW_S = 60.0
 
 
 @dataclass(slots=True)
@@ -277,14 +276,15 @@ async def _check_rate(principal: Principal, rest: RestResources) -> None:
     limit = rest.services.settings.api_requests_per_minute
     if limit <= 0:
         return
-    allowed, _, retry_after = await rest.rate.hit(
-        f"api:{principal.tenant}:{principal.user}", limit, RATE_WINDOW_S
-    )
+    # One window for every rate limit, socket and REST alike.
+    window = rest.services.settings.rate_window_s
+    counter = user_counter("api", principal.tenant, principal.user)
+    allowed, _, retry_after = await rest.rate.hit(counter, limit, window)
     if not allowed:
         raise ApiError(
             HTTPStatus.TOO_MANY_REQUESTS,
             ErrorCode.RATE_LIMITED,
-            f"more than {limit} requests a minute",
+            f"more than {limit} requests in {window:g} s",
             retry_after=retry_after,
         )
 

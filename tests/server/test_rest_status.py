@@ -132,6 +132,9 @@ async def test_every_route_but_the_document_needs_a_token(callers: Callers) -> N
             assert_error(reply, 401, "unauthenticated")
 
 
+LIMITED_WINDOW_S = 20  # not 60, to show REST follows PARLEY_RATE_WINDOW_S like the socket
+
+
 @pytest.fixture(scope="module")
 def limited(
     request: pytest.FixtureRequest,
@@ -144,6 +147,7 @@ def limited(
         tmp_path_factory.mktemp("limited"),
         dev_model,
         PARLEY_API_REQUESTS_PER_MINUTE="3",
+        PARLEY_RATE_WINDOW_S=str(LIMITED_WINDOW_S),
         PARLEY_ALLOWED_ORIGINS="https://erp.example.com,https://*.example.org",
     )
     yield server
@@ -159,11 +163,28 @@ async def test_too_many_requests_are_429_with_retry_after(limited: ParleyServer)
             assert (await alice.get("/conversations")).status_code == 200
         refused = await alice.get("/conversations")
         assert_error(refused, 429, "rate_limited")
-        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert 1 <= int(refused.headers["retry-after"]) <= LIMITED_WINDOW_S
+        assert f"in {LIMITED_WINDOW_S} s" in refused.json()["error"]["message"]
         # Others are not held back by alice's requests.
         assert (await made.new().get("/status")).status_code == 200
         refusals = value(scrape(limited), "parley_limit_refusals_total", code="rate_limited")
         assert refusals == refusals_before + 1
+    finally:
+        await made.aclose()
+
+
+async def test_ids_that_spell_each_other_never_share_a_rate_counter(
+    limited: ParleyServer,
+) -> None:
+    made = Callers(limited)
+    try:
+        # "t1:x" + "u" and "t1" + "x:u" would join to the same "t1:x:u" unescaped.
+        first = made.new(tenant="t1:x", user="u")
+        for _ in range(3):
+            assert (await first.get("/conversations")).status_code == 200
+        assert (await first.get("/conversations")).status_code == 429
+        second = made.new(tenant="t1", user="x:u")
+        assert (await second.get("/conversations")).status_code == 200
     finally:
         await made.aclose()
 
