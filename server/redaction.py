@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_plus
 
 import orjson
 
@@ -200,6 +201,13 @@ def redaction_totals() -> dict[str, int]:
 # -- secrets in logs ---------------------------------------------------------------------------
 
 _JWT_SHAPE = re.compile(r"eyJ[\w-]{6,}\.[\w-]{6,}\.[\w-]*")
+# One ``name=value`` pair of a query string (or a form body) as a URL spells it.
+_QUERY_PAIR = re.compile(r"(?<=[?&;])([\w.~%+-]{1,64})=([^&;\s\"'#]*)")
+# Parameter names whose values are credentials, whatever they look like.
+_CREDENTIAL_PARAMS = frozenset(
+    {"accesstoken", "token", "idtoken", "refreshtoken", "jwt", "auth", "authorization"}
+    | {"apikey", "key", "secret", "clientsecret", "password", "sig", "signature"}
+)
 _MIN_SECRET_CHARS = 6  # shorter "secrets" would mask ordinary words
 
 
@@ -216,7 +224,7 @@ class SecretScrubber(logging.Filter):
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
-        return _JWT_SHAPE.sub(MASK, text)
+        return _JWT_SHAPE.sub(MASK, _QUERY_PAIR.sub(_mask_query_value, text))
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -237,6 +245,17 @@ class SecretScrubber(logging.Filter):
             if key not in _RECORD_ATTRIBUTES and isinstance(value, str):
                 setattr(record, key, self.scrub(value))
         return True
+
+
+def _mask_query_value(pair: re.Match[str]) -> str:
+    """A query pair with its value masked if the name says credential or the value, once
+    percent-decoded, is shaped like a JWT (``%2E`` for the dots hides it from the plain form)."""
+    name, value = pair.group(1), pair.group(2)
+    if normalise_field(unquote_plus(name)) in _CREDENTIAL_PARAMS or (
+        "%" in value and _JWT_SHAPE.search(unquote_plus(value))
+    ):
+        return f"{name}={MASK}"
+    return pair.group(0)
 
 
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}

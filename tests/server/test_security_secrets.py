@@ -103,6 +103,11 @@ async def run_session(session: Session, model: DevModel) -> None:
         )
         assert bad.status_code == 401
         assert forged not in bad.text
+        # A token in a query string, its dots percent-encoded: logged by the web server as sent.
+        encoded = session.token().replace(".", "%2E")
+        session.tokens.append(encoded)
+        await client.get(f"/api/v1/status?access_token={encoded}")
+        await client.get(f"/api/v1/status?state=x&next={encoded}")
         issued = (await client.get("/dev/token?user=devuser&tenant=acme")).json()["token"]
         session.tokens.append(issued)
 
