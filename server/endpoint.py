@@ -371,17 +371,12 @@ class SocketSession:
             )
         # Refuse before storing, so a rejected message leaves no trace in the transcript.
         await self.limits.admit_message(owner, frame.conversation_id, ref)
-        if (
-            frame.conversation_id is not None
-            and self.settings.double_texting == "reject"
-            and await self.s.leases.holder(owner, frame.conversation_id) is not None
-        ):
-            raise ClientError(
-                ErrorCode.TURN_IN_PROGRESS,
-                "a turn is already running here",
-                retryable=True,
-                ref=ref,
-            )
+        try:
+            await self.s.engine.check_room(owner, frame.conversation_id, ref)
+        except ClientError:
+            # A resend of a stored message is acknowledged again below, whatever runs now.
+            if await self.s.transcripts.message_by_client_msg_id(owner, ref) is None:
+                raise
         try:
             conversation, message, is_new = await self.s.transcripts.add_user_message(
                 owner, frame.conversation_id, text=frame.text, client_msg_id=ref

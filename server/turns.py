@@ -74,6 +74,43 @@ class TurnEngine:
 
     # -- starting ------------------------------------------------------------------------------
 
+    async def check_room(self, owner: UserKey, conversation_id: str | None, ref: str) -> None:
+        """Refuse, before it is stored, a message that :meth:`submit` would refuse now: the
+        policy is ``reject`` and a turn runs, or ``queue`` and the queue is full.
+
+        So a refused message leaves no trace (no transcript row, no ``message`` frame) and a
+        resend after the queue drains is a new message that runs.
+
+        Raises:
+            TurnRejected: as :meth:`submit` would.
+            StateUnavailable: Redis could not be reached.
+        """
+        policy = self._settings.double_texting
+        if conversation_id is None or policy == "interrupt":
+            return
+        if await self._s.leases.holder(owner, conversation_id) is None:
+            return
+        if policy == "reject":
+            raise self._busy(ref)
+        if (
+            await self._s.turn_queue.waiting(owner, conversation_id)
+            >= self._settings.turn_queue_max
+        ):
+            raise self._queue_full(ref)
+
+    def _busy(self, ref: str) -> TurnRejected:
+        return TurnRejected(
+            ErrorCode.TURN_IN_PROGRESS, "a turn is already running here", retryable=True, ref=ref
+        )
+
+    def _queue_full(self, ref: str) -> TurnRejected:
+        return TurnRejected(
+            ErrorCode.TURN_IN_PROGRESS,
+            f"{self._settings.turn_queue_max} messages already wait for this conversation",
+            retryable=True,
+            ref=ref,
+        )
+
     async def submit(self, request: TurnRequest) -> str:
         """Run ``request`` now if its conversation is idle, otherwise act on the configured
         double-texting policy. Returns "started" or "queued".
@@ -89,12 +126,7 @@ class TurnEngine:
         else:
             policy = self._settings.double_texting
         if policy == "reject":
-            raise TurnRejected(
-                ErrorCode.TURN_IN_PROGRESS,
-                "a turn is already running here",
-                retryable=True,
-                ref=request.client_msg_id,
-            )
+            raise self._busy(request.client_msg_id)
         if policy == "interrupt":
             await self.cancel(request.owner, request.conversation_id, None)
         queued = await self._s.turn_queue.push(
@@ -104,12 +136,7 @@ class TurnEngine:
             limit=self._settings.turn_queue_max,
         )
         if not queued:
-            raise TurnRejected(
-                ErrorCode.TURN_IN_PROGRESS,
-                f"{self._settings.turn_queue_max} messages already wait for this conversation",
-                retryable=True,
-                ref=request.client_msg_id,
-            )
+            raise self._queue_full(request.client_msg_id)
         # The running turn may have ended between our claim attempt and the push.
         await self.start_next(request.owner, request.conversation_id)
         return "queued"

@@ -128,6 +128,35 @@ async def test_reject_refuses_a_message_while_a_turn_runs(
     await tab.close()
 
 
+async def test_a_full_queue_refuses_the_next_message_without_a_trace(
+    make_server: Any, model: DevModel
+) -> None:
+    server = make_server(PARLEY_TURN_QUEUE_MAX="5")
+    model.set_faults([{"fault": "token_rate", "rate": 20}])
+    tab = await server.tab()
+    await tab.send(message("m-0", f"[say] {LONG}"))
+    conversation = (await tab.until("response_delta"))[0]["conversation_id"]
+    for n in range(1, 6):  # five wait: the queue is full, not over
+        await tab.send(message(f"m-{n}", f"[say] queued {n}", conversation))
+    await tab.until(lambda f: f["type"] == "message" and f.get("client_msg_id") == "m-5")
+    await tab.send(message("m-6", "[say] one too many", conversation))
+    refused = await tab.until(lambda f: f["type"] == "error" and f.get("ref") == "m-6")
+    assert refused[-1]["code"] == "turn_in_progress"
+    assert refused[-1]["retryable"] is True
+    while len(frames_of(tab.frames, "turn_end")) < 6:
+        await tab.until("turn_end")
+    assert not [f for f in frames_of(tab.frames, "message") if f["client_msg_id"] == "m-6"]
+    assert await rows(
+        server.config.database_url, "SELECT count(*) FROM message WHERE client_msg_id = 'm-6'"
+    ) == [(0,)]
+    # Sent again once the queue has drained, it is a new message and it is answered.
+    again = await tab.ask("[say] one too many", "m-6", conversation_id=conversation)
+    assert frames_of(again, "message")[0]["client_msg_id"] == "m-6"
+    assert again[-1]["status"] == "completed"
+    assert frames_of(again, "response")[0]["text"] == "one too many"
+    await tab.close()
+
+
 async def test_interrupt_cancels_the_running_turn_and_runs_the_new_message(
     make_server: Any, model: DevModel
 ) -> None:
