@@ -78,15 +78,24 @@ export { ConversationModel } from './model.js';
 export const PROTOCOL_VERSION = 1;
 
 /**
- * Close codes after which reconnecting cannot help: policy violation, frame too big, bad hello,
- * forbidden origin, unsupported protocol, and unauthenticated (4401) unless a fresh token can be
- * fetched. Every other code, including 1000 sent by the server and 1006 (the browser's code for a
- * lost connection), is temporary: the client reconnects with backoff. A server that wants a tab
- * gone for good says so with one of these codes.
+ * Close codes after which the client reconnects with backoff (protocol.md, "Temporary and
+ * terminal close codes"): going away (1001), a lost connection (1006, also what the keepalive
+ * reports), internal error (1011), restart (1012), try again later (1013) and too many
+ * connections (4429). Every other code is terminal, 1000 and codes the protocol does not define
+ * included: a server that ends a session on purpose must not be hammered by reconnects. 4401 is
+ * the one exception the client makes, once, when `getToken` can fetch a fresh token.
  *
  * @type {ReadonlySet<number>}
  */
-export const TERMINAL_CLOSE_CODES = new Set([1008, 1009, 4400, 4401, 4403, 4426]);
+export const TEMPORARY_CLOSE_CODES = new Set([1001, 1006, 1011, 1012, 1013, 4429]);
+
+/**
+ * The terminal codes the protocol defines (every code not in `TEMPORARY_CLOSE_CODES` is
+ * terminal; this list names the ones a server sends).
+ *
+ * @type {ReadonlySet<number>}
+ */
+export const TERMINAL_CLOSE_CODES = new Set([1000, 1008, 1009, 4400, 4401, 4403, 4426]);
 
 /** The code the server closes with when the token is missing, invalid or expired. */
 const UNAUTHENTICATED = 4401;
@@ -103,7 +112,7 @@ const OPEN = 1;
  * @returns {boolean}
  */
 export function isTemporaryClose(code) {
-  return !TERMINAL_CLOSE_CODES.has(code);
+  return TEMPORARY_CLOSE_CODES.has(code);
 }
 
 /**

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
-import { isTemporaryClose, ParleyClient, TERMINAL_CLOSE_CODES, toWebSocketUrl } from '../client.js';
+import { isTemporaryClose, ParleyClient, TEMPORARY_CLOSE_CODES, toWebSocketUrl } from '../client.js';
 import { fakeWebSocketClass, readyFrame, waitFor } from './fake-websocket.js';
 
 /**
@@ -393,25 +394,31 @@ test('nothing but hello is sent before ready', async (t) => {
   );
 });
 
-for (const code of [1000, 1001, 1006, 1011, 1012, 1013, 4000, 4429, 4500]) {
+// The list the server's protocol tests check too: one rule on both sides.
+const CLOSE_CODES = JSON.parse(
+  readFileSync(new URL('../../tests/fixtures/close-codes.json', import.meta.url), 'utf8'),
+);
+
+for (const code of CLOSE_CODES.temporary) {
   test(`close code ${code} is temporary: the client reconnects`, async (t) => {
     const { client, handshake, socket, events } = setup();
     t.after(() => client.close());
     client.connect();
     (await handshake(0)).serverClose(code);
     assert.equal(isTemporaryClose(code), true);
+    assert.ok(TEMPORARY_CLOSE_CODES.has(code));
     assert.equal(events.find((e) => e.type === 'close')?.detail.willReconnect, true);
     await socket(1);
   });
 }
 
-for (const code of [1008, 1009, 4400, 4401, 4403, 4426]) {
+for (const code of [...CLOSE_CODES.terminal, ...CLOSE_CODES.undefined_codes_are_terminal]) {
   test(`close code ${code} is terminal: the client stops`, async (t) => {
     const { client, WebSocket, handshake, events } = setup();
     t.after(() => client.close());
     client.connect();
     (await handshake(0)).serverClose(code, 'no');
-    assert.ok(TERMINAL_CLOSE_CODES.has(code));
+    assert.equal(isTemporaryClose(code), false);
     assert.equal(client.state, 'disconnected');
     assert.deepEqual(events.find((e) => e.type === 'close')?.detail, {
       code,

@@ -1,5 +1,8 @@
 """Error codes, close codes and their tables."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from protocol import (
@@ -83,6 +86,15 @@ def test_close_table_covers_every_close_code_and_abnormal_closure() -> None:
     for code, info in CLOSE_INFO.items():
         assert info.meaning
         assert info.temporary is is_temporary(code)
+
+
+def test_the_close_code_fixture_shared_with_the_js_client_says_what_the_protocol_does() -> None:
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "close-codes.json"
+    fixture = json.loads(path.read_text())
+    assert set(fixture["temporary"]) | set(fixture["terminal"]) == set(CLOSE_INFO)
+    assert all(is_temporary(code) for code in fixture["temporary"])
+    terminal = [*fixture["terminal"], *fixture["undefined_codes_are_terminal"]]
+    assert not any(is_temporary(code) for code in terminal)
 
 
 def test_version() -> None:
