@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from alembic.script import ScriptDirectory
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -19,8 +18,7 @@ from starlette.staticfiles import StaticFiles
 from server import metrics
 from server.auth import issue_token
 from server.services import Services
-from storage.db import alembic_config
-from storage.readiness import head_revision, schema_revision
+from storage.readiness import head_revision, is_known_revision, schema_revision
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +99,7 @@ async def _schema(request: Request) -> str:
         return OK
     if current is None:
         return "the database was never migrated: run `parley migrate`"
-    known = ScriptDirectory.from_config(alembic_config()).get_revision(current) is not None
-    if not known:
+    if not is_known_revision(current):
         return OK
     return f"the database is at migration {current}, this code needs {head}: run `parley migrate`"
 

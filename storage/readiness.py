@@ -7,6 +7,7 @@ readiness says so up front ("run parley migrate") instead.
 from __future__ import annotations
 
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 
 from storage.db import Database, alembic_config
 
@@ -27,3 +28,15 @@ async def schema_revision(db: Database) -> str | None:
         result = await connection.exec_driver_sql("SELECT version_num FROM alembic_version")
         row = result.first()
     return str(row[0]) if row is not None else None
+
+
+def is_known_revision(revision: str) -> bool:
+    """Whether this code ships migration ``revision``.
+
+    A revision it does not know is one a newer release made (alembic raises for it rather than
+    answering None, hence the catch).
+    """
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False

@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.server.harness import REPO, DevModel, ParleyServer, ServerConfig, base_env, frames_of
 from tests.server.rest_support import (
@@ -164,6 +166,25 @@ async def test_readyz_asks_for_migrations_until_they_ran(
     migrated = migrate(url)
     assert migrated.returncode == 0, migrated.stderr
     await ready_state(server, 200)
+
+
+async def test_readyz_stays_ready_on_a_database_a_newer_release_migrated(
+    unmigrated: tuple[ParleyServer, str],
+) -> None:
+    server, url = unmigrated
+    migrated = migrate(url)
+    assert migrated.returncode == 0, migrated.stderr
+    # A rolling deploy: the next release migrated to a revision this code has never seen.
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE alembic_version SET version_num = 'f00dfeed9999'")
+            )
+    finally:
+        await engine.dispose()
+    body = await ready_state(server, 200)
+    assert body["checks"]["schema"] == "ok"
 
 
 async def test_log_lines_name_the_connection_user_and_turn(
