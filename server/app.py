@@ -78,8 +78,12 @@ def _routes(settings: Settings) -> list[BaseRoute]:
     if settings.metrics_enabled:
         routes.append(Route("/metrics", metrics_page))
     if CLIENT_DIR.is_dir():
-        routes.append(Route("/", index_page))
-        routes.append(Mount("/client", ClientFiles(CLIENT_DIR), name="client"))
+        # Host apps load /client/widget.js in every mode; the demo ERP page (at / and under
+        # /client/demo/) is dev mode's alone: a production server answers / with a 404.
+        if settings.dev:
+            routes.append(Route("/", index_page))
+        client = ClientFiles(CLIENT_DIR, with_demo=settings.dev)
+        routes.append(Mount("/client", client, name="client"))
     if settings.dev:
         routes.append(Route("/dev/token", dev_token))
     return routes

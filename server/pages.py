@@ -116,22 +116,24 @@ async def index_page(_request: Request) -> Response:
 
 
 class ClientFiles(StaticFiles):
-    """``/client/``: the browser client's shipped modules and the demo folder, nothing else.
+    """``/client/``: the browser client's shipped modules and, in dev mode, the demo folder.
 
     client-js/ also holds node_modules, tests and tooling, which are not the server's to publish.
     The shipped modules are the ``files`` of client-js/package.json, the list the package itself
     publishes, so a module added to the client is served once it is declared there.
     """
 
-    def __init__(self, directory: Path = CLIENT_DIR) -> None:
+    def __init__(self, directory: Path = CLIENT_DIR, *, with_demo: bool = False) -> None:
         super().__init__(directory=directory)
         package = json.loads((directory / "package.json").read_text(encoding="utf-8"))
         self.shipped = frozenset(str(name) for name in package.get("files", ()))
+        self.with_demo = with_demo
 
     def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
         """The file for ``path`` if it is published, else nothing (a 404)."""
         # StaticFiles.get_path has normalised the path already: "demo/../x" arrives as "x".
-        published = path in self.shipped or path.startswith(CLIENT_DEMO_FOLDER + os.sep)
+        in_demo = path.startswith(CLIENT_DEMO_FOLDER + os.sep)
+        published = path in self.shipped or (self.with_demo and in_demo)
         return super().lookup_path(path) if published else ("", None)
 
 

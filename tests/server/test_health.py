@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.server.conftest import Backend
 from tests.server.harness import REPO, DevModel, ParleyServer, ServerConfig, base_env, frames_of
 from tests.server.rest_support import (
     SHARED_REDIS_URL,
@@ -240,3 +241,26 @@ def test_text_logs_on_a_terminal_carry_the_same_context() -> None:
     assert result.returncode == 0, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.endswith("parley.test: hello there [connection=k_1 user=alice turn=t_9]")
+
+
+async def test_the_demo_page_is_dev_mode_only_and_the_widget_is_served_always(
+    real_backend: Backend, dev_model: DevModel, tmp_path: Path
+) -> None:
+    production = ParleyServer(tmp_path, real_backend.config(dev_model, PARLEY_DEV="0"))
+    try:
+        async with httpx.AsyncClient(base_url=production.url, timeout=10) as client:
+            assert (await client.get("/")).status_code == 404
+            assert (await client.get("/client/demo/index.html")).status_code == 404
+            widget = await client.get("/client/widget.js")
+            assert widget.status_code == 200
+            assert "customElements" in widget.text
+    finally:
+        production.stop()
+    dev = ParleyServer(tmp_path, real_backend.config(dev_model))
+    try:
+        async with httpx.AsyncClient(base_url=dev.url, timeout=10) as client:
+            page = await client.get("/")
+            assert page.status_code == 200
+            assert "parley-assistant" in page.text
+    finally:
+        dev.stop()
