@@ -75,7 +75,13 @@ def model_clients(settings: Settings) -> tuple[list[openai.AsyncOpenAI], Any]:
 
 
 async def open_redis(settings: Settings) -> Redis:
-    return await connect_redis(settings.redis_url, max_connections=settings.redis_max_connections)
+    # A worker starts even while Redis is down: /readyz reports it, sockets are refused with
+    # 1013 until it answers, and everything reconnects as after a later outage.
+    return await connect_redis(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        require_reachable=False,
+    )
 
 
 def new_worker_id(settings: Settings) -> str:

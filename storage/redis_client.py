@@ -41,14 +41,20 @@ _embedded_warned = False
 
 
 async def connect_redis(
-    url: str | None, *, max_connections: int = 50, timeout_s: float = 5.0
+    url: str | None,
+    *,
+    max_connections: int = 50,
+    timeout_s: float = 5.0,
+    require_reachable: bool = True,
 ) -> Redis:
     """Connect to Redis at ``url``, or start the embedded store when ``url`` is None.
 
     With a URL the client runs over a ``BlockingConnectionPool``: when all
     ``max_connections`` are busy a command waits up to ``timeout_s`` for one instead of
     failing at once. ``timeout_s`` also bounds connecting and each reply. The server is
-    PINGed before returning, so a wrong URL fails at startup rather than on first use.
+    PINGed before returning, so a wrong URL fails at startup rather than on first use; with
+    ``require_reachable=False`` an unanswered PING is only logged, and the client connects
+    when Redis comes up (a worker starts while Redis is down and recovers on its own).
 
     Without a URL every call makes a fresh, empty in-process store: share the returned
     client (and its ``pubsub()``) within the process. It is single-process only, which
@@ -78,7 +84,10 @@ async def connect_redis(
     try:
         with state_errors("connect"):
             await client.ping()
-    except StateUnavailable:
+    except StateUnavailable as exc:
+        if not require_reachable:
+            logger.warning("Redis does not answer yet (%s); carrying on without it", exc)
+            return client
         await client.aclose()
         raise
     return client

@@ -35,6 +35,7 @@ from tests.server.rest_support import (
     server_lines,
     total,
 )
+from tests.server.security_support import hello_outcome
 
 __all__ = ["callers", "rest"]
 
@@ -124,6 +125,37 @@ async def test_readyz_follows_redis_going_away_and_coming_back(
     own_redis.start()
     up = await ready_state(on_own_redis, 200)
     assert up["checks"]["redis"] == "ok"
+
+
+async def test_a_worker_started_while_redis_is_down_waits_for_it_and_recovers(
+    own_redis: RedisProcess, dev_model: DevModel, tmp_path: Path
+) -> None:
+    own_redis.stop()  # the worker starts first, as after a host reboot
+    config = ServerConfig(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}",
+        redis_url=own_redis.url,
+        model_url=dev_model.base_url,
+        tools="",
+    )
+    server = ParleyServer(tmp_path, config)
+    try:
+        down = await ready_state(server, 503)
+        assert down["problems"]["redis"].startswith("unreachable")
+        assert liveness(server).status_code == 200
+        code, _, frames = await hello_outcome(server.ws_url, server.token())
+        assert code == 1013
+        assert [frame["code"] for frame in frames if frame["type"] == "error"] == [
+            "store_unavailable"
+        ]
+
+        own_redis.start()
+        await ready_state(server, 200)
+        tab = await server.tab()
+        answer = await tab.ask("[say] back again", "m-1")
+        assert answer[-1]["status"] == "completed"
+        await tab.close()
+    finally:
+        server.stop()
 
 
 @pytest.fixture
