@@ -28,6 +28,7 @@ from protocol import (
     ClientFrame,
     CloseCode,
     Confirm,
+    Decision,
     Error,
     ErrorCode,
     Feedback,
@@ -62,11 +63,6 @@ logger = logging.getLogger(__name__)
 # spell it as an escape (a raw control character is not valid JSON): a backslash-u0000 that is
 # not itself an escaped backslash followed by "u0000".
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-
-# Confirm frames that decide nothing: counted apart from the action limit.
-REFUSED_CONFIRM_CODES = frozenset(
-    {ErrorCode.CONFIRMATION_NOT_FOUND, ErrorCode.CONFIRMATION_NOT_PENDING, ErrorCode.FORBIDDEN}
-)
 
 # A resent message among the conversation's newest this many was possibly never run.
 RESEND_LOOKBACK_MESSAGES = 5
@@ -444,18 +440,9 @@ class SocketSession:
 
     async def _on_confirm(self, frame: Confirm) -> None:
         principal, owner = self._identity()
-
-        async def admit_action() -> None:
+        if frame.decision == Decision.APPROVE:
             await self.limits.admit_action(owner, frame.token)
-
-        try:
-            await self.s.tool_runner.decide(
-                principal, frame, self.tab.id, admit_action=admit_action
-            )
-        except ClientError as refused:
-            if refused.code in REFUSED_CONFIRM_CODES:
-                await self.limits.count_refused_confirm(owner, frame.token)
-            raise
+        await self.s.tool_runner.decide(principal, frame, self.tab.id)
 
     async def _on_feedback(self, frame: Feedback) -> None:
         _, owner = self._identity()

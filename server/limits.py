@@ -225,7 +225,7 @@ class Limits:
         )
 
     async def admit_action(self, owner: UserKey, token: str) -> None:
-        """Count an action about to execute (called once the approval is known to be valid).
+        """Count an action approval (each approval executes one action).
 
         Raises:
             ClientError: ``rate_limited``; the confirmation stays pending until it expires.
@@ -235,23 +235,6 @@ class Limits:
             user_counter("act", owner.tenant, owner.user),
             self._settings.actions_per_minute,
             "actions approved by this user",
-            token,
-        )
-
-    async def count_refused_confirm(self, owner: UserKey, token: str) -> None:
-        """Count a ``confirm`` that was refused (unknown, already decided, another user's).
-
-        Refusing one is cheap, but a client stuck resending them is a bug worth stopping; this
-        counter is apart from the action limit so such frames never hold back a real approval.
-
-        Raises:
-            ClientError: ``rate_limited``.
-            StateUnavailable: Redis could not be reached.
-        """
-        await self._hit(
-            user_counter("badconfirm", owner.tenant, owner.user),
-            self._settings.refused_confirms_per_minute,
-            "refused confirmations from this user",
             token,
         )
 

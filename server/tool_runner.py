@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -225,23 +224,11 @@ class ToolRunner:
 
     # -- decisions from users ------------------------------------------------------------------
 
-    async def decide(
-        self,
-        principal: Principal,
-        frame: Confirm,
-        connection_id: str,
-        *,
-        admit_action: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
+    async def decide(self, principal: Principal, frame: Confirm, connection_id: str) -> None:
         """Apply a user's ``confirm``. Exactly one caller per token gets past the transition.
 
-        ``admit_action`` is awaited when an approval is about to execute (the token is the
-        user's, pending and unexpired), so refused approvals never count against the action
-        limit; if it raises, the confirmation stays pending.
-
         Raises:
-            ClientError: unknown token, another user's token, or already decided; whatever
-                ``admit_action`` raises.
+            ClientError: unknown token, another user's token, or already decided.
         """
         found = await self.confirmations.get(frame.token)
         if found is None:
@@ -258,8 +245,6 @@ class ToolRunner:
                 ErrorCode.CONFIRMATION_EXPIRED, "confirmation expired", ref=frame.token
             )
         approve = frame.decision == Decision.APPROVE
-        if approve and found.status == "pending" and admit_action is not None:
-            await admit_action()
         moved = await self.confirmations.transition(
             frame.token,
             "pending",

@@ -154,32 +154,6 @@ async def test_action_approvals_per_user_trip_and_the_confirmation_stays_pending
     await tab.close()
 
 
-async def test_refused_confirms_leave_the_action_limit_alone_and_have_their_own(
-    start_server: StartServer,
-) -> None:
-    server = start_server(
-        tools=SECURITY_PACK,
-        PARLEY_ACTIONS_PER_MINUTE="1",
-        PARLEY_REFUSED_CONFIRMS_PER_MINUTE="3",
-        PARLEY_RATE_WINDOW_S=str(WINDOW_S),
-    )
-    tab = await server.tab()
-    pending = await confirm_request(tab, "n-1")
-    for n in range(3):
-        await tab.send({"type": "confirm", "token": f"made-up-{n}", "decision": "approve"})
-        assert (await error_for(tab, f"made-up-{n}"))["code"] == "confirmation_not_found"
-    # The user's one real approval of the window still executes.
-    await tab.send({"type": "confirm", "token": pending["token"], "decision": "approve"})
-    done = await tab.until("turn_end")
-    assert frames_of(done, "action_executed")[0]["ok"] is True
-    # Past their own limit, refused confirms are refused faster, with a retry time.
-    await tab.send({"type": "confirm", "token": pending["token"], "decision": "approve"})
-    error = await error_for(tab, pending["token"])
-    assert_rate_limited(error, pending["token"])
-    assert "refused confirmations" in error["message"]
-    await tab.close()
-
-
 async def test_a_full_conversation_refuses_more_messages(
     start_server: StartServer, model: DevModel
 ) -> None:
