@@ -92,10 +92,8 @@ class TurnEngine:
             return
         if policy == "reject":
             raise self._busy(ref)
-        if (
-            await self._s.turn_queue.waiting(owner, conversation_id)
-            >= self._settings.turn_queue_max
-        ):
+        waiting = await self._s.turn_queue.waiting(owner, conversation_id)
+        if waiting >= self._settings.turn_queue_max:
             raise self._queue_full(ref)
 
     def _busy(self, ref: str) -> TurnRejected:

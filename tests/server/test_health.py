@@ -98,15 +98,18 @@ def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
 def on_own_redis(
     own_redis: RedisProcess, dev_model: DevModel, tmp_path: Path
 ) -> Iterator[ParleyServer]:
-    config = ServerConfig(
+    server = ParleyServer(tmp_path, own_redis_config(own_redis, dev_model, tmp_path))
+    yield server
+    server.stop()
+
+
+def own_redis_config(own_redis: RedisProcess, dev_model: DevModel, tmp_path: Path) -> ServerConfig:
+    return ServerConfig(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}",
         redis_url=own_redis.url,
         model_url=dev_model.base_url,
         tools="",
     )
-    server = ParleyServer(tmp_path, config)
-    yield server
-    server.stop()
 
 
 async def test_readyz_follows_redis_going_away_and_coming_back(
@@ -131,13 +134,7 @@ async def test_a_worker_started_while_redis_is_down_waits_for_it_and_recovers(
     own_redis: RedisProcess, dev_model: DevModel, tmp_path: Path
 ) -> None:
     own_redis.stop()  # the worker starts first, as after a host reboot
-    config = ServerConfig(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}",
-        redis_url=own_redis.url,
-        model_url=dev_model.base_url,
-        tools="",
-    )
-    server = ParleyServer(tmp_path, config)
+    server = ParleyServer(tmp_path, own_redis_config(own_redis, dev_model, tmp_path))
     try:
         down = await ready_state(server, 503)
         assert down["problems"]["redis"].startswith("unreachable")

@@ -11,7 +11,7 @@ import pytest
 
 from tests.server.conftest import Backend
 from tests.server.db import rows
-from tests.server.harness import DevModel, ParleyServer, frames_of, logged
+from tests.server.harness import DevModel, ParleyServer, Tab, frames_of, logged
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -30,6 +30,13 @@ def make_server(real_backend: Backend, model: DevModel, tmp_path: Path) -> Itera
     yield make
     for server in started:
         server.stop()
+
+
+async def long_turn_running(tab: Tab, model: DevModel, client_msg_id: str) -> str:
+    """Start a slowly streamed answer; the id of its conversation, once it streams."""
+    model.set_faults([{"fault": "token_rate", "rate": 20}])
+    await tab.send(message(client_msg_id, f"[say] {LONG}"))
+    return str((await tab.until("response_delta"))[0]["conversation_id"])
 
 
 def message(client_msg_id: str, text: str, conversation_id: str | None = None) -> dict[str, Any]:
@@ -106,11 +113,8 @@ async def test_reject_refuses_a_message_while_a_turn_runs(
     make_server: Any, model: DevModel
 ) -> None:
     server = make_server(PARLEY_DOUBLE_TEXTING="reject")
-    model.set_faults([{"fault": "token_rate", "rate": 20}])
     tab = await server.tab()
-    await tab.send(message("m-1", f"[say] {LONG}"))
-    opened = await tab.until("response_delta")
-    conversation = opened[0]["conversation_id"]
+    conversation = await long_turn_running(tab, model, "m-1")
     await tab.send(message("m-2", "[say] too soon", conversation))
     frames = await tab.until("turn_end")
     [refusal] = frames_of(frames, "error")
@@ -132,10 +136,8 @@ async def test_a_full_queue_refuses_the_next_message_without_a_trace(
     make_server: Any, model: DevModel
 ) -> None:
     server = make_server(PARLEY_TURN_QUEUE_MAX="5")
-    model.set_faults([{"fault": "token_rate", "rate": 20}])
     tab = await server.tab()
-    await tab.send(message("m-0", f"[say] {LONG}"))
-    conversation = (await tab.until("response_delta"))[0]["conversation_id"]
+    conversation = await long_turn_running(tab, model, "m-0")
     for n in range(1, 6):  # five wait: the queue is full, not over
         await tab.send(message(f"m-{n}", f"[say] queued {n}", conversation))
     await tab.until(lambda f: f["type"] == "message" and f.get("client_msg_id") == "m-5")
