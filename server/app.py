@@ -15,18 +15,11 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from server import metrics
-from server.auth import TokenVerifier
-from server.background import BackgroundJobs
 from server.config import Settings
-from server.endpoint import websocket_endpoint
-from server.history_cache import HistoryCache
-from server.hub import FrameHub
-from server.llm import ModelClient
-from server.logs import configure_logging
-from server.notices import Notices
-from server.origin import OriginGuard, OriginPolicy
-from server.pages import (
+from server.ops import metrics
+from server.ops.background import BackgroundJobs
+from server.ops.logs import configure_logging
+from server.ops.pages import (
     CLIENT_DIR,
     ClientFiles,
     dev_token,
@@ -35,14 +28,21 @@ from server.pages import (
     metrics_page,
     readyz,
 )
-from server.redaction import install_secret_scrubber
 from server.rest.resources import RestResources
 from server.rest.routes import api_mount
+from server.rest.webhooks import EscalationWebhook
+from server.security.auth import TokenVerifier
+from server.security.origin import OriginGuard, OriginPolicy
+from server.security.redaction import install_secret_scrubber
 from server.services import Services, model_clients, new_worker_id, open_redis
-from server.tool_runner import ToolRunner
+from server.socket.endpoint import websocket_endpoint
+from server.stream.hub import FrameHub
+from server.stream.notices import Notices
 from server.tools.registry import ToolRegistry
-from server.turns import TurnEngine
-from server.webhooks import EscalationWebhook
+from server.turns.engine import TurnEngine
+from server.turns.history_cache import HistoryCache
+from server.turns.llm import ModelClient
+from server.turns.tool_runner import ToolRunner
 from storage.confirmations import ConfirmationStore
 from storage.db import Database
 from storage.escalations import EscalationStore

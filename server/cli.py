@@ -76,7 +76,7 @@ def _settings_help() -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from server.serving import run_worker, run_workers
+    from server.ops.serving import run_worker, run_workers
 
     overrides: dict[str, Any] = {}
     if args.host:
@@ -112,7 +112,7 @@ def _migrate(_args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from server.auth import issue_token
+    from server.security.auth import issue_token
 
     settings = Settings.from_env()
     if not settings.dev:

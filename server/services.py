@@ -11,8 +11,8 @@ import openai
 from redis.asyncio import Redis
 
 from server.config import Settings
-from server.history_cache import HistoryCache
-from server.llm import ModelClient
+from server.turns.history_cache import HistoryCache
+from server.turns.llm import ModelClient
 from storage.db import Database
 from storage.frame_log import FrameLog
 from storage.leases import TurnLeases
@@ -22,11 +22,11 @@ from storage.transcripts import TranscriptStore
 from storage.turn_queue import TurnQueue
 
 if TYPE_CHECKING:
-    from server.hub import FrameHub
-    from server.notices import Notices
-    from server.tool_runner import ToolRunner
+    from server.stream.hub import FrameHub
+    from server.stream.notices import Notices
     from server.tools.registry import ToolRegistry
-    from server.turns import TurnEngine
+    from server.turns.engine import TurnEngine
+    from server.turns.tool_runner import ToolRunner
     from storage.feedback import FeedbackStore
 
 logger = logging.getLogger(__name__)

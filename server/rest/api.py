@@ -36,14 +36,14 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from protocol import ErrorCode
-from server import metrics
-from server.auth import AuthError, Principal
 from server.errors import ClientError
-from server.logs import bind_log_context
-from server.origin import OriginPolicy
+from server.ops import metrics
+from server.ops.logs import bind_log_context
 from server.rest.cors import Cors
 from server.rest.errors import ApiError, RestErrorCode, from_client_error
 from server.rest.resources import RestResources
+from server.security.auth import AuthError, Principal
+from server.security.origin import OriginPolicy
 from storage.errors import StateUnavailable
 from storage.keys import UserKey, user_counter
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from protocol import ConversationUpdated, ErrorCode, encode
-from server import metrics
+from server.ops import metrics
 from server.rest.api import ApiCall, ApiRouter
 from server.rest.errors import ApiError, not_found
 from server.rest.paging import PageQuery, decode_cursor, encode_cursor, page_limit

@@ -13,7 +13,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import Message, Scope, Send
 
-from server.origin import OriginPolicy
+from server.security.origin import OriginPolicy
 
 ALLOWED_METHODS = "GET, POST, PATCH"
 ALLOWED_HEADERS = "authorization, content-type"

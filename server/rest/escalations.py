@@ -2,7 +2,7 @@
 
 Escalating marks the conversation ``escalated`` and stores an ``escalation`` row (one SQL
 transaction), sends ``conversation_updated`` to every tab of the user, and, when a help-desk
-webhook is configured, queues its delivery (``server.webhooks``).
+webhook is configured, queues its delivery (``server.rest.webhooks``).
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.auth import TokenVerifier
+from server.rest.webhooks import EscalationWebhook
+from server.security.auth import TokenVerifier
 from server.services import Services
-from server.webhooks import EscalationWebhook
 from storage.activity import ActivityStore
 from storage.escalations import EscalationStore
 from storage.history import HistoryStore

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import orjson
 
-from server.context_window import build_window, transcript_to_chat
-from server.token_counting import TokenCounter
+from server.turns.context_window import build_window, transcript_to_chat
+from server.turns.token_counting import TokenCounter
 from storage.models import Message
 
 COUNTER = TokenCounter("gpt-4o-mini")

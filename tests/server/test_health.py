@@ -254,7 +254,7 @@ def test_text_logs_on_a_terminal_carry_the_same_context() -> None:
     script = (
         "import logging\n"
         "from server.config import Settings\n"
-        "from server.logs import bind_log_context, configure_logging\n"
+        "from server.ops.logs import bind_log_context, configure_logging\n"
         "configure_logging(Settings(log_format='text'))\n"
         "bind_log_context(connection='k_1', user='alice', turn='t_9')\n"
         "logging.getLogger('parley.test').info('hello %s', 'there')\n"

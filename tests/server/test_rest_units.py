@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from protocol import ErrorCode
 from server.errors import ClientError
-from server.metrics import frame_type
+from server.ops.metrics import frame_type
 from server.rest.errors import ApiError, from_client_error
 from server.rest.paging import decode_cursor, encode_cursor
-from server.webhooks import backoff_s, origin, sign
+from server.rest.webhooks import backoff_s, origin, sign
 from storage.paging import PagePosition
 
 

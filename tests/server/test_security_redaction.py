@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from server.config import Settings
-from server.redaction import MASK, Redactor, SecretScrubber
+from server.security.redaction import MASK, Redactor, SecretScrubber
 from tests.server import security_pack as pack
 from tests.server.conftest import Backend
 from tests.server.db import rows

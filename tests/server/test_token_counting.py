@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from server.token_counting import TokenCounter
+from server.turns.token_counting import TokenCounter
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,7 +22,7 @@ def test_counts_with_tiktoken() -> None:
 def test_without_an_encoding_counts_are_estimates_and_logged_once(tmp_path: Path) -> None:
     script = (
         "import logging; logging.basicConfig(level=logging.WARNING);"
-        "from server.token_counting import TokenCounter;"
+        "from server.turns.token_counting import TokenCounter;"
         "a = TokenCounter('gpt-4o-mini'); b = TokenCounter('gpt-4o-mini');"
         "print(a.exact, a.count_text('x' * 40), b.count_text('hello'))"
     )

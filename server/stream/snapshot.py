@@ -28,10 +28,10 @@ from protocol import (
     Ready,
     UserInfo,
 )
-from server.auth import Principal
-from server.connection import Connection
-from server.hub import Attachment
+from server.security.auth import Principal
 from server.services import Services
+from server.socket.connection import Connection
+from server.stream.hub import Attachment
 from storage.frame_log import LoggedFrame, StreamPosition
 from storage.keys import UserKey
 from storage.leases import TurnClaim

@@ -8,7 +8,7 @@ logged ``turn_end``.
 from __future__ import annotations
 
 from protocol import ERROR_INFO, Error, ErrorCode
-from server.hub import FrameHub
+from server.stream.hub import FrameHub
 from storage.keys import UserKey
 
 

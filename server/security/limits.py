@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocol import CloseCode, ErrorCode
 from server.errors import ClientError, CloseSocket
-from server.llm import ModelUsage
+from server.turns.llm import ModelUsage
 from storage.errors import NotFound
 from storage.keys import UserKey, tenant_counter, user_counter
 from storage.small_stores import Presence, WindowCounter
@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Client addresses are counted in a presence set of their own. Tokens cannot name an empty
-# tenant (server/auth.py refuses one), so this owner never collides with a real user's keys.
+# tenant (server/security/auth.py refuses one), so this owner never collides with a real
+# user's keys.
 _ADDRESS_TENANT = ""
 
 

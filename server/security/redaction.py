@@ -267,7 +267,7 @@ def install_secret_scrubber(settings: Settings, extra_secrets: Iterable[str] = (
     if settings.jwt_secret:
         secrets.append(settings.jwt_secret)
     elif settings.dev:
-        from server.auth import dev_secret
+        from server.security.auth import dev_secret
 
         secrets.append(dev_secret(settings))
     scrubber = SecretScrubber(secrets)

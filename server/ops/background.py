@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from protocol import ERROR_INFO, ErrorCode, TurnEnd, TurnError, TurnStatus, encode
 from server.services import Services
-from server.snapshot import turn_texts
+from server.stream.snapshot import turn_texts
 from storage.errors import StorageError
 from storage.keys import UserKey
 

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from server import metrics
-from server.auth import issue_token
+from server.ops import metrics
+from server.security.auth import issue_token
 from server.services import Services
 from storage.readiness import head_revision, is_known_revision, schema_revision
 

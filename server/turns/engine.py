@@ -31,17 +31,17 @@ from protocol import (
     Usage,
     encode,
 )
-from server import metrics
-from server.context_window import build_window
-from server.delta_batcher import DeltaBatcher
 from server.errors import TurnRejected
-from server.limits import BudgetExceeded, Budgets
-from server.llm import ModelError, ModelReply, ModelUsage
-from server.logs import bind_log_context
-from server.redaction import redact_for_model
+from server.ops import metrics
+from server.ops.logs import bind_log_context
+from server.security.limits import BudgetExceeded, Budgets
+from server.security.redaction import redact_for_model
 from server.services import Services
-from server.tool_runner import outcome_note
-from server.turn_state import RunningTurn, TurnRequest
+from server.turns.context_window import build_window
+from server.turns.delta_batcher import DeltaBatcher
+from server.turns.llm import ModelError, ModelReply, ModelUsage
+from server.turns.tool_runner import outcome_note
+from server.turns.turn_state import RunningTurn, TurnRequest
 from storage.errors import StateUnavailable
 from storage.keys import UserKey
 from storage.leases import TurnClaim

@@ -2,7 +2,7 @@
 
 ``parley serve --workers N`` binds the port once and starts N worker processes on it, each a
 whole Parley worker (its own hub, turn engine and sweeper) with the drain of
-:class:`~server.shutdown.DrainingServer`. They share their state through Redis like workers on
+:class:`~server.ops.shutdown.DrainingServer`. They share their state through Redis like workers on
 different machines, so a user's tabs may land on any of them. uvicorn's own ``--workers``
 cannot be used for this: its worker processes run a plain ``uvicorn.Server``, without the drain.
 
@@ -30,8 +30,8 @@ from typing import Any
 import uvicorn
 
 from server.config import Settings
-from server.logs import configure_logging
-from server.metrics import MULTIPROCESS_ENV
+from server.ops.logs import configure_logging
+from server.ops.metrics import MULTIPROCESS_ENV
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ AFTER_DRAIN_S = 5
 
 def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
     """uvicorn's settings, derived from Parley's (docs/deploy.md explains each)."""
-    from server.websocket_protocol import DroppableWebSocketProtocol
+    from server.socket.websocket_protocol import DroppableWebSocketProtocol
 
     return uvicorn.Config(
         app,
@@ -58,7 +58,7 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         ws_per_message_deflate=settings.ws_compression,
         ws_ping_interval=settings.keepalive_interval_s,
         ws_ping_timeout=settings.keepalive_timeout_s,
-        # Turns were drained before uvicorn's own shutdown starts (server/shutdown.py): this
+        # Turns were drained before uvicorn's own shutdown starts (server/ops/shutdown.py): this
         # only bounds how long the sockets and requests still open may take to finish.
         timeout_graceful_shutdown=AFTER_DRAIN_S,
     )
@@ -67,7 +67,7 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
 def run_worker(overrides: dict[str, Any], sockets: list[socket.socket] | None = None) -> None:
     """One Parley worker: on ``sockets`` if given (a supervisor bound them), else it binds."""
     from server.app import create_app
-    from server.shutdown import DrainingServer
+    from server.ops.shutdown import DrainingServer
 
     settings = Settings.from_env(**overrides)
     app = create_app(settings)

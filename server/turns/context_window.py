@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from server.token_counting import TokenCounter
+from server.turns.token_counting import TokenCounter
 from storage.models import Message
 
 ChatMessage = dict[str, Any]

@@ -31,8 +31,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from protocol import CloseCode
-from server import metrics
-from server.connection import Connection
+from server.ops import metrics
+from server.socket.connection import Connection
 from storage.frame_log import FrameLog, LoggedFrame, StreamPosition
 from storage.keys import UserKey
 from storage.redis_client import state_errors

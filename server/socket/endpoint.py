@@ -43,17 +43,17 @@ from protocol import (
     encode,
 )
 from protocol import Message as MessageFrame
-from server import metrics
-from server.auth import AuthError, Principal, TokenVerifier
-from server.connection import Connection, SendLimits
 from server.errors import ClientError, CloseSocket
 from server.feedback import record_feedback
-from server.hub import ReplayLimit
-from server.limits import Limits
-from server.logs import bind_log_context
+from server.ops import metrics
+from server.ops.logs import bind_log_context
+from server.security.auth import AuthError, Principal, TokenVerifier
+from server.security.limits import Limits
 from server.services import Services
-from server.snapshot import build_ready
-from server.turn_state import TurnRequest
+from server.socket.connection import Connection, SendLimits
+from server.stream.hub import ReplayLimit
+from server.stream.snapshot import build_ready
+from server.turns.turn_state import TurnRequest
 from storage.errors import NotFound, StateUnavailable
 from storage.keys import UserKey
 

@@ -8,7 +8,7 @@ memory (invariant 9).
 A peer that does not read also stops the writer: the server's ``send`` waits for the socket's
 buffer to drain, which never happens. So a tab dropped for reading too slowly is not closed
 through the writer. Its queue is emptied at once and the close goes out through the server's
-``parley.drop`` extension (server/websocket_protocol.py): the close frame is put behind what
+``parley.drop`` extension (server/socket/websocket_protocol.py): the close frame is put behind what
 the peer has not read yet, without waiting for it, and the connection is cut if the peer has
 not taken it within ``send_close_timeout_s``. Under a server without the extension the writer
 tries to close for that long and then gives up; the server's keepalive ends the connection.
@@ -28,12 +28,12 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from protocol import CloseCode, encode
-from server.auth import Principal
+from server.security.auth import Principal
 from storage.frame_log import LoggedFrame
 
 logger = logging.getLogger(__name__)
 
-# The ASGI extension server/websocket_protocol.py adds to a socket's scope.
+# The ASGI extension server/socket/websocket_protocol.py adds to a socket's scope.
 DROP_EXTENSION = "parley.drop"
 DropHook = Callable[[int, str, float], None]
 

@@ -37,22 +37,22 @@ from protocol import (
     TurnStatus,
     encode,
 )
-from server import metrics
-from server.auth import Principal
 from server.errors import ClientError
-from server.llm import ModelReply, ToolCallRequest
-from server.redaction import redact_for_model
-from server.snapshot import iso
+from server.ops import metrics
+from server.security.auth import Principal
+from server.security.redaction import redact_for_model
+from server.stream.snapshot import iso
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError, ToolForbidden
 from server.tools.registry import ToolOutcome, ValidatedCall
+from server.turns.llm import ModelReply, ToolCallRequest
 from storage.confirmations import ConfirmationStore
 from storage.keys import UserKey
 from storage.models import AuditEvent, Confirmation, utcnow
 
 if TYPE_CHECKING:
     from server.services import Services
-    from server.turn_state import RunningTurn
+    from server.turns.turn_state import RunningTurn
 
 logger = logging.getLogger(__name__)
 

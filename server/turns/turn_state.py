@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from protocol import TurnError, TurnStatus
-from server.llm import ModelUsage
+from server.turns.llm import ModelUsage
 from storage.keys import UserKey
 
 

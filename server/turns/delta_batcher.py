@@ -8,9 +8,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 from protocol import ResponseDelta
-from server import metrics
 from server.config import Settings
-from server.turn_state import RunningTurn
+from server.ops import metrics
+from server.turns.turn_state import RunningTurn
 
 # How often a streaming turn's text so far is saved for snapshots and sweepers.
 PARTIAL_SAVE_INTERVAL_S = 0.5

@@ -25,7 +25,7 @@ from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from server.connection import DROP_EXTENSION
+from server.socket.connection import DROP_EXTENSION
 
 logger = logging.getLogger(__name__)
 

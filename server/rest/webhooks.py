@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from server import metrics
 from server.config import Settings
+from server.ops import metrics
 from storage.escalations import DeliveryResult, EscalationStore
 from storage.models import Escalation, utcnow
 

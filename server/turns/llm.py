@@ -20,7 +20,7 @@ import openai
 
 from protocol import ErrorCode
 from server.config import Settings
-from server.token_counting import TokenCounter
+from server.turns.token_counting import TokenCounter
 
 logger = logging.getLogger(__name__)
 
