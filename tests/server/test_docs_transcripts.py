@@ -502,8 +502,12 @@ def filled(text: str, seen: list[Frame], token: str) -> str:
     for key, value in json.loads(text).items():
         if isinstance(value, str) and value.endswith(ELLIPSIS):
             values = [frame[key] for frame in seen if key in frame]
-            live = values[-1] if values else token if key == "token" else None
-            assert live is not None, f"nothing the server sent gives {key!r} in {text}"
+            if values:
+                live = values[-1]
+            elif key == "token":  # hello's: what the block's `parley token` printed
+                live = token
+            else:
+                raise AssertionError(f"nothing the server sent gives {key!r} in {text}")
             placeholder = json.dumps(value, ensure_ascii=False)
             assert placeholder in text, text
             text = text.replace(placeholder, json.dumps(live))
@@ -541,6 +545,7 @@ HINT = (
 
 @pytest.fixture(scope="module", params=TRANSCRIPTS, ids=lambda transcript: transcript.doc)
 def recorded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Recorded:
+    """Each doc's session, replayed once against a server of its own."""
     transcript: Transcript = request.param
     blocks = read_blocks(transcript)
     assert len(blocks) == 1, f"{transcript.doc} should hold one session block"
@@ -571,8 +576,8 @@ def test_a_frame_changed_dropped_or_added_is_noticed(recorded: Recorded) -> None
     summaries = [frame for exchange in exchanges for frame in exchange if "summary" in frame]
     assert summaries, "the session shows what a tool or an action is about"
     changed = [
-        [{**frame, "summary": "1 bank account"} if frame is summaries[0] else frame for frame in x]
-        for x in exchanges
+        [{**frame, "summary": "changed"} if frame is summaries[0] else frame for frame in exchange]
+        for exchange in exchanges
     ]
     dropped = [exchange[:-1] for exchange in exchanges]
     added = [[*exchange, exchange[-1]] for exchange in exchanges]
