@@ -6,12 +6,12 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.packs.erp_demo.approvals import approval_refusal, status_refusal
-from server.packs.erp_demo.companies import APPROVER_ROLES, Today, profile
-from server.packs.erp_demo.guards import guarded_update
-from server.packs.erp_demo.lookup import document_number
-from server.packs.erp_demo.models import PurchaseOrder, PurchaseOrderStatus, Supplier
-from server.packs.erp_demo.money import amount_text, format_money
+from examples.erp.approvals import approval_refusal, status_refusal
+from examples.erp.companies import APPROVER_ROLES, Today, profile
+from examples.erp.guards import guarded_update
+from examples.erp.lookup import document_number
+from examples.erp.models import PurchaseOrder, PurchaseOrderStatus, Supplier
+from examples.erp.money import amount_text, format_money
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError
 from server.tools.registry import ToolPack, ToolReturn

@@ -16,12 +16,12 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.packs.erp_demo.companies import Today, profile
-from server.packs.erp_demo.documents import record_invoice
-from server.packs.erp_demo.guards import guarded_update
-from server.packs.erp_demo.ledger import next_number
-from server.packs.erp_demo.lookup import document_number, find_customer, find_item
-from server.packs.erp_demo.models import (
+from examples.erp.companies import Today, profile
+from examples.erp.documents import record_invoice
+from examples.erp.guards import guarded_update
+from examples.erp.ledger import next_number
+from examples.erp.lookup import document_number, find_customer, find_item
+from examples.erp.models import (
     ZERO,
     Company,
     Customer,
@@ -32,7 +32,7 @@ from server.packs.erp_demo.models import (
     SalesOrderLine,
     SalesOrderStatus,
 )
-from server.packs.erp_demo.money import (
+from examples.erp.money import (
     amount_text,
     cents,
     format_money,

@@ -1,6 +1,6 @@
 """A demo ERP for two companies, to show Parley inside a business app.
 
-Import path ``server.packs.erp_demo:pack``. The pack plays the host application: it keeps its
+Import path ``examples.erp:pack``. The pack plays the host application: it keeps its
 own books (general ledger with balanced vouchers, receivables, payables, purchasing, sales,
 stock) in its own tables, created and, in dev mode, seeded by its setup hook. Tenants:
 ``acme`` (Acme Corporation, USD, en-US) and ``globex`` (Globex GmbH, EUR, de-DE).
@@ -30,7 +30,7 @@ record_supplier_payment    admin, finance
 Approval limits: acme USD 25,000.00, globex EUR 20,000.00.
 """
 
-from server.packs.erp_demo.pack import build_pack
+from examples.erp.pack import build_pack
 
 __all__ = ["build_pack", "pack"]
 
