@@ -93,7 +93,12 @@ class HostSettings:
         rows = []
         for spec in fields(cls):
             default = spec.default
-            shown = ",".join(default) if isinstance(default, tuple) else str(default or "")
+            if isinstance(default, bool):
+                shown = str(default).lower()
+            elif isinstance(default, tuple):
+                shown = ",".join(default)
+            else:
+                shown = "" if default is None else str(default)
             rows.append((f"ERP_{spec.name.upper()}", shown, spec.metadata["doc"]))
         return rows
 
