@@ -141,7 +141,7 @@ class Api:
                         code="not_confirmed",
                     )
                 key = _idempotency_key(request)
-                arguments = await self._body_arguments(request, operation)
+                arguments = await self._body_arguments(request)
                 model = _validated(spec, arguments)
                 response = await self._run_action(operation, spec, caller, key, model)
         except ApiError as exc:
@@ -170,7 +170,7 @@ class Api:
             arguments[name] = value
         return arguments
 
-    async def _body_arguments(self, request: Request, operation: Operation) -> dict[str, Any]:
+    async def _body_arguments(self, request: Request) -> dict[str, Any]:
         limit = self._settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
