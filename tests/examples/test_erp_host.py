@@ -8,9 +8,11 @@ tests that change the books touch documents no other test reads.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import jwt
@@ -396,3 +398,57 @@ async def test_bad_action_bodies_get_clear_errors(host: ErpHost) -> None:
         assert response.status_code == status, (message, response.text)
         assert message in response.json()["error"], response.json()
         json.dumps(response.json())
+
+
+# Values of every wrong (and some right) shape, for every argument of every operation.
+ODD_VALUES: list[Any] = [
+    None,
+    True,
+    -1,
+    1.5,
+    10**20,
+    "1e30",
+    "NaN",
+    "",
+    "x" * 5_000,
+    "ünïcode ✓",
+    [],
+    [{}],
+    {"a": 1},
+]
+
+
+async def test_odd_arguments_to_every_operation_get_a_json_4xx(host: ErpHost) -> None:
+    # Runs as globex, whose books the other tests only read where this one could write.
+    async with httpx.AsyncClient(base_url=host.url) as client:
+        document = (await client.get("/openapi.json")).json()
+        failures = []
+        for path, item in document["paths"].items():
+            for method, operation in item.items():
+                in_path = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
+                in_query = [
+                    p["name"] for p in operation.get("parameters", []) if p["in"] == "query"
+                ]
+                body = operation.get("requestBody", {}).get("content", {})
+                in_body = list(
+                    body.get("application/json", {}).get("schema", {}).get("properties", {})
+                )
+                for name, value in itertools.product([*in_path, *in_query, *in_body], ODD_VALUES):
+                    url = "/api" + path
+                    for parameter in in_path:
+                        text = json.dumps(value) if parameter == name else "PO-1004"
+                        url = url.replace(f"{{{parameter}}}", quote(text, safe=""))
+                    key = f"key-{uuid.uuid4().hex}"
+                    headers = action_headers(key, tenant="globex", user="fuzz")
+                    if method == "get":
+                        params = {name: json.dumps(value)} if name in in_query else {}
+                        response = await client.get(url, params=params, headers=headers)
+                    else:
+                        payload = {name: value} if name in in_body else {}
+                        response = await client.post(url, json=payload, headers=headers)
+                    is_json = response.headers["content-type"] == "application/json"
+                    ran = response.status_code in (200, 201)
+                    refused = 400 <= response.status_code < 500 and "error" in response.json()
+                    if not (is_json and (ran or refused)):
+                        failures.append((method, url[:80], name, response.status_code))
+    assert failures == []

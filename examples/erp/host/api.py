@@ -146,6 +146,11 @@ class Api:
                 response = await self._run_action(operation, spec, caller, key, model)
         except ApiError as exc:
             response = json_response(exc.body(), exc.status, exc.headers())
+        except Exception:
+            # Answered here rather than by the server, so the connection stays usable; an
+            # action's writes were rolled back before this point.
+            logger.exception("%s %s failed", operation.method, operation.tool)
+            response = json_response({"error": "internal error"}, 500)
         logger.info(
             "%s %s by %s@%s call=%s -> %d",
             operation.method,

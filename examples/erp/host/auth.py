@@ -30,6 +30,7 @@ REQUIRED_CLAIMS = ("exp", "aud", "sub", "jti")
 _CALL_CLAIMS = ("tenant", "conversation_id", "turn_id", "call_id")
 _MAX_CLAIM_CHARS = 200
 _MAX_TENANT_CHARS = 64  # the width of the books' tenant columns
+_MAX_USER_CHARS = 120  # the width of the columns naming who decided or recorded something
 _MAX_ROLES = 50
 
 
@@ -153,6 +154,8 @@ def _caller(claims: dict[str, Any]) -> Caller:
         raise Unauthorized("token claim 'roles' must be a list of role names")
     if len(values["tenant"]) > _MAX_TENANT_CHARS:
         raise Unauthorized(f"token claim 'tenant' is longer than {_MAX_TENANT_CHARS} characters")
+    if len(values["sub"]) > _MAX_USER_CHARS:
+        raise Unauthorized(f"token claim 'sub' is longer than {_MAX_USER_CHARS} characters")
     confirmation = claims.get("confirmation")
     if confirmation is not None:
         confirmation = _text_claim(claims, "confirmation")
