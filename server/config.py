@@ -171,7 +171,7 @@ class Settings:
     tool_rounds_max: int = _setting(8, "model rounds with tool calls allowed in one turn")
     confirmation_ttl_s: float = _setting(300.0, "time the user has to approve or reject an action")
     tools: tuple[str, ...] = _setting(
-        ("server.packs.erp_demo:pack",), "tool packs to load: import paths, comma-separated"
+        ("examples.erp:pack",), "tool packs to load: import paths, comma-separated"
     )
     history_max_messages: int = _setting(100, "newest messages read when building the window")
     delta_flush_ms: float = _setting(5.0, "streamed text is batched this long before logging")

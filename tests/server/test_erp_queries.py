@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.packs.erp_demo import build_pack
-from server.packs.erp_demo.aging import bucket_for
-from server.packs.erp_demo.money import format_money
+from examples.erp import build_pack
+from examples.erp.aging import bucket_for
+from examples.erp.money import format_money
 from server.tools.errors import ToolForbidden
 from server.tools.registry import ToolRegistry
 from tests.server.test_erp_support import (

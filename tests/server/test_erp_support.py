@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.packs.erp_demo import build_pack
+from examples.erp import build_pack
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError
 from server.tools.registry import ToolOutcome, ToolRegistry

@@ -273,16 +273,16 @@ def test_tool_names_are_unique_across_packs(registry: ToolRegistry) -> None:
 
 
 def test_from_import_paths_loads_a_pack_module() -> None:
-    registry = ToolRegistry.from_import_paths(["server.packs.erp_demo"])
+    registry = ToolRegistry.from_import_paths(["examples.erp"])
     assert registry.get("approve_purchase_order") is not None
-    explicit = ToolRegistry.from_import_paths(["server.packs.erp_demo:pack"])
+    explicit = ToolRegistry.from_import_paths(["examples.erp:pack"])
     assert [spec.name for spec in explicit.visible_to(EVERYONE)] == [
         spec.name for spec in registry.visible_to(EVERYONE)
     ]
     with pytest.raises(TypeError, match="is not a ToolPack"):
         ToolRegistry.from_import_paths(["json:dumps"])
     with pytest.raises(ImportError):
-        ToolRegistry.from_import_paths(["server.packs.no_such_pack"])
+        ToolRegistry.from_import_paths(["examples.no_such_pack"])
 
 
 # -- roles -----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from server.packs.erp_demo.models import AccountKind
+from examples.erp.models import AccountKind
 
 __all__ = [
     "APPROVER_ROLES",

@@ -11,16 +11,16 @@ from decimal import Decimal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.packs.erp_demo.companies import CHART_OF_ACCOUNTS, Ledger, profile
-from server.packs.erp_demo.documents import (
+from examples.erp.companies import CHART_OF_ACCOUNTS, Ledger, profile
+from examples.erp.documents import (
     cancel_invoice,
     record_bill,
     record_invoice,
     record_payment,
     record_receipt,
 )
-from server.packs.erp_demo.ledger import Posting, next_number, post_voucher
-from server.packs.erp_demo.models import (
+from examples.erp.ledger import Posting, next_number, post_voucher
+from examples.erp.models import (
     ZERO,
     Account,
     BankAccount,
@@ -36,8 +36,8 @@ from server.packs.erp_demo.models import (
     SalesOrderStatus,
     Supplier,
 )
-from server.packs.erp_demo.money import cents
-from server.packs.erp_demo.seed_data import SEEDS, Line, TenantSeed
+from examples.erp.money import cents
+from examples.erp.seed_data import SEEDS, Line, TenantSeed
 
 __all__ = ["SEEDED_TENANTS", "is_seeded", "seed_tenant"]
 

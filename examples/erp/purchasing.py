@@ -6,12 +6,12 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.packs.erp_demo.approvals import approval_refusal, status_refusal
-from server.packs.erp_demo.companies import APPROVER_ROLES, Today, profile
-from server.packs.erp_demo.guards import guarded_update
-from server.packs.erp_demo.lookup import document_number
-from server.packs.erp_demo.models import PurchaseOrder, PurchaseOrderStatus, Supplier
-from server.packs.erp_demo.money import amount_text, format_money
+from examples.erp.approvals import approval_refusal, status_refusal
+from examples.erp.companies import APPROVER_ROLES, Today, profile
+from examples.erp.guards import guarded_update
+from examples.erp.lookup import document_number
+from examples.erp.models import PurchaseOrder, PurchaseOrderStatus, Supplier
+from examples.erp.money import amount_text, format_money
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError
 from server.tools.registry import ToolPack, ToolReturn
@@ -76,15 +76,26 @@ def _describe(order: PurchaseOrder, supplier: Supplier, ctx: ToolContext) -> str
     return f"purchase order {order.number} from {supplier.name} for {total}"
 
 
+# The width of the decision note column that holds a comment or a reason.
+_MAX_NOTE_CHARS = 500
+
+
 def _require_reason(reason: str) -> None:
     if not reason.strip():
         raise ToolError("a reason is required to reject a purchase order")
+    _check_note(reason, "reason")
+
+
+def _check_note(note: str | None, what: str) -> None:
+    if note is not None and len(note.strip()) > _MAX_NOTE_CHARS:
+        raise ToolError(f"the {what} is longer than {_MAX_NOTE_CHARS} characters")
 
 
 def register_purchasing(pack: ToolPack, today: Today) -> None:
     """Declare the purchase-order actions on `pack`."""
 
     async def approval_summary(ctx: ToolContext, params: dict[str, Any]) -> str:
+        _check_note(params.get("comment"), "comment")
         async with ctx.db() as session:
             order, supplier = await _load_order(session, ctx.tenant, params["po_number"])
         refusal = approval_refusal(order, supplier.name, ctx, profile(ctx.tenant).approval_limit)
@@ -106,6 +117,7 @@ def register_purchasing(pack: ToolPack, today: Today) -> None:
             po_number: the order number, e.g. PO-1001.
             comment: a note stored with the approval.
         """
+        _check_note(comment, "comment")
         async with ctx.db() as session:
             order, supplier = await _load_order(session, ctx.tenant, po_number, lock=True)
             limit = profile(ctx.tenant).approval_limit

@@ -13,7 +13,7 @@ from typing import TypeVar
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.packs.erp_demo.models import BankAccount, Customer, Item, Supplier
+from examples.erp.models import BankAccount, Customer, Item, Supplier
 from server.tools.errors import ToolError
 
 __all__ = [

@@ -2,9 +2,9 @@
 
 from decimal import Decimal
 
-from server.packs.erp_demo.companies import APPROVER_ROLES, LARGE_PO_APPROVER_ROLES
-from server.packs.erp_demo.models import PurchaseOrder, PurchaseOrderStatus
-from server.packs.erp_demo.money import format_money
+from examples.erp.companies import APPROVER_ROLES, LARGE_PO_APPROVER_ROLES
+from examples.erp.models import PurchaseOrder, PurchaseOrderStatus
+from examples.erp.money import format_money
 from server.tools.context import ToolContext
 
 __all__ = ["approval_refusal", "required_roles", "roles_text", "status_refusal"]

@@ -13,12 +13,12 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.packs.erp_demo.aging import AgingReport, OpenItem
-from server.packs.erp_demo.approvals import approval_refusal, required_roles, roles_text
-from server.packs.erp_demo.companies import Ledger, Today, profile
-from server.packs.erp_demo.ledger import account_balances
-from server.packs.erp_demo.lookup import find_supplier
-from server.packs.erp_demo.models import (
+from examples.erp.aging import AgingReport, OpenItem
+from examples.erp.approvals import approval_refusal, required_roles, roles_text
+from examples.erp.companies import Ledger, Today, profile
+from examples.erp.ledger import account_balances
+from examples.erp.lookup import find_supplier
+from examples.erp.models import (
     ZERO,
     BankAccount,
     Bill,
@@ -33,7 +33,7 @@ from server.packs.erp_demo.models import (
     SalesOrderStatus,
     Supplier,
 )
-from server.packs.erp_demo.money import amount_text, format_money, quantity_text, require_amount
+from examples.erp.money import amount_text, format_money, quantity_text, require_amount
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError
 from server.tools.registry import ToolPack, ToolReturn

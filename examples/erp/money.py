@@ -6,6 +6,8 @@ from server.tools.errors import ToolError
 
 __all__ = [
     "CENT",
+    "MAX_AMOUNT",
+    "MAX_QUANTITY",
     "amount_text",
     "cents",
     "format_money",
@@ -16,6 +18,10 @@ __all__ = [
 
 CENT = Decimal("0.01")
 _MILLI = Decimal("0.001")
+# The largest values the books' columns hold: Numeric(14, 2) amounts, Numeric(12, 3) quantities.
+# Checked before rounding, which fails outright on numbers far beyond them (1e30).
+MAX_AMOUNT = Decimal("999999999999.99")
+MAX_QUANTITY = Decimal("999999999.999")
 
 # Thousands and decimal separators by language; anything else reads like en-US.
 _SEPARATORS: dict[str, tuple[str, str]] = {
@@ -56,12 +62,15 @@ def require_amount(value: Decimal, what: str, *, allow_zero: bool = False) -> De
     """Check that an amount from the model is a finite, positive number of cents.
 
     Raises:
-        ToolError: it is negative (or zero when not allowed), or has fractions of a cent.
+        ToolError: it is negative (or zero when not allowed), too large for the books, or has
+            fractions of a cent.
     """
     if not value.is_finite():
         raise ToolError(f"{what} must be a number")
     if value < 0 or (value == 0 and not allow_zero):
         raise ToolError(f"{what} must be {'zero or ' if allow_zero else ''}positive")
+    if value > MAX_AMOUNT:
+        raise ToolError(f"{what} is larger than {MAX_AMOUNT:,}")
     if value != value.quantize(CENT):
         raise ToolError(f"{what} has more than two decimal places")
     return cents(value)
@@ -75,6 +84,8 @@ def require_quantity(value: Decimal, what: str) -> Decimal:
     """
     if not value.is_finite() or value <= 0:
         raise ToolError(f"{what} must be positive")
+    if value > MAX_QUANTITY:
+        raise ToolError(f"{what} is larger than {MAX_QUANTITY:,}")
     if value != value.quantize(_MILLI):
         raise ToolError(f"{what} has more than three decimal places")
     return value.quantize(_MILLI)

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.packs.erp_demo.models import ErpBase
+from examples.erp.models import ErpBase
 from server.tools.errors import ToolError
 
 __all__ = ["guarded_update"]

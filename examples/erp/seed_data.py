@@ -9,8 +9,8 @@ purchase orders, which carry their numbers.
 from dataclasses import dataclass
 from decimal import Decimal
 
-from server.packs.erp_demo.companies import Ledger
-from server.packs.erp_demo.models import PurchaseOrderStatus as PO
+from examples.erp.companies import Ledger
+from examples.erp.models import PurchaseOrderStatus as PO
 
 __all__ = [
     "SEEDS",

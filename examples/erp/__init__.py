@@ -1,9 +1,12 @@
 """A demo ERP for two companies, to show Parley inside a business app.
 
-Import path ``server.packs.erp_demo:pack``. The pack plays the host application: it keeps its
-own books (general ledger with balanced vouchers, receivables, payables, purchasing, sales,
-stock) in its own tables, created and, in dev mode, seeded by its setup hook. Tenants:
-``acme`` (Acme Corporation, USD, en-US) and ``globex`` (Globex GmbH, EUR, de-DE).
+It runs two ways. In-process, as the tool pack ``examples.erp:pack`` (Parley's default
+``PARLEY_TOOLS``), the pack plays the host application inside Parley: it keeps its own books
+(general ledger with balanced vouchers, receivables, payables, purchasing, sales, stock) in its
+own tables of Parley's database, created and, in dev mode, seeded by its setup hook. As a host
+app of its own (``python -m examples.erp``, see `examples.erp.host`), the same tools are a REST
+API over the app's own database, which Parley reaches through a tool source. Tenants: ``acme``
+(Acme Corporation, USD, en-US) and ``globex`` (Globex GmbH, EUR, de-DE).
 
 Roles per tool (a user needs one of them):
 
@@ -30,7 +33,7 @@ record_supplier_payment    admin, finance
 Approval limits: acme USD 25,000.00, globex EUR 20,000.00.
 """
 
-from server.packs.erp_demo.pack import build_pack
+from examples.erp.pack import build_pack
 
 __all__ = ["build_pack", "pack"]
 

@@ -13,14 +13,14 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.packs.erp_demo.models import (
+from examples.erp.models import (
     ZERO,
     Account,
     DocumentCounter,
     JournalLine,
     JournalVoucher,
 )
-from server.packs.erp_demo.money import cents
+from examples.erp.money import cents
 
 __all__ = ["Posting", "account_balances", "next_number", "post_voucher"]
 

@@ -6,13 +6,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.packs.erp_demo.companies import COMPANIES, Today
-from server.packs.erp_demo.models import ErpBase
-from server.packs.erp_demo.purchasing import register_purchasing
-from server.packs.erp_demo.queries import register_queries
-from server.packs.erp_demo.sales import register_sales
-from server.packs.erp_demo.seed import SEEDED_TENANTS, is_seeded, seed_tenant
-from server.packs.erp_demo.settlements import register_settlements
+from examples.erp.companies import COMPANIES, Today
+from examples.erp.models import ErpBase
+from examples.erp.purchasing import register_purchasing
+from examples.erp.queries import register_queries
+from examples.erp.sales import register_sales
+from examples.erp.seed import SEEDED_TENANTS, is_seeded, seed_tenant
+from examples.erp.settlements import register_settlements
 from server.tools.context import TenantSettings
 from server.tools.registry import ToolPack
 

@@ -6,8 +6,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from server.packs.erp_demo.models import ZERO
-from server.packs.erp_demo.money import amount_text
+from examples.erp.models import ZERO
+from examples.erp.money import amount_text
 
 __all__ = ["BUCKETS", "AgingReport", "OpenItem", "bucket_for"]
 

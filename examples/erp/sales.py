@@ -16,12 +16,12 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.packs.erp_demo.companies import Today, profile
-from server.packs.erp_demo.documents import record_invoice
-from server.packs.erp_demo.guards import guarded_update
-from server.packs.erp_demo.ledger import next_number
-from server.packs.erp_demo.lookup import document_number, find_customer, find_item
-from server.packs.erp_demo.models import (
+from examples.erp.companies import Today, profile
+from examples.erp.documents import record_invoice
+from examples.erp.guards import guarded_update
+from examples.erp.ledger import next_number
+from examples.erp.lookup import document_number, find_customer, find_item
+from examples.erp.models import (
     ZERO,
     Company,
     Customer,
@@ -32,7 +32,7 @@ from server.packs.erp_demo.models import (
     SalesOrderLine,
     SalesOrderStatus,
 )
-from server.packs.erp_demo.money import (
+from examples.erp.money import (
     amount_text,
     cents,
     format_money,
@@ -49,6 +49,9 @@ __all__ = ["SALES_ROLES", "SalesOrderLineInput", "register_sales"]
 SALES_ROLES = frozenset({"admin", "sales"})
 INVOICING_ROLES = frozenset({"admin", "finance"})
 _MAX_LINES = 50
+# The widths of the customer's name and email columns.
+_MAX_NAME_CHARS = 200
+_MAX_EMAIL_CHARS = 254
 _RATE_STEP = Decimal("0.0001")
 
 
@@ -93,6 +96,10 @@ def _money(ctx: ToolContext, value: Decimal) -> str:
 def _check_new_customer(name: str, email: str | None, credit_limit: Decimal | None) -> None:
     if not name.strip():
         raise ToolError("a customer needs a name")
+    if len(" ".join(name.split())) > _MAX_NAME_CHARS:
+        raise ToolError(f"a customer name has at most {_MAX_NAME_CHARS} characters")
+    if email is not None and len(email.strip()) > _MAX_EMAIL_CHARS:
+        raise ToolError(f"an email address has at most {_MAX_EMAIL_CHARS} characters")
     if email is not None and (email.count("@") != 1 or " " in email.strip()):
         raise ToolError(f"{email!r} is not an email address")
     if credit_limit is not None:

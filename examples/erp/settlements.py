@@ -15,16 +15,16 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.packs.erp_demo.companies import Today
-from server.packs.erp_demo.documents import record_payment, record_receipt
-from server.packs.erp_demo.ledger import account_balances
-from server.packs.erp_demo.lookup import (
+from examples.erp.companies import Today
+from examples.erp.documents import record_payment, record_receipt
+from examples.erp.ledger import account_balances
+from examples.erp.lookup import (
     document_number,
     find_bank_account,
     find_customer,
     find_supplier,
 )
-from server.packs.erp_demo.models import (
+from examples.erp.models import (
     ZERO,
     BankAccount,
     Bill,
@@ -34,7 +34,7 @@ from server.packs.erp_demo.models import (
     JournalVoucher,
     Supplier,
 )
-from server.packs.erp_demo.money import amount_text, format_money, require_amount
+from examples.erp.money import amount_text, format_money, require_amount
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError
 from server.tools.registry import ToolPack, ToolReturn

@@ -11,10 +11,10 @@ from decimal import Decimal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.packs.erp_demo.companies import Ledger
-from server.packs.erp_demo.guards import guarded_update
-from server.packs.erp_demo.ledger import Posting, next_number, post_voucher
-from server.packs.erp_demo.models import (
+from examples.erp.companies import Ledger
+from examples.erp.guards import guarded_update
+from examples.erp.ledger import Posting, next_number, post_voucher
+from examples.erp.models import (
     ZERO,
     BankAccount,
     Bill,
