@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
+from storage.confirmation_states import AuditEventKind, ConfirmationState
 from storage.db import Database
 from storage.models import AuditEvent, Confirmation
 from storage.paging import Page, PagePosition, as_utc, before, page_of
@@ -23,7 +24,7 @@ class AuditFilter:
 
     user: str | None = None
     tool: str | None = None
-    event: str | None = None
+    event: AuditEventKind | None = None
     decision: str | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -40,7 +41,7 @@ class ActivityStore:
         tenant: str,
         *,
         user: str | None,
-        status: str | None,
+        status: ConfirmationState | None,
         limit: int,
         after: PagePosition | None = None,
     ) -> Page[Confirmation]:

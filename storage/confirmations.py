@@ -3,7 +3,8 @@
 The one rule that matters here: a confirmation leaves a state only through ``transition``, a
 single conditional UPDATE (``... WHERE token = :token AND status = :expected``). Of any number
 of concurrent callers, across tabs and workers, exactly one sees its row change; that caller
-alone may act on the decision.
+alone may act on the decision. ``transition`` takes only the moves listed in
+``storage.confirmation_states.TRANSITIONS``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from sqlmodel import col, select, update
 
+from storage.confirmation_states import AuditEventKind, ConfirmationState, check_transition
 from storage.db import Database
 from storage.keys import UserKey
 from storage.models import AuditEvent, Confirmation, utcnow
@@ -39,12 +41,20 @@ class ConfirmationStore:
             return await session.get(Confirmation, token)
 
     async def transition(
-        self, token: str, expected: str, new: str, **values: Any
+        self, token: str, expected: ConfirmationState, new: ConfirmationState, **values: Any
     ) -> Confirmation | None:
-        """Move ``token`` from ``expected`` to ``new`` if it is still ``expected``.
+        """Move ``token`` from ``expected`` to ``new`` if it is still ``expected``, setting
+        ``values`` (other columns) in the same UPDATE.
 
         Returns the updated row, or None when another caller moved it first.
+
+        Raises:
+            RuntimeError: ``expected`` -> ``new`` is not an allowed move, or ``values`` tries to
+                set the status itself; nothing is written.
         """
+        check_transition(expected, new)
+        if "status" in values:
+            raise RuntimeError("the status is set by 'new', not among the other values")
         values["status"] = new
         async with self._db.session() as session:
             result = await session.exec(
@@ -67,7 +77,7 @@ class ConfirmationStore:
             .where(
                 Confirmation.tenant == owner.tenant,
                 Confirmation.user_id == owner.user,
-                Confirmation.status == "pending",
+                Confirmation.status == ConfirmationState.PENDING,
                 col(Confirmation.expires_at) > (now or utcnow()),
             )
             .order_by(col(Confirmation.created_at))
@@ -82,7 +92,7 @@ class ConfirmationStore:
         query = (
             select(Confirmation)
             .where(
-                Confirmation.status == "pending",
+                Confirmation.status == ConfirmationState.PENDING,
                 col(Confirmation.expires_at) <= (now or utcnow()),
             )
             .limit(limit)
@@ -95,7 +105,7 @@ class ConfirmationStore:
         tenant: str,
         *,
         user: str | None = None,
-        status: str | None = None,
+        status: ConfirmationState | None = None,
         limit: int = 50,
         before: datetime | None = None,
     ) -> list[Confirmation]:
@@ -123,7 +133,7 @@ class ConfirmationStore:
         *,
         user: str | None = None,
         tool: str | None = None,
-        event: str | None = None,
+        event: AuditEventKind | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 50,

@@ -11,10 +11,15 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Numeric, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index, Numeric, Text, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+from sqlmodel.sql.sqltypes import AutoString
+
+from storage.confirmation_states import AuditEventKind, ConfirmationState
 
 
 def new_id(prefix: str) -> str:
@@ -35,6 +40,36 @@ def _time_column(*, nullable: bool = False, index: bool = False) -> Any:
 
 def _json_column(*, nullable: bool = True) -> Any:
     return Field(default=None, sa_column=Column(JSON, nullable=nullable))
+
+
+class EnumString(TypeDecorator[StrEnum]):
+    """A ``StrEnum`` stored as its plain string value (``VARCHAR``), read back as the member.
+
+    SQLAlchemy's own ``Enum`` type would store member names and, on PostgreSQL, create a type;
+    this keeps the column a string, so adding a member needs no migration, and rows still come
+    back typed. A value that is not a member raises on the way in and on the way out.
+    """
+
+    impl = AutoString
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length=length)
+        self.enum = enum
+        self.length = length
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
+
+
+def _enum_column(enum: type[StrEnum], *, default: StrEnum | None = None) -> Any:
+    column: Column[Any] = Column(EnumString(enum, 20), nullable=False)
+    if default is None:
+        return Field(sa_column=column)
+    return Field(default=default, sa_column=column)
 
 
 class Conversation(SQLModel, table=True):
@@ -107,9 +142,10 @@ class UsageRecord(SQLModel, table=True):
 class Confirmation(SQLModel, table=True):
     """An action the assistant wants to take, waiting for (or decided by) the user.
 
-    Status moves once out of ``pending`` (to approved, rejected, expired or cancelled) by a
+    Status moves out of ``pending`` (to approved, rejected, expired or cancelled) by a
     conditional UPDATE, and an approved one once more to executed or failed: that is what makes
-    an action run at most once however many tabs press Approve.
+    an action run at most once however many tabs press Approve. The allowed moves are listed in
+    ``storage.confirmation_states``.
     """
 
     __tablename__ = "confirmation"
@@ -127,8 +163,7 @@ class Confirmation(SQLModel, table=True):
     action: str = Field(max_length=200)
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     summary: str = Field(default="", sa_type=Text)
-    # pending -> approved -> executed | failed; pending -> rejected | expired | cancelled
-    status: str = Field(default="pending", max_length=20)
+    status: ConfirmationState = _enum_column(ConfirmationState, default=ConfirmationState.PENDING)
     created_at: datetime = _time_column()
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     decided_at: datetime | None = _time_column(nullable=True)
@@ -148,8 +183,7 @@ class AuditEvent(SQLModel, table=True):
     user_id: str = Field(max_length=200)
     tool: str = Field(max_length=200)
     params: Any = _json_column()
-    # requested | approved | rejected | expired | cancelled | executed | failed | refused
-    event: str = Field(max_length=20)
+    event: AuditEventKind = _enum_column(AuditEventKind)
     decision: str | None = Field(default=None, max_length=20)
     result: Any = _json_column()
     error: str | None = Field(default=None, sa_type=Text)

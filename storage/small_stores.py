@@ -7,12 +7,16 @@ expiry, rate windows) come from Redis' clock, not the workers'.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 
+from storage import control_messages
+from storage.control_messages import ControlMessage
+from storage.errors import CorruptState
 from storage.keys import DEFAULT_PREFIX, KeySpace, UserKey
 from storage.redis_client import (
     reply_int,
@@ -20,6 +24,8 @@ from storage.redis_client import (
     state_errors,
     to_ms,
 )
+
+logger = logging.getLogger(__name__)
 
 # -- context cache -------------------------------------------------------------------
 
@@ -236,7 +242,8 @@ class WindowCounter:
 class ControlChannel:
     """The global channel workers use to tell each other things (e.g. cancel a turn).
 
-    Publishing is here; subscribing is the server's business (``redis.pubsub()``).
+    Publishing and reading messages is here (``storage.control_messages`` has their form);
+    subscribing is the server's business (``redis.pubsub()``).
     """
 
     def __init__(self, redis: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
@@ -252,8 +259,8 @@ class ControlChannel:
         """The channel name to subscribe to."""
         return self._channel
 
-    async def publish(self, payload: bytes) -> int:
-        """Send ``payload`` to every subscribed worker.
+    async def publish(self, message: ControlMessage) -> int:
+        """Send ``message`` to every subscribed worker.
 
         Returns:
             How many subscribers received it (on this node).
@@ -261,5 +268,16 @@ class ControlChannel:
         Raises:
             StateUnavailable: Redis could not be reached.
         """
+        payload = control_messages.encode(message)
         with state_errors("control publish"):
             return await self._redis.publish(self._channel, payload)
+
+    def read(self, data: bytes | str) -> ControlMessage | None:
+        """The message a subscriber received as ``data``; None, after a warning naming what was
+        wrong, for data that is no control message (a bug or an incompatible worker sent it:
+        acting on a guess could cancel or wake the wrong thing)."""
+        try:
+            return control_messages.decode(data, channel=self._channel)
+        except CorruptState as exc:
+            logger.warning("dropped a control message on %s: %s", self._channel, exc.reason)
+            return None

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 
-import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -26,6 +25,7 @@ from server.config import Settings
 from server.errors import Failure
 from server.stream.snapshot import Snapshots
 from server.turns.engine import TurnEngine
+from storage.control_messages import CancelTurn, ConfirmationDecided, StartNext
 from storage.errors import StorageError
 from storage.frame_log import FrameLog
 from storage.keys import UserKey
@@ -171,26 +171,20 @@ class BackgroundJobs:
                 await pubsub.aclose()
 
     def _on_control(self, data: bytes | str) -> None:
-        try:
-            message = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            logger.warning("ignoring a malformed control message")
-            return
-        operation = message.get("op")
-        if operation == "cancel":
-            self._engine.cancel_local(str(message.get("turn_id")), TurnStatus.CANCELLED)
-        elif operation == "confirmation":
-            self._engine.wake_local(str(message.get("token")))
-        elif operation == "start_next" and self._engine.accepting:
-            # A worker that is shutting down handed over a conversation's waiting messages;
-            # every worker tries, the turn slot lets exactly one of them run the next one.
-            owner = UserKey(tenant=str(message.get("tenant")), user=str(message.get("user")))
-            task = asyncio.create_task(
-                self._start_next(owner, str(message.get("conversation_id"))),
-                name="start handed-over turn",
-            )
-            self._handovers.add(task)
-            task.add_done_callback(self._handovers.discard)
+        # A message that does not decode was logged and dropped by ``read``.
+        match self._control.read(data):
+            case CancelTurn(turn_id=turn_id):
+                self._engine.cancel_local(turn_id, TurnStatus.CANCELLED)
+            case ConfirmationDecided(token=token):
+                self._engine.wake_local(token)
+            case StartNext(owner=owner, conversation_id=conversation_id) if self._engine.accepting:
+                # A worker that is shutting down handed over a conversation's waiting messages;
+                # every worker tries, the turn slot lets exactly one of them run the next one.
+                task = asyncio.create_task(
+                    self._start_next(owner, conversation_id), name="start handed-over turn"
+                )
+                self._handovers.add(task)
+                task.add_done_callback(self._handovers.discard)
 
     async def _start_next(self, owner: UserKey, conversation_id: str) -> None:
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -13,21 +12,11 @@ from server.rest.api import ApiCall, ApiRouter
 from server.rest.errors import invalid
 from server.rest.paging import PageQuery, decode_cursor, encode_cursor, page_limit
 from storage.activity import AuditFilter
+from storage.confirmation_states import AuditEventKind
 from storage.models import AuditEvent
 from storage.paging import as_utc
 
 router = ApiRouter("audit", "The audit trail of the assistant's actions.")
-
-
-class AuditEventKind(StrEnum):
-    REQUESTED = "requested"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    CANCELLED = "cancelled"
-    EXECUTED = "executed"
-    FAILED = "failed"
-    REFUSED = "refused"
 
 
 class AuditEventOut(BaseModel):
@@ -79,7 +68,7 @@ async def list_audit_events(call: ApiCall[AuditQuery, None]) -> AuditPage:
         AuditFilter(
             user=query.user,
             tool=query.tool,
-            event=query.event.value if query.event else None,
+            event=query.event,
             decision=query.decision.value if query.decision else None,
             since=query.since,
             until=query.until,
@@ -98,7 +87,7 @@ def audit_out(row: AuditEvent) -> AuditEventOut:
         audit_id=row.id,
         user=row.user_id,
         tool=row.tool,
-        event=AuditEventKind(row.event),
+        event=row.event,
         decision=row.decision,
         params=row.params,
         result=row.result,

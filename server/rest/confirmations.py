@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from server.rest.api import ApiCall, ApiRouter
 from server.rest.paging import PageQuery, decode_cursor, encode_cursor, page_limit
+from storage.confirmation_states import ConfirmationState
 from storage.models import Confirmation
 from storage.paging import as_utc
 
 router = ApiRouter("confirmations", "Actions waiting for (or decided by) their user.")
-
-
-class ConfirmationState(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    CANCELLED = "cancelled"
-    EXECUTED = "executed"
-    FAILED = "failed"
 
 
 class ConfirmationOut(BaseModel):
@@ -80,7 +70,7 @@ async def _page(call: ApiCall[Any, None], *, user: str | None) -> ConfirmationPa
     page = await call.rest.activity.confirmations(
         call.principal.tenant,
         user=user,
-        status=query.status.value if query.status else None,
+        status=query.status,
         limit=page_limit(query, call.rest.settings),
         after=decode_cursor("confirmations", query.cursor),
     )
@@ -100,7 +90,7 @@ def confirmation_out(row: Confirmation) -> ConfirmationOut:
         action=row.action,
         params=row.params,
         summary=row.summary,
-        status=ConfirmationState(row.status),
+        status=row.status,
         created_at=as_utc(row.created_at),
         expires_at=as_utc(row.expires_at),
         decided_at=as_utc(row.decided_at) if row.decided_at else None,

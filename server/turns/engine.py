@@ -23,8 +23,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
-
 from protocol import Confirm, ErrorCode, Role, TurnEnd, TurnStatus, UserMessage, encode
 from protocol import Message as MessageFrame
 from server.config import Settings
@@ -38,6 +36,7 @@ from server.stream.notices import Notices
 from server.turns.tool_runner import ToolRunner, outcome_note
 from server.turns.turn_loop import TurnLoop
 from server.turns.turn_state import RunningTurn, TurnRequest
+from storage.control_messages import CancelTurn, ConfirmationDecided, StartNext
 from storage.errors import NotFound, StateUnavailable
 from storage.keys import UserKey
 from storage.leases import TurnClaim, TurnLeases
@@ -302,16 +301,7 @@ class TurnEngine:
     async def _hand_off(self, owner: UserKey, conversation_id: str) -> None:
         """Ask the other workers to run what waits for the conversation (this one is leaving)."""
         if await self._queue.waiting(owner, conversation_id):
-            await self._control.publish(
-                orjson.dumps(
-                    {
-                        "op": "start_next",
-                        "tenant": owner.tenant,
-                        "user": owner.user,
-                        "conversation_id": conversation_id,
-                    }
-                )
-            )
+            await self._control.publish(StartNext(owner=owner, conversation_id=conversation_id))
 
     async def _try_start(self, request: TurnRequest) -> bool:
         if not self._accepting:
@@ -351,7 +341,7 @@ class TurnEngine:
             return False
         if self.cancel_local(holder, TurnStatus.CANCELLED):
             return True
-        await self._control.publish(orjson.dumps({"op": "cancel", "turn_id": holder}))
+        await self._control.publish(CancelTurn(turn_id=holder))
         return True
 
     def cancel_local(self, turn_id: str, status: TurnStatus) -> bool:
@@ -400,9 +390,7 @@ class TurnEngine:
             return
         holder = await self._leases.holder(owner, decided.conversation_id)
         if holder == decided.turn_id:
-            await self._control.publish(
-                orjson.dumps({"op": "confirmation", "token": decided.token})
-            )
+            await self._control.publish(ConfirmationDecided(token=decided.token))
             return
         await self.continue_after(decided)
 

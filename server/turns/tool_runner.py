@@ -49,6 +49,7 @@ from server.tools.context import ToolContext
 from server.tools.errors import ToolError, ToolForbidden
 from server.tools.registry import ToolOutcome, ToolRegistry, ValidatedCall
 from server.turns.llm import ModelReply, ToolCallRequest
+from storage.confirmation_states import AuditEventKind, ConfirmationState
 from storage.confirmations import ConfirmationStore
 from storage.db import Database
 from storage.keys import UserKey
@@ -167,9 +168,9 @@ class ToolRunner:
         self._waiting[confirmation.token] = event
         try:
             await self.confirmations.create(
-                confirmation, self._audit_event(confirmation, "requested")
+                confirmation, self._audit_event(confirmation, AuditEventKind.REQUESTED)
             )
-            metrics.confirmation("pending")
+            metrics.confirmation(ConfirmationState.PENDING)
             await self._publish(
                 turn,
                 ConfirmRequest(
@@ -205,10 +206,10 @@ class ToolRunner:
         while True:
             current = await self.confirmations.get(confirmation.token)
             assert current is not None
-            if current.status not in ("pending", "approved"):
+            if current.status.is_final:
                 return current
             remaining = (_aware(current.expires_at) - utcnow()).total_seconds()
-            if current.status == "pending" and remaining <= 0:
+            if current.status == ConfirmationState.PENDING and remaining <= 0:
                 withdrawn = await self._withdraw(current, ConfirmationStatus.EXPIRED)
                 if withdrawn is not None:
                     return withdrawn
@@ -216,7 +217,11 @@ class ToolRunner:
             event.clear()
             # Poll now and then as well: a wake-up over the control channel can be lost while
             # Redis is away, and the row in SQL is the truth either way.
-            timeout = min(max(remaining, 0.05), 5.0) if current.status == "pending" else 1.0
+            timeout = (
+                min(max(remaining, 0.05), 5.0)
+                if current.status == ConfirmationState.PENDING
+                else 1.0
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout)
 
@@ -226,12 +231,17 @@ class ToolRunner:
         """Move a pending confirmation to expired or cancelled, telling every tab; None when a
         decision got there first."""
         moved = await self.confirmations.transition(
-            confirmation.token, "pending", status.value, decided_at=utcnow()
+            confirmation.token,
+            ConfirmationState.PENDING,
+            ConfirmationState(status),
+            decided_at=utcnow(),
         )
         if moved is None:
             return None
         metrics.confirmation(status.value)
-        await self.confirmations.audit(self._audit_event(moved, status.value))
+        await self.confirmations.audit(
+            self._audit_event(moved, AuditEventKind.entered(moved.status))
+        )
         await self._hub.publish(
             UserKey(tenant=moved.tenant, user=moved.user_id),
             [_encode(_resolved(moved, status))],
@@ -266,7 +276,7 @@ class ToolRunner:
             raise ClientError(
                 ErrorCode.FORBIDDEN, "not allowed to decide this confirmation", ref=frame.token
             )
-        if found.status == "pending" and _aware(found.expires_at) <= utcnow():
+        if found.status == ConfirmationState.PENDING and _aware(found.expires_at) <= utcnow():
             await self._withdraw(found, ConfirmationStatus.EXPIRED)
             raise ClientError(
                 ErrorCode.CONFIRMATION_EXPIRED, "confirmation expired", ref=frame.token
@@ -274,8 +284,8 @@ class ToolRunner:
         approve = frame.decision == Decision.APPROVE
         moved = await self.confirmations.transition(
             frame.token,
-            "pending",
-            "approved" if approve else "rejected",
+            ConfirmationState.PENDING,
+            ConfirmationState.APPROVED if approve else ConfirmationState.REJECTED,
             decided_at=utcnow(),
             decided_by_connection=connection_id,
         )
@@ -291,12 +301,18 @@ class ToolRunner:
                 await admit_action(owner, frame.token)
             except ClientError:
                 await self.confirmations.transition(
-                    frame.token, "approved", "pending", decided_at=None, decided_by_connection=None
+                    frame.token,
+                    ConfirmationState.APPROVED,
+                    ConfirmationState.PENDING,
+                    decided_at=None,
+                    decided_by_connection=None,
                 )
                 raise
         status = ConfirmationStatus.APPROVED if approve else ConfirmationStatus.REJECTED
         metrics.confirmation(status.value)
-        await self.confirmations.audit(self._audit_event(moved, status.value))
+        await self.confirmations.audit(
+            self._audit_event(moved, AuditEventKind.entered(moved.status))
+        )
         await self._hub.publish(owner, [_encode(_resolved(moved, status))])
         if approve:
             moved = await self._execute(moved, principal)
@@ -318,17 +334,17 @@ class ToolRunner:
             outcome = ToolOutcome(False, {"error": exc.message}, exc.message)
         audit = self._audit_event(
             confirmation,
-            "executed" if outcome.ok else "failed",
+            AuditEventKind.EXECUTED if outcome.ok else AuditEventKind.FAILED,
             result=outcome.result,
             error=None if outcome.ok else outcome.summary,
         )
-        metrics.confirmation("executed" if outcome.ok else "failed")
+        metrics.confirmation(ConfirmationState.EXECUTED if outcome.ok else ConfirmationState.FAILED)
         metrics.tool_call(registry, confirmation.action, "ok" if outcome.ok else "failed")
         audit_id = await self.confirmations.audit(audit)
         moved = await self.confirmations.transition(
             confirmation.token,
-            "approved",
-            "executed" if outcome.ok else "failed",
+            ConfirmationState.APPROVED,
+            ConfirmationState.EXECUTED if outcome.ok else ConfirmationState.FAILED,
             execution_result={
                 "ok": outcome.ok,
                 "result": outcome.result,
@@ -397,12 +413,15 @@ class ToolRunner:
     def _audit_event(
         self,
         confirmation: Confirmation,
-        event: str,
+        event: AuditEventKind,
         *,
         result: Any = None,
         error: str | None = None,
     ) -> AuditEvent:
-        decisions = {"approved": "approve", "rejected": "reject"}
+        decisions = {
+            AuditEventKind.APPROVED: Decision.APPROVE,
+            AuditEventKind.REJECTED: Decision.REJECT,
+        }
         return AuditEvent(
             tenant=confirmation.tenant,
             user_id=confirmation.user_id,
@@ -426,7 +445,7 @@ class ToolRunner:
                 user_id=request.user,
                 tool=call.name[:200],
                 params=_loose_json(call.arguments),
-                event="refused",
+                event=AuditEventKind.REFUSED,
                 error=reason,
                 via_ai=True,
                 conversation_id=request.conversation_id,
@@ -477,7 +496,7 @@ class ToolRunner:
 def _outcome_for_model(confirmation: Confirmation) -> ToolOutcome:
     """What the model hears about a decided action."""
     status = confirmation.status
-    if status in ("executed", "failed"):
+    if status in (ConfirmationState.EXECUTED, ConfirmationState.FAILED):
         execution = confirmation.execution_result or {}
         return ToolOutcome(
             bool(execution.get("ok")),
@@ -485,9 +504,13 @@ def _outcome_for_model(confirmation: Confirmation) -> ToolOutcome:
             str(execution.get("summary", status)),
         )
     messages = {
-        "rejected": "The user rejected this action; it was not carried out.",
-        "expired": "The user did not confirm this action in time; it was not carried out.",
-        "cancelled": "The turn was cancelled before the user decided; nothing was carried out.",
+        ConfirmationState.REJECTED: "The user rejected this action; it was not carried out.",
+        ConfirmationState.EXPIRED: (
+            "The user did not confirm this action in time; it was not carried out."
+        ),
+        ConfirmationState.CANCELLED: (
+            "The turn was cancelled before the user decided; nothing was carried out."
+        ),
     }
     message = messages.get(status, f"The action was not carried out ({status}).")
     return ToolOutcome(False, {"error": message, "status": status}, message)

@@ -14,12 +14,16 @@ from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
 import storage.models  # noqa: F401  (registers Parley's tables on SQLModel.metadata)
+from storage.models import EnumString
 
 target_metadata = SQLModel.metadata
 
 
 def _render_item(kind: str, item: Any, _context: AutogenContext) -> str | Literal[False]:
-    # Render SQLModel's string type as plain SQLAlchemy, so migrations do not import sqlmodel.
+    # Render SQLModel's string type as plain SQLAlchemy, so migrations do not import sqlmodel;
+    # an enum column is a plain string in the database, so it renders the same way.
+    if kind == "type" and isinstance(item, EnumString):
+        return f"sa.String(length={item.length})"
     if kind == "type" and isinstance(item, AutoString):
         return f"sa.String(length={item.length})" if item.length else "sa.Text()"
     return False

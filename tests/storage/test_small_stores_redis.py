@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from storage.control_messages import CancelTurn
 from storage.keys import KeySpace, UserKey
 from storage.small_stores import (
     ContextCache,
@@ -144,9 +145,10 @@ async def test_control_messages_reach_subscribed_workers(state_redis: StateRedis
     pubsub = await state_redis.subscribe(control.channel)
 
     assert control.channel == f"{state_redis.prefix}control"
-    assert await control.publish(b'{"cancel":"t1"}') == 1
+    assert await control.publish(CancelTurn(turn_id="t1")) == 1
     message = None
     async with asyncio.timeout(10):
         while message is None:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-    assert message["data"] == b'{"cancel":"t1"}'
+    assert message["data"] == b'{"op":"cancel","turn_id":"t1"}'
+    assert control.read(message["data"]) == CancelTurn(turn_id="t1")
