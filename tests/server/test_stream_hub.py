@@ -360,3 +360,60 @@ async def test_a_detached_tab_gets_nothing_more_and_the_last_one_unsubscribes(
     await (await workers.log()).append(ANN, frames("b", 1, start=1))
     await received([again], 1)
     assert again.peer.seqs == [4]
+
+
+# -- a log made anew -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("appender", ["another worker", "this worker"])
+async def test_a_log_lost_under_live_tabs_makes_them_resync(
+    workers: Workers, appender: str
+) -> None:
+    # Redis may lose a user's log while the hub's subscription stays up: the keys expire
+    # under a tab left idle for a day, or a volatile-* maxmemory policy evicts them. The
+    # next append makes a new log whose seqs start again at 1. The tabs must not take
+    # those seqs for repeats of what they have (invariant 2): they are told to reconnect
+    # and rebuild from a snapshot.
+    hub = await workers.hub()
+    tab = await workers.tab(hub)
+    writer = await workers.log()
+    await writer.append(ANN, frames("old", 5))
+    await received([tab], 5)
+
+    await workers.state.lose_data()
+    if appender == "this worker":
+        await hub.publish(ANN, frames("new", 3))
+    else:
+        await writer.append(ANN, frames("new", 3))
+
+    await until(lambda: tab.peer.close_code is not None, "the tab to be told to resync")
+    assert tab.peer.close_code == 1012
+    assert tab.peer.seqs == [1, 2, 3, 4, 5]  # nothing of the new log taken for the old
+
+    # A tab that comes back with the old epoch rebuilds; from then on it follows the new log.
+    again = await workers.tab(hub, ANN, tab.attachment.position.epoch, 5)
+    assert not again.attachment.resumed
+    assert again.attachment.position.epoch != tab.attachment.position.epoch
+    assert again.attachment.position.last_seq == 3
+    await writer.append(ANN, frames("new", 1, start=3))
+    await received([again], 1)
+    assert again.peer.seqs == [4]
+    assert deltas(again.peer) == ["new-3"]
+
+
+async def test_a_log_lost_before_a_tab_heard_anything_makes_it_resync(
+    workers: Workers,
+) -> None:
+    # The same for a tab that attached to a log with frames and heard nothing since.
+    writer = await workers.log()
+    await writer.append(ANN, frames("old", 5))
+    hub = await workers.hub()
+    tab = await workers.tab(hub)
+    assert tab.attachment.position.last_seq == 5
+
+    await workers.state.lose_data()
+    await writer.append(ANN, frames("new", 2))
+
+    await until(lambda: tab.peer.close_code is not None, "the tab to be told to resync")
+    assert tab.peer.close_code == 1012
+    assert tab.peer.received == []
