@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
+
+from tests.state_store import STORE_KINDS, StateRedis, open_state_redis
 
 # tiktoken cannot download on offline machines; the repo's neighbour folder holds its files.
 _TIKTOKEN = Path(__file__).resolve().parents[1].parent / "shared" / "tiktoken"
 if "TIKTOKEN_CACHE_DIR" not in os.environ and _TIKTOKEN.is_dir():
     os.environ["TIKTOKEN_CACHE_DIR"] = str(_TIKTOKEN)
+
+
+@pytest.fixture(params=STORE_KINDS)
+async def state_redis(request: pytest.FixtureRequest) -> AsyncIterator[StateRedis]:
+    """The state store under test, parametrised over the embedded store and real Redis."""
+    async with open_state_redis(request.param) as state:
+        yield state

@@ -15,7 +15,10 @@ its own retries, which the reader never sees fail — makes the hub catch each l
 the stream, because wake-ups published meanwhile are gone. If the stream itself is gone (Redis
 restarted without persistence, or failed over to a replica that lacked it), the log has a new
 epoch; the user's local tabs are closed with 1012 and come back with ``resumed: false`` and a
-snapshot, since no seq of the old epoch can be trusted any more.
+snapshot, since no seq of the old epoch can be trusted any more. Redis can also lose one log
+while the connection stays up (its keys expired under a long-idle tab, or were evicted): the
+new log's seqs start again at 1, which the hub hears as a seq going back on the channel and
+treats the same way once the epoch confirms it.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ class _UserStream:
     key: UserKey
     epoch: str
     last_seq: int
+    # The highest seq known to be logged under ``epoch`` that pub/sub can still bring: what
+    # the stream held when it was looked at, then the newest seq heard on the channel.
+    heard_seq: int = 0
     tabs: set[Connection] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -196,10 +202,34 @@ class FrameHub:
         position = await self._log.position(user)
         stream = self._users.get(user)  # another tab of the user may have won the race
         if stream is None:
-            stream = _UserStream(key=user, epoch=position.epoch, last_seq=position.last_seq)
+            stream = _UserStream(
+                key=user,
+                epoch=position.epoch,
+                last_seq=position.last_seq,
+                heard_seq=position.last_seq,
+            )
             self._users[user] = stream
             self._by_channel[channel] = user
         return stream
+
+    async def _offer_heard(self, stream: _UserStream, frames: Sequence[LoggedFrame]) -> None:
+        """Frames heard on the user's channel.
+
+        On one channel seqs only go up, so a frame at or below one heard before (or below
+        what the stream held when it was looked at) is either a wake-up that raced the
+        first look at the stream or the first of a log made anew: Redis lost the log
+        without this connection noticing (its keys expired or were evicted). The epoch
+        tells the two apart; a duplicate seq alone would swallow the new log's frames.
+        """
+        if frames and frames[0].seq <= stream.heard_seq:
+            async with stream.lock:
+                position = await self._log.position(stream.key)
+                if position.epoch != stream.epoch:
+                    await self._lost_stream(stream)
+                    return
+        if frames:
+            stream.heard_seq = max(stream.heard_seq, frames[-1].seq)
+        await self._offer(stream, frames)
 
     async def _offer(self, stream: _UserStream, frames: Sequence[LoggedFrame]) -> None:
         async with stream.lock:
@@ -233,6 +263,7 @@ class FrameHub:
         )
         position = await self._log.position(stream.key)
         stream.epoch, stream.last_seq = position.epoch, position.last_seq
+        stream.heard_seq = position.last_seq
         for tab in list(stream.tabs):
             tab.close(CloseCode.SERVICE_RESTART, "stream reset: reconnect to resync")
 
@@ -257,7 +288,7 @@ class FrameHub:
                 user = self._by_channel.get(channel)
                 stream = self._users.get(user) if user else None
                 if stream is not None:
-                    await self._offer(stream, FrameLog.parse_published(message["data"]))
+                    await self._offer_heard(stream, FrameLog.parse_published(message["data"]))
             except (RedisError, OSError) as exc:
                 if self.healthy:
                     logger.error("frame hub lost Redis (%s); retrying", type(exc).__name__)

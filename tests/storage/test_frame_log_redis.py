@@ -15,7 +15,7 @@ from storage.frame_log import READ_CHUNK, FrameLog, LoggedFrame
 from storage.keys import KeySpace, UserKey
 
 if TYPE_CHECKING:
-    from tests.storage.conftest import StateRedis
+    from tests.state_store import StateRedis
 
 ALICE = UserKey("acme", "alice")
 BOB = UserKey("acme", "bob")

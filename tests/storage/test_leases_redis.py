@@ -13,7 +13,7 @@ from storage.keys import KeySpace, UserKey
 from storage.leases import TurnClaim, TurnLeases
 
 if TYPE_CHECKING:
-    from tests.storage.conftest import StateRedis
+    from tests.state_store import StateRedis
 
 ALICE = UserKey("acme", "alice")
 BOB = UserKey("acme", "bob")

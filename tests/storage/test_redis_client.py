@@ -13,7 +13,7 @@ from storage.errors import StateUnavailable
 from storage.frame_log import FrameLog
 from storage.keys import UserKey
 from storage.redis_client import connect_redis, is_embedded, state_errors
-from tests.storage.conftest import REDIS_URL
+from tests.state_store import REDIS_URL
 
 UNREACHABLE_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 

@@ -15,7 +15,7 @@ from storage.small_stores import (
 )
 
 if TYPE_CHECKING:
-    from tests.storage.conftest import StateRedis
+    from tests.state_store import StateRedis
 
 ALICE = UserKey("acme", "alice")
 BOB = UserKey("acme", "bob")

@@ -9,7 +9,7 @@ from storage.keys import KeySpace, UserKey
 from storage.turn_queue import TurnQueue
 
 if TYPE_CHECKING:
-    from tests.storage.conftest import StateRedis
+    from tests.state_store import StateRedis
 
 ALICE = UserKey("acme", "alice")
 BOB = UserKey("acme", "bob")

@@ -1,6 +1,7 @@
-"""Fixtures for the Redis state tests: one store, two kinds.
+"""The state store a test runs on: one store, two kinds.
 
-``state_redis`` runs each test twice: on the embedded store (a fresh fakeredis server
+The ``state_redis`` fixture (registered in tests/conftest.py, so the storage and server
+suites share it) runs each test twice: on the embedded store (a fresh fakeredis server
 per test) and on the real Redis at ``PARLEY_TEST_REDIS_URL`` (default
 127.0.0.1:6379/0), shared with other runs, so each test gets its own random key prefix
 and deletes exactly its own keys afterwards. Nothing here ever flushes the real Redis.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -75,12 +77,15 @@ class StateRedis:
             await client.aclose()
 
 
-@pytest.fixture(params=["embedded", pytest.param("redis", marks=pytest.mark.redis)])
-async def state_redis(request: pytest.FixtureRequest) -> AsyncIterator[StateRedis]:
-    """The state store under test, parametrised over the embedded store and real Redis."""
+STORE_KINDS = ["embedded", pytest.param("redis", marks=pytest.mark.redis)]
+
+
+@asynccontextmanager
+async def open_state_redis(kind: str) -> AsyncIterator[StateRedis]:
+    """A store of ``kind`` ("embedded" or "redis") for one test; skips without a Redis."""
     prefix = f"parley-test:{secrets.token_hex(6)}:"
     connect: Callable[[], Awaitable[Redis]]
-    if request.param == "embedded":
+    if kind == "embedded":
         server = fakeredis.FakeServer(version=EMBEDDED_VERSION)
 
         async def connect() -> Redis:
@@ -95,7 +100,7 @@ async def state_redis(request: pytest.FixtureRequest) -> AsyncIterator[StateRedi
         redis = await connect()
     except StateUnavailable as exc:
         pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
-    state = StateRedis(request.param, redis, prefix, connect)
+    state = StateRedis(kind, redis, prefix, connect)
     try:
         yield state
     finally:

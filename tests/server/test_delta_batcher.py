@@ -1,0 +1,171 @@
+"""Streamed text batching on its own: the real ``DeltaBatcher`` driven by plain async callables
+in place of the frame log and the partial-text store. Text within one window goes out as one
+``response_delta``; enough waiting text goes out at once; the end of a stream flushes what
+waits; the text saved for snapshots always ends with the delta whose seq it is saved with."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+
+import pytest
+
+from protocol import ResponseDelta
+from server.config import Settings
+from server.turns.delta_batcher import DeltaBatcher
+from server.turns.turn_state import RunningTurn, TurnRequest
+from storage.keys import UserKey
+from tests.server.peer_socket import WAIT_S, until
+
+pytestmark = pytest.mark.timeout(30)
+
+A_MINUTE_MS = 60_000.0  # a window no test waits for: only the bound on characters or a flush
+
+
+@dataclass
+class Log:
+    """What the batcher publishes to and saves into: numbers frames as the frame log does,
+    where other frames of the user (tool calls, other turns) may take seqs in between."""
+
+    owner: UserKey | None = None
+    deltas: list[tuple[int, str]] = field(default_factory=list)
+    saves: list[tuple[str, int]] = field(default_factory=list)
+    last_seq: int = 0
+
+    async def publish(self, owner: UserKey, *frames: object) -> list[int]:
+        self.owner = owner
+        await asyncio.sleep(0)  # a round trip: other tasks run meanwhile
+        seqs = []
+        for frame in frames:
+            assert isinstance(frame, ResponseDelta)
+            self.last_seq += 1
+            self.deltas.append((self.last_seq, frame.delta))
+            seqs.append(self.last_seq)
+        return seqs
+
+    async def save_text(self, turn: RunningTurn, seq: int) -> None:
+        await asyncio.sleep(0)
+        self.saves.append((turn.text, seq))
+
+    def other_frame(self) -> None:
+        self.last_seq += 1
+
+    @property
+    def texts(self) -> list[str]:
+        return [delta for _, delta in self.deltas]
+
+
+def running_turn() -> RunningTurn:
+    request = TurnRequest(
+        tenant="acme",
+        user="ann",
+        roles=["clerk"],
+        conversation_id="c_1",
+        user_message_id="m_1",
+        client_msg_id="cm_1",
+    )
+    return RunningTurn(request=request, turn_id="t_1", message_id="m_2")
+
+
+def batcher_for(
+    log: Log,
+    turn: RunningTurn,
+    *,
+    flush_ms: float = A_MINUTE_MS,
+    flush_chars: int = 200,
+    log_max_frames: int = 25_000,
+) -> DeltaBatcher:
+    settings = Settings(
+        delta_flush_ms=flush_ms, delta_flush_chars=flush_chars, log_max_frames=log_max_frames
+    )
+    return DeltaBatcher(turn, settings, log.publish, log.save_text)
+
+
+async def settled() -> None:
+    """Wait for the flushes the batcher started on its own to finish."""
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    if others:
+        await asyncio.wait(others, timeout=WAIT_S)
+
+
+async def test_text_within_one_window_goes_out_as_one_delta() -> None:
+    log, turn = Log(), running_turn()
+    batcher = batcher_for(log, turn, flush_ms=50)
+
+    await batcher.add("Hel")  # nothing went out for a window: this goes at once
+    await until(lambda: len(log.deltas) == 1, "the first delta")
+    for piece in ["lo", ", ", "world"]:
+        await batcher.add(piece)
+    assert log.texts == ["Hel"]  # the rest waits for the window to end
+
+    await until(lambda: len(log.deltas) == 2, "the second delta")
+    assert log.texts == ["Hel", "lo, world"]
+    assert log.owner == UserKey("acme", "ann")
+    await batcher.flush()
+    await settled()
+    assert log.texts == ["Hel", "lo, world"]
+
+
+async def test_enough_waiting_text_goes_out_without_waiting_for_the_window() -> None:
+    log, turn = Log(), running_turn()
+    batcher = batcher_for(log, turn, flush_chars=10)
+    await batcher.add("a")
+    await until(lambda: len(log.deltas) == 1, "the first delta")
+
+    await batcher.add("12345")
+    assert log.texts == ["a"]
+    await batcher.add("67890")  # ten characters wait: out before add returns
+    assert log.texts == ["a", "1234567890"]
+    await settled()
+
+
+async def test_the_end_of_the_stream_flushes_what_waits() -> None:
+    log, turn = Log(), running_turn()
+    batcher = batcher_for(log, turn)
+    await batcher.flush()  # nothing streamed: nothing logged
+    assert log.deltas == []
+
+    await batcher.add("a")
+    await until(lambda: len(log.deltas) == 1, "the first delta")
+    await batcher.add("b")
+    await batcher.add("c")
+    log.other_frame()
+    await batcher.flush()
+
+    assert log.deltas == [(1, "a"), (3, "bc")]
+    assert turn.text == "abc"
+    assert turn.last_delta_seq == 3
+    await batcher.flush()  # a second flush finds nothing
+    await settled()
+    assert log.deltas == [(1, "a"), (3, "bc")]
+
+
+async def test_saved_text_ends_with_the_delta_whose_seq_it_is_saved_with() -> None:
+    # A small log (saves at least every 2 frames), a short window and a low character bound,
+    # so that timer flushes, bound flushes and saves interleave with other frames' seqs.
+    log, turn = Log(), running_turn()
+    batcher = batcher_for(log, turn, flush_ms=1, flush_chars=7, log_max_frames=8)
+    words = [f"w{number} " for number in range(300)]
+    for index, word in enumerate(words):
+        await batcher.add(word)
+        if index % 3 == 0:
+            log.other_frame()
+        if index % 5 == 0:
+            await asyncio.sleep(0.001)  # let the window pass now and then
+    await batcher.flush()
+    await settled()
+
+    assert "".join(log.texts) == "".join(words) == turn.text
+    seqs = [seq for seq, _ in log.deltas]
+    assert seqs == sorted(seqs)
+    assert turn.last_delta_seq == seqs[-1]
+    assert len(log.deltas) > 10  # the bounds did split the stream
+    assert log.saves
+    for text, seq in log.saves:
+        assert seq in seqs  # saved with the seq of a delta, not of some other frame
+        assert text == "".join(delta for delta_seq, delta in log.deltas if delta_seq <= seq)
+    # Saved at least every quarter of the log (two frames here), so the frames after a
+    # save are still in the log when a snapshot needs them.
+    saved_at = [0] + [seqs.index(seq) + 1 for _, seq in log.saves] + [len(seqs)]
+    assert max(later - earlier for earlier, later in itertools.pairwise(saved_at)) <= 2
