@@ -183,6 +183,38 @@ async def test_a_replay_sends_the_missed_frames_then_the_held_ones_once_each(
     assert connection.last_seq == 8
 
 
+async def test_live_frames_held_during_a_replay_are_bounded_too(opened: OpenTab) -> None:
+    # While the tab's snapshot is built, live frames wait beside the queue. A tab that cannot
+    # take them all afterwards is dropped as soon as they pass the bound, so memory stays
+    # bounded however long the snapshot takes.
+    connection, peer = opened(max_frames=FRAMES)
+    connection.hold_live_frames()
+    for seq in range(1, FRAMES + 1):
+        connection.deliver_logged(seq, logged(seq).data)
+    assert not connection.closing
+
+    connection.deliver_logged(FRAMES + 1, logged(FRAMES + 1).data)
+
+    assert connection.closing
+    connection.finish_replay([])
+    await until(connection.closed.is_set, "the connection to close")
+    assert peer.close_code == 1013
+    assert peer.received == []
+
+
+async def test_held_live_frames_are_bounded_in_bytes(opened: OpenTab) -> None:
+    connection, peer = opened(max_bytes=3 * len(logged(1).data))
+    connection.hold_live_frames()
+    for seq in range(1, 4):
+        connection.deliver_logged(seq, logged(seq).data)
+    assert not connection.closing
+    connection.deliver_logged(4, logged(4).data)
+    assert connection.closing
+    connection.finish_replay([])
+    await until(connection.closed.is_set, "the connection to close")
+    assert peer.close_code == 1013
+
+
 # -- closing -------------------------------------------------------------------------
 
 
