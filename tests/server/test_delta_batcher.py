@@ -1,7 +1,8 @@
 """Streamed text batching on its own: the real ``DeltaBatcher`` driven by plain async callables
 in place of the frame log and the partial-text store. Text within one window goes out as one
 ``response_delta``; enough waiting text goes out at once; the end of a stream flushes what
-waits; the text saved for snapshots always ends with the delta whose seq it is saved with."""
+waits; the text saved for snapshots always ends with the delta whose seq it is saved with; a
+flush that could not be logged stops the turn, also when nobody awaited it."""
 
 from __future__ import annotations
 
