@@ -69,10 +69,12 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
         # Frame-stream bookkeeping: the highest seq queued for this tab, and, while the tab is
-        # replaying what it missed, the live frames that arrive meanwhile.
+        # replaying what it missed, the live frames that arrive meanwhile (bounded like the
+        # queue they are bound for).
         self.last_seq = 0
         self.epoch: str | None = None
         self._held: list[tuple[int, str]] | None = None
+        self._held_bytes = 0
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -101,7 +103,7 @@ class Connection:
     def deliver_logged(self, seq: int, text: str) -> None:
         """Queue a frame from the user's stream, skipping what this tab already has."""
         if self._held is not None:
-            self._held.append((seq, text))
+            self._hold(seq, text)
             return
         if seq <= self.last_seq:
             return
@@ -111,11 +113,30 @@ class Connection:
     def hold_live_frames(self) -> None:
         """Keep live frames aside while the tab's missed frames are being replayed."""
         self._held = []
+        self._held_bytes = 0
+
+    def _hold(self, seq: int, text: str) -> None:
+        # Held frames all go into the send queue when the replay ends: more than it can take
+        # would drop the tab then, so drop it now rather than hold them for as long as its
+        # snapshot takes to build.
+        if self._close is not None or self._held is None:
+            return
+        if len(self._held) >= self._limits.max_frames or (
+            self._held_bytes + len(text) > self._limits.max_bytes
+        ):
+            logger.warning("connection %s: too many live frames during replay, dropping", self.id)
+            self._held.clear()
+            self._held_bytes = 0
+            self.drop(CloseCode.TRY_AGAIN_LATER, "send queue full: too many frames while resuming")
+            return
+        self._held.append((seq, text))
+        self._held_bytes += len(text)
 
     def finish_replay(self, missed: Sequence[LoggedFrame]) -> None:
         """Queue the frames the tab missed, then the live ones held meanwhile, without
         repeating any: both lists may cover the same seqs."""
         held, self._held = self._held or [], None
+        self._held_bytes = 0
         for frame in missed:
             self.deliver_logged(frame.seq, frame.data)
         for seq, text in held:

@@ -45,6 +45,8 @@ class DeltaBatcher:
         self._pending_chars = 0
         self._timer: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task[None]] = set()
+        # What a flush nobody awaited raised, for the turn's next add or flush to raise.
+        self._failure: Exception | None = None
         self._last_flush = -math.inf  # loop time of the last flush
         self._last_partial_save = 0.0
         self._last_saved_seq = 0
@@ -56,9 +58,16 @@ class DeltaBatcher:
         self._flush_chars = settings.delta_flush_chars
 
     async def add(self, text: str) -> None:
+        """Take the next piece of streamed text.
+
+        Raises:
+            StateUnavailable: this or an earlier flush could not log its text.
+        """
         metrics.turns.first_text(self._turn.turn_id)
         self._pending.append(text)
         self._pending_chars += len(text)
+        # Taken first, so that the turn's reply keeps it even when the stream stops here.
+        self._raise_failure()
         if self._pending_chars >= self._flush_chars:
             await self.flush()
         elif self._timer is None:
@@ -73,16 +82,35 @@ class DeltaBatcher:
         self._timer = None
         # A flush under way may have taken its text before this arrived: queue another one
         # behind it (the lock keeps them in order; one that finds nothing does nothing).
-        task = asyncio.create_task(self.flush())
+        task = asyncio.create_task(self._flush_unawaited())
         self._flushes.add(task)
         task.add_done_callback(self._flushes.discard)
 
+    async def _flush_unawaited(self) -> None:
+        # Nobody awaits this task: its failure is kept for the turn, which must stop as it
+        # would after a flush it awaited (its frames cannot be logged), not stream on.
+        try:
+            await self.flush()
+        except Exception as exc:
+            self._failure = self._failure or exc
+
+    def _raise_failure(self) -> None:
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
+
     async def flush(self) -> None:
+        """Log the text that waits, now.
+
+        Raises:
+            StateUnavailable: this or an earlier flush could not log its text.
+        """
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         async with self._lock:
             await self._flush_pending()
+        self._raise_failure()
 
     async def _flush_pending(self) -> None:
         if not self._pending:

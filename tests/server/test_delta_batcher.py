@@ -1,7 +1,8 @@
 """Streamed text batching on its own: the real ``DeltaBatcher`` driven by plain async callables
 in place of the frame log and the partial-text store. Text within one window goes out as one
 ``response_delta``; enough waiting text goes out at once; the end of a stream flushes what
-waits; the text saved for snapshots always ends with the delta whose seq it is saved with."""
+waits; the text saved for snapshots always ends with the delta whose seq it is saved with; a
+flush that could not be logged stops the turn, also when nobody awaited it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from protocol import ResponseDelta
 from server.config import Settings
 from server.turns.delta_batcher import DeltaBatcher
 from server.turns.turn_state import RunningTurn, TurnRequest
+from storage.errors import StateUnavailable
 from storage.keys import UserKey
 from tests.server.peer_socket import WAIT_S, until
 
@@ -32,10 +34,13 @@ class Log:
     deltas: list[tuple[int, str]] = field(default_factory=list)
     saves: list[tuple[str, int]] = field(default_factory=list)
     last_seq: int = 0
+    unreachable: bool = False  # Redis is away: appends fail
 
     async def publish(self, owner: UserKey, *frames: object) -> list[int]:
         self.owner = owner
         await asyncio.sleep(0)  # a round trip: other tasks run meanwhile
+        if self.unreachable:
+            raise StateUnavailable("frame log append", "connection refused")
         seqs = []
         for frame in frames:
             assert isinstance(frame, ResponseDelta)
@@ -169,3 +174,41 @@ async def test_saved_text_ends_with_the_delta_whose_seq_it_is_saved_with() -> No
     # save are still in the log when a snapshot needs them.
     saved_at = [0] + [seqs.index(seq) + 1 for _, seq in log.saves] + [len(seqs)]
     assert max(later - earlier for earlier, later in itertools.pairwise(saved_at)) <= 2
+
+
+# -- failures ------------------------------------------------------------------------
+
+
+async def test_a_failed_flush_in_the_background_stops_the_stream_at_its_next_piece() -> None:
+    # Most text goes out from a flush the window's timer starts, which nobody awaits. When
+    # its append fails, the turn must learn it, as it does from a flush it awaits: its frames
+    # cannot be logged, so it cannot go on (the engine ends it as store_unavailable).
+    log, turn = Log(unreachable=True), running_turn()
+    batcher = batcher_for(log, turn)
+    await batcher.add("lost")  # flushed by a task of its own, which fails
+    await settled()
+
+    with pytest.raises(StateUnavailable):
+        await batcher.add("more")
+    assert log.deltas == []
+    # The turn's last flush cannot log the rest either, but keeps it for the saved reply.
+    with pytest.raises(StateUnavailable):
+        await batcher.flush()
+    assert turn.text == "lostmore"
+    await settled()
+
+
+async def test_a_failed_flush_in_the_background_fails_the_final_flush() -> None:
+    log, turn = Log(unreachable=True), running_turn()
+    batcher = batcher_for(log, turn)
+    await batcher.add("lost")
+    await settled()
+
+    with pytest.raises(StateUnavailable):
+        await batcher.flush()
+    log.unreachable = False
+    await batcher.flush()  # reported once; a later flush works again
+    await batcher.add("back")
+    await batcher.flush()
+    await settled()
+    assert log.texts == ["back"]

@@ -14,6 +14,7 @@ import pytest
 
 from protocol import CloseCode
 from server.socket.connection import DROP_EXTENSION, Connection, SendLimits
+from storage.frame_log import LoggedFrame
 from tests.server.peer_socket import WAIT_S, PeerSocket, until
 
 pytestmark = pytest.mark.timeout(30)
@@ -154,6 +155,64 @@ async def test_a_tab_that_keeps_reading_is_never_dropped(opened: OpenTab) -> Non
     await until(lambda: len(peer.received) == 20, "every frame")
     assert not connection.closing
     assert numbers(peer) == list(range(20))
+
+
+# -- frames of the user's stream -------------------------------------------------------
+
+
+def logged(seq: int) -> LoggedFrame:
+    return LoggedFrame(seq, orjson.dumps({"seq": seq, "type": "typing", "t": seq}).decode())
+
+
+async def test_a_replay_sends_the_missed_frames_then_the_held_ones_once_each(
+    opened: OpenTab,
+) -> None:
+    connection, peer = opened()
+    connection.last_seq = 2
+    connection.hold_live_frames()
+    for seq in [5, 6, 7]:  # live frames that arrived while the tab was being attached
+        connection.deliver_logged(seq, logged(seq).data)
+    connection.send_text(text(0))  # ``ready`` goes out ahead of both
+    connection.finish_replay([logged(3), logged(4), logged(5)])
+    connection.deliver_logged(7, logged(7).data)  # a late copy of a frame it has
+    connection.deliver_logged(8, logged(8).data)
+
+    await until(lambda: len(peer.received) == 7, "the replay and the live frames")
+    assert peer.received[0] == text(0)
+    assert [frame["seq"] for frame in peer.frames[1:]] == [3, 4, 5, 6, 7, 8]
+    assert connection.last_seq == 8
+
+
+async def test_live_frames_held_during_a_replay_are_bounded_too(opened: OpenTab) -> None:
+    # While the tab's snapshot is built, live frames wait beside the queue. A tab that cannot
+    # take them all afterwards is dropped as soon as they pass the bound, so memory stays
+    # bounded however long the snapshot takes.
+    connection, peer = opened(max_frames=FRAMES)
+    connection.hold_live_frames()
+    for seq in range(1, FRAMES + 1):
+        connection.deliver_logged(seq, logged(seq).data)
+    assert not connection.closing
+
+    connection.deliver_logged(FRAMES + 1, logged(FRAMES + 1).data)
+
+    assert connection.closing
+    connection.finish_replay([])
+    await until(connection.closed.is_set, "the connection to close")
+    assert peer.close_code == 1013
+    assert peer.received == []
+
+
+async def test_held_live_frames_are_bounded_in_bytes(opened: OpenTab) -> None:
+    connection, peer = opened(max_bytes=3 * len(logged(1).data))
+    connection.hold_live_frames()
+    for seq in range(1, 4):
+        connection.deliver_logged(seq, logged(seq).data)
+    assert not connection.closing
+    connection.deliver_logged(4, logged(4).data)
+    assert connection.closing
+    connection.finish_replay([])
+    await until(connection.closed.is_set, "the connection to close")
+    assert peer.close_code == 1013
 
 
 # -- closing -------------------------------------------------------------------------

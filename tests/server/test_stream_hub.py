@@ -2,7 +2,8 @@
 on the embedded store and on real Redis, each hub on its own client as on its own worker, and
 tabs that are real ``Connection`` objects over an in-memory peer. Every tab of a user gets the
 user's frames in one seq order, strictly +1, once each; a resuming tab gets what it missed and
-then live frames; a lost wake-up is filled from the stream; detaching stops delivery."""
+then live frames; a lost wake-up is filled from the stream; a log Redis lost and made anew
+sends the tabs to resync; detaching stops delivery."""
 
 from __future__ import annotations
 
@@ -227,11 +228,11 @@ async def test_a_tab_that_missed_more_than_the_replay_limit_rebuilds(workers: Wo
     epoch = (await writer.position(ANN)).epoch
 
     # Eight missed frames fit a limit of eight frames; nine do not.
-    fits = await workers.tab(hub, ANN, epoch, 2, max_replay=ReplayLimit(frames=8, bytes=10**6))
+    eight = ReplayLimit(frames=8, bytes=10**6)
+    fits = await workers.tab(hub, ANN, epoch, 2, max_replay=eight)
     assert fits.attachment.resumed
     assert len(fits.attachment.missed) == 8
-    too_many = ReplayLimit(frames=8, bytes=10**6)
-    over = await workers.tab(hub, ANN, epoch, 1, max_replay=too_many)
+    over = await workers.tab(hub, ANN, epoch, 1, max_replay=eight)
     assert not over.attachment.resumed
     assert over.attachment.missed == []
     assert over.attachment.position.last_seq == 10
