@@ -1,12 +1,20 @@
-"""Fixtures for end-to-end server tests: real processes, real Redis and PostgreSQL.
+"""Fixtures for end-to-end server tests: real servers, real Redis and PostgreSQL.
 
 ``backend`` runs a test on each state/database pairing that matters: the embedded defaults
 (in-process store, SQLite file) and the production pair (real Redis at 127.0.0.1:6379, real
 PostgreSQL at 127.0.0.1:5432). PostgreSQL tests are skipped only when no server answers there.
+
+Servers run in the test process unless a test needs processes (see ``harness.py``); those
+tests are marked ``slow``. To keep the suite light, what isolation allows is shared by the
+tests of a module: the ``server`` (one per backend, each test talking as a user of its own),
+the dev model and the PostgreSQL database (each test keeps its own Redis key prefix and, on
+the embedded backend, its own SQLite file). A test whose data must start from nothing (the
+demo ERP's books) asks for ``fresh_backend``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import socket
 from collections.abc import Iterator
@@ -16,10 +24,17 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.server import harness
 from tests.server.harness import DevModel, ParleyServer, ServerConfig
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before any fixture of the test is made: only the full run's tests may start processes.
+    harness.processes_allowed = item.get_closest_marker("slow") is not None
 
 
 def _reachable(port: int) -> bool:
@@ -56,38 +71,49 @@ def _drop_redis_prefix(prefix: str) -> None:
         client.close()
 
 
-@pytest.fixture
-def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, dropped afterwards.
-
-    Per test, because the demo ERP pack's books change as tests approve and post things."""
-    if not _reachable(5432):
-        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
-    import asyncio
-
+async def _postgres_admin(statement: str) -> None:
     import asyncpg
 
+    connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def _new_postgres_database() -> Iterator[str]:
+    if not _reachable(5432):
+        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
     name = f"parley_test_{secrets.token_hex(4)}"
-
-    async def admin(statement: str) -> None:
-        connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
     yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _backend(kind: str, tmp: Path, request: pytest.FixtureRequest) -> Backend:
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards (for data that must start
+    from nothing, such as the demo ERP pack's books, which tests approve and post things in)."""
+    yield from _new_postgres_database()
+
+
+@pytest.fixture(scope="module")
+def module_postgres_database() -> Iterator[str]:
+    """A PostgreSQL database shared by the tests of a module, which keep to users of their
+    own; dropped after the module."""
+    yield from _new_postgres_database()
+
+
+def _backend(
+    kind: str, tmp: Path, request: pytest.FixtureRequest, *, fresh_database: bool = False
+) -> Backend:
     prefix = f"parley-test-{secrets.token_hex(4)}:"
     if kind == "embedded":
         return Backend(kind, f"sqlite+aiosqlite:///{tmp / 'parley.db'}", None, prefix)
     if not _reachable(6379):
         pytest.fail("real Redis expected at 127.0.0.1:6379 (scripts/test starts it)")
-    database = request.getfixturevalue("postgres_database")
+    fixture = "postgres_database" if fresh_database else "module_postgres_database"
+    database = request.getfixturevalue(fixture)
     request.addfinalizer(lambda: _drop_redis_prefix(prefix))
     return Backend(kind, database, REDIS_URL, prefix)
 
@@ -96,6 +122,12 @@ def _backend(kind: str, tmp: Path, request: pytest.FixtureRequest) -> Backend:
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     """Each test runs on the embedded defaults and on real Redis + PostgreSQL."""
     return _backend(request.param, tmp_path, request)
+
+
+@pytest.fixture(params=["embedded", "redis+postgres"])
+def fresh_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """``backend`` with a PostgreSQL database of the test's own."""
+    return _backend(request.param, tmp_path, request, fresh_database=True)
 
 
 @pytest.fixture
@@ -120,8 +152,20 @@ def model(dev_model: DevModel) -> Iterator[DevModel]:
     dev_model.clear_faults()
 
 
-@pytest.fixture
-def server(backend: Backend, model: DevModel, tmp_path: Path) -> Iterator[ParleyServer]:
-    parley = ParleyServer(tmp_path, backend.config(model))
+@pytest.fixture(scope="module", params=["embedded", "redis+postgres"])
+def shared_server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    dev_model: DevModel,
+) -> Iterator[ParleyServer]:
+    """One server per backend for the tests of a module."""
+    backend = _backend(request.param, tmp_path_factory.mktemp("server"), request)
+    parley = ParleyServer(tmp_path_factory.mktemp("server"), backend.config(dev_model))
     yield parley
     parley.stop()
+
+
+@pytest.fixture
+def server(shared_server: ParleyServer, model: DevModel) -> ParleyServer:
+    """The module's server on each backend, seen by a user of this test's own."""
+    return shared_server.for_new_user()

@@ -1,15 +1,20 @@
-"""Real parts for server tests: Parley and the scripted model as processes on loopback ports,
-and WebSocket tabs speaking the wire protocol.
+"""Real parts for server tests: Parley and the scripted model on loopback ports, and WebSocket
+tabs speaking the wire protocol.
 
-Nothing here replaces Parley's code: a ``ParleyServer`` is ``python -m server.cli serve`` in a
-subprocess, a ``DevModel`` is ``python -m server.cli devllm``, and a ``Tab`` is a real
-``websockets`` client.
+Nothing here replaces Parley's code. A ``ParleyServer`` is one Parley worker on a free port:
+by default served in the test process (``tests/server/inprocess.py``: the real app under real
+uvicorn, in a thread), or, with ``process=True``, ``python -m server.cli serve`` in a
+subprocess, for what needs a process of its own: several workers, SIGKILL and SIGTERM. Tests
+that start processes are marked ``slow`` and run in the full suite only (see
+``tests/server/conftest.py``). A ``DevModel`` is the scripted model's app under uvicorn, in
+process too unless asked otherwise, and a ``Tab`` is a real ``websockets`` client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 import secrets
 import signal
@@ -28,10 +33,21 @@ import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from tests.server.inprocess import InProcessApp, InProcessWorker
+
 REPO = Path(__file__).resolve().parents[2]
 TEST_JWT_SECRET = "test-secret-for-parley-tests-only-0123456789"
 STARTUP_TIMEOUT_S = 30.0
 FRAME_TIMEOUT_S = 20.0
+
+# Whether the running test may start server processes: only tests marked ``slow`` may, so the
+# fast tier (``-m "not slow"``) never waits for an interpreter to start (set by conftest.py).
+processes_allowed = True
+
+
+def _check_processes_allowed(what: str) -> None:
+    if not processes_allowed:
+        raise RuntimeError(f"{what} starts a process: mark the test @pytest.mark.slow")
 
 
 def free_port() -> int:
@@ -113,37 +129,54 @@ def base_env() -> dict[str, str]:
 
 
 class DevModel:
-    """``parley devllm`` on its own port, with its control endpoints."""
+    """The scripted model on its own port, with its control endpoints: served in the test
+    process, or ``parley devllm`` as a process with ``process=True``."""
 
-    def __init__(self, tmp: Path, *, token_rate: float = 0.0) -> None:
+    def __init__(self, tmp: Path, *, token_rate: float = 0.0, process: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        args = [sys.executable, "-m", "server.cli", "devllm", "--port", str(self.port)]
-        args += ["--token-rate", str(token_rate)]
-        self._process = _Process(args, base_env(), tmp / f"devllm-{self.port}.log")
-        _wait_http(f"{self.url}/v1/models", self._process)
+        self._process: _Process | None = None
+        self._in_process: InProcessApp | None = None
+        # One client for the control calls: a new one each time costs a TLS context.
+        self._http = httpx.Client(base_url=self.url, timeout=5)
+        if process:
+            _check_processes_allowed("DevModel(process=True)")
+            args = [sys.executable, "-m", "server.cli", "devllm", "--port", str(self.port)]
+            args += ["--token-rate", str(token_rate)]
+            self._process = _Process(args, base_env(), tmp / f"devllm-{self.port}.log")
+            _wait_http(f"{self.url}/v1/models", self._process)
+        else:
+            from server.devllm.app import create_devllm_app
+
+            app = create_devllm_app(token_rate=token_rate)
+            self._in_process = InProcessApp(app, self.port, name=f"devllm-{self.port}")
+            self._in_process.start()
 
     @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
 
     def set_faults(self, faults: list[dict[str, Any]]) -> None:
-        httpx.post(f"{self.url}/_dev/faults", json=faults, timeout=5).raise_for_status()
+        self._http.post("/_dev/faults", json=faults).raise_for_status()
 
     def clear_faults(self) -> None:
-        httpx.delete(f"{self.url}/_dev/faults", timeout=5).raise_for_status()
+        self._http.delete("/_dev/faults").raise_for_status()
 
     def requests(self) -> list[dict[str, Any]]:
-        reply = httpx.get(f"{self.url}/_dev/requests", timeout=5)
+        reply = self._http.get("/_dev/requests")
         reply.raise_for_status()
         body = reply.json()
         return list(body["requests"] if isinstance(body, dict) else body)
 
     def clear_requests(self) -> None:
-        httpx.delete(f"{self.url}/_dev/requests", timeout=5).raise_for_status()
+        self._http.delete("/_dev/requests").raise_for_status()
 
     def stop(self) -> None:
-        self._process.stop()
+        self._http.close()
+        if self._process is not None:
+            self._process.stop()
+        if self._in_process is not None:
+            self._in_process.stop()
 
 
 @dataclass
@@ -159,18 +192,34 @@ class ServerConfig:
 
 
 class ParleyServer:
-    """``parley serve`` on a free loopback port."""
+    """One Parley worker on a free loopback port: in the test process by default, or
+    ``parley serve`` as a process of its own with ``process=True``."""
 
-    def __init__(self, tmp: Path, config: ServerConfig, *, port: int | None = None) -> None:
+    def __init__(
+        self, tmp: Path, config: ServerConfig, *, port: int | None = None, process: bool = False
+    ) -> None:
         self.config = config
         self.tmp = tmp
+        self.process = process or bool(config.serve_args)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
         # Tests of one session may share a database: each server gets users of its own.
         self.user = f"alice-{secrets.token_hex(3)}"
         self._process: _Process | None = None
+        self._worker: InProcessWorker | None = None
+        self._last_output = ""
+        self._shared = False
         self.start()
+
+    def for_new_user(self) -> ParleyServer:
+        """This server, as a test that shares it sees it: with a user of that test's own.
+
+        Only the server's owner may stop or restart it."""
+        view = copy.copy(self)
+        view.user = f"alice-{secrets.token_hex(3)}"
+        view._shared = True
+        return view
 
     def env(self) -> dict[str, str]:
         config = self.config
@@ -198,20 +247,50 @@ class ParleyServer:
         return env
 
     def start(self) -> None:
-        args = [sys.executable, "-m", "server.cli", "serve", *self.config.serve_args]
-        log = self.tmp / f"parley-{self.port}.log"
-        self._process = _Process(args, self.env(), log)
-        _wait_http(f"{self.url}/healthz", self._process)
+        if self.process:
+            _check_processes_allowed("ParleyServer(process=True)")
+            args = [sys.executable, "-m", "server.cli", "serve", *self.config.serve_args]
+            log = self.tmp / f"parley-{self.port}.log"
+            self._process = _Process(args, self.env(), log)
+            _wait_http(f"{self.url}/healthz", self._process)
+            return
+        # Settings read from exactly the variables the process would be given.
+        self._worker = InProcessWorker(self.env(), name=f"parley-{self.port}")
+        try:
+            self._worker.start()
+        except BaseException:
+            self._worker = None
+            raise
+
+    def _needs_process(self, what: str) -> _Process:
+        if not self.process:
+            raise RuntimeError(f"{what} needs a server process: ParleyServer(..., process=True)")
+        assert self._process is not None, "the server is not running"
+        return self._process
 
     @property
     def pid(self) -> int:
-        assert self._process is not None
-        return self._process.proc.pid
+        return self._needs_process("pid").proc.pid
 
     def output(self) -> str:
-        return self._process.output() if self._process else ""
+        """Everything the server logged (since it was made, across restarts in process)."""
+        if self._process is not None:
+            return self._process.output()
+        if self._worker is not None:
+            return self._last_output + self._worker.output()
+        return self._last_output
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        """Stop the server (SIGTERM's drain); its exit code."""
+        if self._shared:
+            raise RuntimeError("a shared server: start one of the test's own to stop it")
+        if self._worker is not None:
+            if sig != signal.SIGTERM:
+                raise RuntimeError(f"signal {sig} needs a server process")
+            code = self._worker.stop()
+            self._last_output += self._worker.output()
+            self._worker = None
+            return code
         if self._process is None:
             return None
         code = self._process.stop(sig)
@@ -219,23 +298,25 @@ class ParleyServer:
         return code
 
     def kill(self) -> None:
+        self._needs_process("kill()")
         self.stop(signal.SIGKILL)
 
     def signal(self, sig: int) -> None:
         """Send ``sig`` and return at once (``wait`` for the exit)."""
-        assert self._process is not None
-        self._process.proc.send_signal(sig)
+        self._needs_process("signal()").proc.send_signal(sig)
 
     def wait(self, timeout: float = 30.0) -> int:
         """Wait for the process to exit on its own; its exit code."""
-        assert self._process is not None
-        code = self._process.proc.wait(timeout)
-        self._process.stop()
+        process = self._needs_process("wait()")
+        code = process.proc.wait(timeout)
+        process.stop()
         self._process = None
         return code
 
     @property
     def running(self) -> bool:
+        if self._worker is not None:
+            return self._worker.running
         return self._process is not None and self._process.proc.poll() is None
 
     def restart(self) -> None:

@@ -42,6 +42,8 @@ def start_server(
     request: pytest.FixtureRequest,
     tmp: Path,
     model: DevModel,
+    *,
+    process: bool = False,
     **extra: str,
 ) -> ParleyServer:
     """A Parley server on ``kind`` (embedded or redis+postgres) with the REST test tools.
@@ -68,7 +70,7 @@ def start_server(
     config.model_url = model.base_url
     config.tools = REST_TOOLS
     config.extra = dict(extra)
-    return ParleyServer(tmp, config)
+    return ParleyServer(tmp, config, process=process)
 
 
 def reachable(port: int) -> bool:

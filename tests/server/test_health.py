@@ -112,6 +112,7 @@ def own_redis_config(own_redis: RedisProcess, dev_model: DevModel, tmp_path: Pat
     )
 
 
+@pytest.mark.slow  # a Redis restart
 async def test_readyz_follows_redis_going_away_and_coming_back(
     on_own_redis: ParleyServer, own_redis: RedisProcess
 ) -> None:
@@ -130,6 +131,7 @@ async def test_readyz_follows_redis_going_away_and_coming_back(
     assert up["checks"]["redis"] == "ok"
 
 
+@pytest.mark.slow  # a Redis restart
 async def test_a_worker_started_while_redis_is_down_waits_for_it_and_recovers(
     own_redis: RedisProcess, dev_model: DevModel, tmp_path: Path
 ) -> None:
@@ -181,6 +183,7 @@ def unmigrated(dev_model: DevModel, tmp_path: Path) -> Iterator[tuple[ParleyServ
         drop_redis_prefix(prefix)
 
 
+@pytest.mark.slow  # runs `parley migrate`
 async def test_readyz_asks_for_migrations_until_they_ran(
     unmigrated: tuple[ParleyServer, str],
 ) -> None:
@@ -198,6 +201,7 @@ async def test_readyz_asks_for_migrations_until_they_ran(
     await ready_state(server, 200)
 
 
+@pytest.mark.slow  # runs `parley migrate`
 async def test_readyz_stays_ready_on_a_database_a_newer_release_migrated(
     unmigrated: tuple[ParleyServer, str],
 ) -> None:

@@ -84,14 +84,15 @@ async def test_sockets_per_address_trip_before_hello(start_server: StartServer) 
         await socket.close()
 
 
+@pytest.mark.slow
 async def test_sockets_per_user_are_counted_across_workers(
     real_backend: Backend, model: DevModel, tmp_path: Path
 ) -> None:
     config = real_backend.config(
         model, PARLEY_MAX_CONNECTIONS_PER_USER="2", PARLEY_CONNECTION_PRESENCE_TTL_S="3"
     )
-    one = ParleyServer(tmp_path, config)
-    two = ParleyServer(tmp_path, config)
+    one = ParleyServer(tmp_path, config, process=True)
+    two = ParleyServer(tmp_path, config, process=True)
     two.user = one.user
     try:
         await one.tab()

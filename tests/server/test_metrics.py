@@ -150,11 +150,21 @@ def pair(
     for directory in (shared, tmp_path / "a", tmp_path / "b"):
         directory.mkdir()
     first = start_server(
-        "embedded", request, tmp_path / "a", dev_model, PROMETHEUS_MULTIPROC_DIR=str(shared)
+        "embedded",
+        request,
+        tmp_path / "a",
+        dev_model,
+        process=True,
+        PROMETHEUS_MULTIPROC_DIR=str(shared),
     )
     try:
         second = start_server(
-            "embedded", request, tmp_path / "b", dev_model, PROMETHEUS_MULTIPROC_DIR=str(shared)
+            "embedded",
+            request,
+            tmp_path / "b",
+            dev_model,
+            process=True,
+            PROMETHEUS_MULTIPROC_DIR=str(shared),
         )
     except BaseException:
         first.stop()
@@ -164,6 +174,7 @@ def pair(
     first.stop()
 
 
+@pytest.mark.slow
 async def test_any_worker_reports_the_sum_of_all_workers(
     pair: tuple[ParleyServer, ParleyServer],
 ) -> None:

@@ -57,7 +57,7 @@ async def until_workers(supervisor: int, count: int, *, other_than: set[int]) ->
 def pair(real_backend: Backend, model: DevModel, tmp_path: Path) -> Iterator[ParleyServer]:
     config = real_backend.config(model)
     config.serve_args = ["--workers", "2"]
-    parley = ParleyServer(tmp_path, config)
+    parley = ParleyServer(tmp_path, config, process=True)
     yield parley
     parley.stop()
 

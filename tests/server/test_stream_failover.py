@@ -22,8 +22,8 @@ WORDS = " ".join(f"word{number}" for number in range(120))
 @pytest.fixture
 def workers(real_backend: Backend, model: DevModel, tmp_path: Path) -> Iterator[list[ParleyServer]]:
     config = real_backend.config(model, PARLEY_TURN_LEASE_TTL_S="3")
-    first = ParleyServer(tmp_path, config)
-    second = ParleyServer(tmp_path, config)
+    first = ParleyServer(tmp_path, config, process=True)
+    second = ParleyServer(tmp_path, config, process=True)
     yield [first, second]
     for worker in (first, second):
         worker.stop()

@@ -24,8 +24,8 @@ def workers(real_backend: Backend, model: DevModel, tmp_path: Path) -> Iterator[
     """Two workers on one Redis and one database, with the demo ERP tools loaded."""
     config = real_backend.config(model, PARLEY_CONNECTION_PRESENCE_TTL_S="3")
     config.tools = None
-    first = ParleyServer(tmp_path, config)
-    second = ParleyServer(tmp_path, config)
+    first = ParleyServer(tmp_path, config, process=True)
+    second = ParleyServer(tmp_path, config, process=True)
     yield [first, second]
     for worker in (first, second):
         worker.stop()

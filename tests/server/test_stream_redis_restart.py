@@ -28,7 +28,7 @@ def start_workers(
 ) -> list[ParleyServer]:
     config = backend.config(model)
     config.redis_url = redis.url
-    return [ParleyServer(tmp, config), ParleyServer(tmp, config)]
+    return [ParleyServer(tmp, config, process=True), ParleyServer(tmp, config, process=True)]
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ WORDS = " ".join(f"word{number}" for number in range(120))
 async def test_a_turn_whose_worker_died_before_writing_its_reply_still_ends(
     real_backend: Backend, model: DevModel, tmp_path: Path
 ) -> None:
-    parley = ParleyServer(tmp_path, real_backend.config(model))
+    parley = ParleyServer(tmp_path, real_backend.config(model), process=True)
     client = redis.asyncio.Redis.from_url(real_backend.redis_url or "")
     try:
         tab = await parley.tab()
@@ -67,7 +67,7 @@ async def test_messages_left_waiting_when_every_worker_left_run_on_the_next_one(
     real_backend: Backend, model: DevModel, tmp_path: Path
 ) -> None:
     config = real_backend.config(model, PARLEY_SHUTDOWN_DRAIN_S="0.5")
-    leaving = ParleyServer(tmp_path, config)
+    leaving = ParleyServer(tmp_path, config, process=True)
     arriving: ParleyServer | None = None
     try:
         token = leaving.token()
@@ -95,7 +95,7 @@ async def test_messages_left_waiting_when_every_worker_left_run_on_the_next_one(
         assert [end["status"] for end in ends] == ["interrupted"]
 
         model.clear_faults()
-        arriving = ParleyServer(tmp_path, config)
+        arriving = ParleyServer(tmp_path, config, process=True)
         seen = logged(tab.frames)
         back = await arriving.tab(token, epoch=tab.ready["epoch"], last_seq=seen[-1]["seq"])
         assert back.ready["resumed"] is True

@@ -23,9 +23,10 @@ SALES_ORDER_PROMPT = "create a sales order for Acme: 100 units of Widget at 50"
 
 
 @pytest.fixture
-def erp(backend: Backend, model: DevModel, tmp_path: Path) -> Iterator[ParleyServer]:
-    """A server with the demo ERP pack loaded (the default tool configuration)."""
-    config = backend.config(model)
+def erp(fresh_backend: Backend, model: DevModel, tmp_path: Path) -> Iterator[ParleyServer]:
+    """A server with the demo ERP pack loaded (the default tool configuration), on books of
+    its own."""
+    config = fresh_backend.config(model)
     config.tools = None
     parley = ParleyServer(tmp_path, config)
     yield parley
@@ -149,9 +150,9 @@ async def test_sales_order_action_posts_balanced_books(erp: ParleyServer) -> Non
 
 
 @pytest.fixture
-def busy_erp(backend: Backend, model: DevModel, tmp_path: Path) -> Iterator[ParleyServer]:
+def busy_erp(fresh_backend: Backend, model: DevModel, tmp_path: Path) -> Iterator[ParleyServer]:
     """The ERP server with rate limits raised for a test that approves 100 actions."""
-    config = backend.config(
+    config = fresh_backend.config(
         model,
         PARLEY_USER_MESSAGES_PER_MINUTE="1000",
         PARLEY_ACTIONS_PER_MINUTE="1000",
@@ -165,6 +166,7 @@ def busy_erp(backend: Backend, model: DevModel, tmp_path: Path) -> Iterator[Parl
     parley.stop()
 
 
+@pytest.mark.slow  # a hundred rounds: minutes on a busy machine
 async def test_two_tabs_approving_at_once_execute_exactly_once(busy_erp: ParleyServer) -> None:
     erp = busy_erp
     first = await erp.tab(erp_token(erp))
@@ -236,9 +238,9 @@ def last_tool_message(model: DevModel) -> str:
 
 
 async def test_expiry_tells_the_model_and_executes_nothing(
-    backend: Backend, model: DevModel, tmp_path: Path
+    fresh_backend: Backend, model: DevModel, tmp_path: Path
 ) -> None:
-    config = backend.config(model, PARLEY_CONFIRMATION_TTL_S="1.5")
+    config = fresh_backend.config(model, PARLEY_CONFIRMATION_TTL_S="1.5")
     config.tools = None
     parley = ParleyServer(tmp_path, config)
     try:
@@ -328,9 +330,9 @@ async def test_another_users_token_is_forbidden_and_reveals_nothing(erp: ParleyS
 
 
 async def test_confirmation_survives_a_restart_and_executes_once(
-    backend: Backend, model: DevModel, tmp_path: Path
+    fresh_backend: Backend, model: DevModel, tmp_path: Path
 ) -> None:
-    config = backend.config(model, PARLEY_SHUTDOWN_DRAIN_S="0.5")
+    config = fresh_backend.config(model, PARLEY_SHUTDOWN_DRAIN_S="0.5")
     config.tools = None
     parley = ParleyServer(tmp_path, config)
     try:

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import redis
 
-from tests.server.conftest import Backend
 from tests.server.db import rows
 from tests.server.harness import DevModel, ParleyServer, ServerConfig, Tab, frames_of
 
@@ -226,7 +225,7 @@ async def test_a_tab_can_only_be_served_after_hello(server: ParleyServer) -> Non
 
 
 async def test_the_model_sees_the_conversation_so_far(
-    server: ParleyServer, model: DevModel, backend: Backend
+    server: ParleyServer, model: DevModel
 ) -> None:
     tab = await server.tab()
     first = await tab.ask("hello", "m-1")
@@ -242,24 +241,27 @@ async def test_the_model_sees_the_conversation_so_far(
     ]
     assert [m["role"] for m in sent] == ["system"] + ["user", "assistant"] * 2 + ["user"]
     assert sent[-1]["content"] == "hello again"
-    if backend.redis_url:
+    if server.config.redis_url:
         # Between turns the finished transcript lives in the user's context cache.
-        client = redis.Redis.from_url(backend.redis_url)
+        client = redis.Redis.from_url(server.config.redis_url)
+        user_tag = f"{{t:acme:u:{server.user}}}"
         try:
-            keys = list(client.scan_iter(match=f"{backend.redis_prefix}*:ctx:*"))
+            keys = list(client.scan_iter(match=f"{server.config.redis_prefix}{user_tag}:ctx:*"))
         finally:
             client.close()
         assert len(keys) == 1
     await tab.close()
 
 
+@pytest.mark.slow
 async def test_embedded_crash_mid_reply_keeps_the_partial_text(
     model: DevModel, tmp_path: Path
 ) -> None:
     """With the embedded store a crash takes the turn's state with it; the next start marks
     the reply interrupted and keeps the text the user had already seen."""
     database = f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}"
-    parley = ParleyServer(tmp_path, ServerConfig(database_url=database, model_url=model.base_url))
+    config = ServerConfig(database_url=database, model_url=model.base_url)
+    parley = ParleyServer(tmp_path, config, process=True)
     model.set_faults([{"fault": "token_rate", "rate": 10}])
     try:
         tab = await parley.tab()
