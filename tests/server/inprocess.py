@@ -31,8 +31,8 @@ from typing import Any
 import uvicorn
 
 from server.config import Settings
-from server.logs import ContextFilter, JsonFormatter
-from server.redaction import SecretScrubber
+from server.ops.logs import ContextFilter, JsonFormatter
+from server.security.redaction import SecretScrubber
 
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
@@ -168,8 +168,8 @@ class InProcessWorker(_ThreadServer):
 
     def build(self) -> uvicorn.Server:
         from server.app import create_app
-        from server.serving import uvicorn_config
-        from server.shutdown import DrainingServer
+        from server.ops.serving import uvicorn_config
+        from server.ops.shutdown import DrainingServer
 
         _install_router()
         app = create_app(self.settings)
