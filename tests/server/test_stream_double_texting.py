@@ -124,7 +124,9 @@ async def test_reject_refuses_a_message_while_a_turn_runs(
     assert not [f for f in frames_of(frames, "message") if f["client_msg_id"] == "m-2"]
     assert frames[-1]["status"] == "completed"
     assert await rows(
-        server.config.database_url, "SELECT count(*) FROM message WHERE client_msg_id = 'm-2'"
+        server.config.database_url,
+        "SELECT count(*) FROM message WHERE client_msg_id = 'm-2' AND user_id = :u",
+        u=server.user,
     ) == [(0,)]
     # Once the turn is over, the same message goes through.
     retried = await tab.ask("[say] now", "m-2", conversation_id=conversation)
@@ -149,7 +151,9 @@ async def test_a_full_queue_refuses_the_next_message_without_a_trace(
         await tab.until("turn_end")
     assert not [f for f in frames_of(tab.frames, "message") if f["client_msg_id"] == "m-6"]
     assert await rows(
-        server.config.database_url, "SELECT count(*) FROM message WHERE client_msg_id = 'm-6'"
+        server.config.database_url,
+        "SELECT count(*) FROM message WHERE client_msg_id = 'm-6' AND user_id = :u",
+        u=server.user,
     ) == [(0,)]
     # Sent again once the queue has drained, it is a new message and it is answered.
     again = await tab.ask("[say] one too many", "m-6", conversation_id=conversation)
