@@ -52,8 +52,10 @@ async def turns_ended(tab: Tab, count: int) -> None:
 async def stored(server: ParleyServer, client_msg_id: str) -> int:
     found = await rows(
         server.config.database_url,
-        "SELECT count(*) FROM message WHERE client_msg_id = :m",
+        # The user's own messages: tests of a module share the database.
+        "SELECT count(*) FROM message WHERE client_msg_id = :m AND user_id = :u",
         m=client_msg_id,
+        u=server.user,
     )
     return int(found[0][0])
 
