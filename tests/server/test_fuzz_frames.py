@@ -33,7 +33,8 @@ from protocol import CLOSE_INFO, Hello, ProtocolError, decode_client, decode_ser
 from tests.server.conftest import Backend
 from tests.server.harness import DevModel, ParleyServer, Tab, make_token
 
-pytestmark = pytest.mark.timeout(300)
+# In process, but long (thousands of fuzzed frames): the full run's.
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 SEED = 20261122
 TOTAL_FRAMES = 10_000

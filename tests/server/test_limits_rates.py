@@ -23,7 +23,8 @@ from tests.server.security_support import (
     server_starter,
 )
 
-pytestmark = pytest.mark.timeout(180)
+# In process, but long (waits out rate windows): the full run's.
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 WINDOW_S = 10.0  # long enough that a slow machine still sends everything inside one window
 

@@ -13,7 +13,8 @@ from tests.server.conftest import Backend
 from tests.server.db import rows
 from tests.server.harness import DevModel, ParleyServer, Tab, frames_of, logged
 
-pytestmark = pytest.mark.timeout(120)
+# In process, but long (long streamed turns): the full run's.
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 LONG = " ".join(f"word{number}" for number in range(60))
 # The user's own messages: the tests of a module share the database.
