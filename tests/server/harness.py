@@ -287,10 +287,10 @@ class ParleyServer:
         if self._worker is not None:
             if sig != signal.SIGTERM:
                 raise RuntimeError(f"signal {sig} needs a server process")
-            code = self._worker.stop()
+            exit_code = self._worker.stop()
             self._last_output += self._worker.output()
             self._worker = None
-            return code
+            return exit_code
         if self._process is None:
             return None
         code = self._process.stop(sig)

@@ -14,13 +14,16 @@ Several servers may live in one process, so the log lines of each are told apart
 variable set in its thread (asyncio copies it into every task the server starts): a handler on
 the root logger gives each server's records to that server's log, formatted as the worker
 formats them (JSON lines with the log context) and masked by the secret scrubber that worker
-installed.
+installed. One kind of record is not the server's although its thread may emit it: asyncio's
+report of a task that failed unobserved, which the garbage collector makes in whichever thread
+it runs; it counts only when it comes from the server's own event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import logging
 import threading
 import time
@@ -40,6 +43,8 @@ STOP_TIMEOUT_S = 30.0
 _log_owner: contextvars.ContextVar[ServerLog | None] = contextvars.ContextVar(
     "parley_test_log_owner", default=None
 )
+# Set while a server's event loop reports an error of its own (see ``_report_loop_error``).
+_loop_report = threading.local()
 
 
 class ServerLog:
@@ -74,6 +79,10 @@ class _LogRouter(logging.Handler):
         owner = _log_owner.get()
         if owner is None:
             return
+        if record.funcName == "default_exception_handler" and not getattr(
+            _loop_report, "active", False
+        ):
+            return  # another loop's task, collected in this thread
         try:
             owner.add(record)
         except Exception:
@@ -96,6 +105,15 @@ def _worker_scrubber() -> SecretScrubber | None:
                 if isinstance(found, SecretScrubber):
                     return found
     return None
+
+
+def _report_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """asyncio's own report, marked as coming from this loop."""
+    _loop_report.active = True
+    try:
+        loop.default_exception_handler(context)
+    finally:
+        _loop_report.active = False
 
 
 class _ThreadServer:
@@ -132,8 +150,16 @@ class _ThreadServer:
             self.failure = traceback.format_exc()
 
     async def _serve(self) -> None:
+        asyncio.get_running_loop().set_exception_handler(_report_loop_error)
         self.server = self.build()
         await self.server.serve()
+        # A process's exit would drop the app now. Drop it here, on its own loop, so that what
+        # closes itself on the running loop when collected (the model SDK's HTTP clients) does
+        # so on this one, not on the loop of whichever server runs next.
+        self.server = None
+        gc.collect()
+        for _ in range(3):
+            await asyncio.sleep(0)
 
     @property
     def running(self) -> bool:

@@ -18,7 +18,8 @@ from tests.server.conftest import Backend
 from tests.server.harness import DevModel, ParleyServer, Tab, frames_of, make_token
 from tests.server.security_support import StartServer, server_starter
 
-pytestmark = pytest.mark.timeout(180)
+# In process, but long (restarts servers between turns): the full run's.
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 # A long scripted reply, so one turn's output clearly outweighs the next prompt's own size.
 PROBE = "[say] " + " ".join(f"budget line {number} of the probe answer." for number in range(60))

@@ -23,7 +23,8 @@ from tests.server.security_support import (
     server_starter,
 )
 
-pytestmark = pytest.mark.timeout(180)
+# In process, but long (waits out rate windows): the full run's.
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 WINDOW_S = 10.0  # long enough that a slow machine still sends everything inside one window
 
@@ -52,6 +53,7 @@ async def turns_ended(tab: Tab, count: int) -> None:
 async def stored(server: ParleyServer, client_msg_id: str) -> int:
     found = await rows(
         server.config.database_url,
+        # The user's own messages: tests of a module share the database.
         "SELECT count(*) FROM message WHERE client_msg_id = :m AND user_id = :u",
         m=client_msg_id,
         u=server.user,

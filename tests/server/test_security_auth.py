@@ -318,6 +318,7 @@ async def test_dev_token_route_exists_only_in_dev_mode(
         assert (await client.get(f"{production.url}/dev/token")).status_code == 404
 
 
+@pytest.mark.slow  # the README's `parley token` command, as processes
 def test_parley_token_refuses_outside_dev_mode(tmp_path: Path) -> None:
     env = base_env()
     command = [sys.executable, "-m", "server.cli", "token", "--user", "u", "--tenant", "t"]

@@ -123,7 +123,12 @@ async def test_another_users_conversation_id_is_not_found(parley: ParleyServer) 
         c=conversation,
     )
     assert stored == [(parley.user, "acme", "user"), (parley.user, "acme", "assistant")]
-    assert await rows(parley.config.database_url, "SELECT rating FROM feedback") == []
+    feedback_rows = await rows(
+        parley.config.database_url,
+        "SELECT rating FROM feedback WHERE message_id = :m",
+        m=reply["message_id"],
+    )
+    assert feedback_rows == []
     await alice.close()
 
 

@@ -13,9 +13,12 @@ from tests.server.conftest import Backend
 from tests.server.db import rows
 from tests.server.harness import DevModel, ParleyServer, Tab, frames_of, logged
 
-pytestmark = pytest.mark.timeout(120)
+# In process, but long (long streamed turns): the full run's.
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 LONG = " ".join(f"word{number}" for number in range(60))
+# The user's own messages: the tests of a module share the database.
+USER_MESSAGES_WITH_ID = "SELECT count(*) FROM message WHERE client_msg_id = :m AND user_id = :u"
 
 
 @pytest.fixture
@@ -124,9 +127,7 @@ async def test_reject_refuses_a_message_while_a_turn_runs(
     assert not [f for f in frames_of(frames, "message") if f["client_msg_id"] == "m-2"]
     assert frames[-1]["status"] == "completed"
     assert await rows(
-        server.config.database_url,
-        "SELECT count(*) FROM message WHERE client_msg_id = 'm-2' AND user_id = :u",
-        u=server.user,
+        server.config.database_url, USER_MESSAGES_WITH_ID, m="m-2", u=server.user
     ) == [(0,)]
     # Once the turn is over, the same message goes through.
     retried = await tab.ask("[say] now", "m-2", conversation_id=conversation)
@@ -151,9 +152,7 @@ async def test_a_full_queue_refuses_the_next_message_without_a_trace(
         await tab.until("turn_end")
     assert not [f for f in frames_of(tab.frames, "message") if f["client_msg_id"] == "m-6"]
     assert await rows(
-        server.config.database_url,
-        "SELECT count(*) FROM message WHERE client_msg_id = 'm-6' AND user_id = :u",
-        u=server.user,
+        server.config.database_url, USER_MESSAGES_WITH_ID, m="m-6", u=server.user
     ) == [(0,)]
     # Sent again once the queue has drained, it is a new message and it is answered.
     again = await tab.ask("[say] one too many", "m-6", conversation_id=conversation)

@@ -13,7 +13,8 @@ import pytest
 from tests.server.conftest import Backend
 from tests.server.harness import DevModel, ParleyServer, Tab, frames_of, logged
 
-pytestmark = pytest.mark.timeout(180)
+# In process, but long (tabs stay away for seconds mid-turn): the full run's.
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 WORDS = " ".join(f"word{number}" for number in range(120))
 

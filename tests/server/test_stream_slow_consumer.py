@@ -15,7 +15,8 @@ import websockets
 from tests.server.conftest import Backend
 from tests.server.harness import DevModel, ParleyServer, Tab, frames_of, logged
 
-pytestmark = pytest.mark.timeout(120)
+# In process, but long (streams until a send queue overflows): the full run's.
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 # About 7 kB of text: each turn logs its message, ~35 deltas and the response, ~25 kB in all.
 LONG = "[say] " + " ".join(f"w{number:05d}" for number in range(1100))

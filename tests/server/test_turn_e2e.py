@@ -203,6 +203,7 @@ async def test_dropped_stream_saves_partial_text_and_fails(
     await tab.close()
 
 
+@pytest.mark.slow  # waits for a first token 8 s away
 async def test_slow_first_token_still_shows_thinking_at_once(
     server: ParleyServer, model: DevModel
 ) -> None:
