@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -141,24 +142,41 @@ async def test_query_parameters_are_typed_and_checked(host: ErpHost) -> None:
 
 
 def _bad_tokens() -> list[Any]:
+    # Each token is made when its test runs: one made at collection may expire before then.
     return [
-        pytest.param(None, "a bearer token is required", id="none"),
-        pytest.param("not-a-jwt", "token signature or format is invalid", id="garbage"),
+        pytest.param(lambda: None, "a bearer token is required", id="none"),
+        pytest.param(lambda: "not-a-jwt", "token signature or format is invalid", id="garbage"),
         pytest.param(
-            call_token(secret="another-secret-of-someone-else-0123456789"),
+            lambda: call_token(secret="another-secret-of-someone-else-0123456789"),
             "token signature or format is invalid",
             id="wrong-secret",
         ),
-        pytest.param(call_token(ttl_s=-120), "token expired", id="expired"),
-        pytest.param(call_token(aud="crm"), "token audience is not accepted", id="wrong-audience"),
-        pytest.param(call_token(drop=["aud"]), "token lacks the 'aud' claim", id="no-audience"),
-        pytest.param(call_token(iss="someone"), "token issuer is not accepted", id="wrong-issuer"),
-        pytest.param(call_token(ttl_s=3600), "token lives longer than 60 s", id="long-lived"),
-        pytest.param(call_token(drop=["tenant"]), "token lacks the 'tenant' claim", id="no-tenant"),
-        pytest.param(call_token(drop=["call_id"]), "token lacks the 'call_id' claim", id="no-call"),
-        pytest.param(call_token(roles="admin"), "'roles' must be a list", id="roles-not-a-list"),
+        pytest.param(lambda: call_token(ttl_s=-120), "token expired", id="expired"),
         pytest.param(
-            jwt.encode({"sub": "alice", "aud": "erp", "iss": ISSUER}, None, algorithm="none"),
+            lambda: call_token(aud="crm"), "token audience is not accepted", id="wrong-audience"
+        ),
+        pytest.param(
+            lambda: call_token(drop=["aud"]), "token lacks the 'aud' claim", id="no-audience"
+        ),
+        pytest.param(
+            lambda: call_token(iss="someone"), "token issuer is not accepted", id="wrong-issuer"
+        ),
+        pytest.param(
+            lambda: call_token(ttl_s=3600), "token lives longer than 60 s", id="long-lived"
+        ),
+        pytest.param(
+            lambda: call_token(drop=["tenant"]), "token lacks the 'tenant' claim", id="no-tenant"
+        ),
+        pytest.param(
+            lambda: call_token(drop=["call_id"]), "token lacks the 'call_id' claim", id="no-call"
+        ),
+        pytest.param(
+            lambda: call_token(roles="admin"), "'roles' must be a list", id="roles-not-a-list"
+        ),
+        pytest.param(
+            lambda: jwt.encode(
+                {"sub": "alice", "aud": "erp", "iss": ISSUER}, None, algorithm="none"
+            ),
             "not signed with an accepted algorithm",
             id="unsigned",
         ),
@@ -166,8 +184,11 @@ def _bad_tokens() -> list[Any]:
 
 
 @pytest.mark.parametrize(("token", "reason"), _bad_tokens())
-async def test_a_bad_token_gets_401(host: ErpHost, token: str | None, reason: str) -> None:
-    headers = {} if token is None else bearer(token)
+async def test_a_bad_token_gets_401(
+    host: ErpHost, token: Callable[[], str | None], reason: str
+) -> None:
+    made = token()
+    headers = {} if made is None else bearer(made)
     async with httpx.AsyncClient(base_url=host.url) as client:
         query = await client.get("/api/cash-balance", headers=headers)
         action = await client.post(

@@ -118,13 +118,19 @@ def _backend(
     return Backend(kind, database, REDIS_URL, prefix)
 
 
-@pytest.fixture(params=["embedded", "redis+postgres"])
+# A test that runs on both backends runs its Redis + PostgreSQL half in the full run only: the
+# fast tier takes the embedded half, and the tests that need the real pair (real_backend,
+# tests/storage) run there too.
+BOTH_BACKENDS = ["embedded", pytest.param("redis+postgres", marks=pytest.mark.production_pair)]
+
+
+@pytest.fixture(params=BOTH_BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     """Each test runs on the embedded defaults and on real Redis + PostgreSQL."""
     return _backend(request.param, tmp_path, request)
 
 
-@pytest.fixture(params=["embedded", "redis+postgres"])
+@pytest.fixture(params=BOTH_BACKENDS)
 def fresh_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     """``backend`` with a PostgreSQL database of the test's own."""
     return _backend(request.param, tmp_path, request, fresh_database=True)
@@ -152,7 +158,7 @@ def model(dev_model: DevModel) -> Iterator[DevModel]:
     dev_model.clear_faults()
 
 
-@pytest.fixture(scope="module", params=["embedded", "redis+postgres"])
+@pytest.fixture(scope="module", params=BOTH_BACKENDS)
 def shared_server(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,

@@ -31,7 +31,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from tests.server.harness import DevModel, ParleyServer, ServerConfig, Tab, free_port, make_token
 
 REST_TOOLS = "tests.server.rest_pack:pack"
-BACKENDS = ["embedded", "redis+postgres"]
+BACKENDS = ["embedded", pytest.param("redis+postgres", marks=pytest.mark.production_pair)]
 SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 WAIT_S = 20.0
