@@ -162,6 +162,11 @@ async def test_a_500_after_the_work_is_retried_under_the_same_key_and_runs_once(
     assert len(attempts) == 2
     assert {attempt["idempotency_key"] for attempt in attempts} == {asked["token"]}
     assert host.executions() == {asked["token"]: 1}
+    async with httpx.AsyncClient(timeout=5) as client:
+        exposition = (await client.get(f"{parley.url}/metrics")).text
+    # The first attempt's 500 is counted for the source; the retry's answer was a plain "ok".
+    counted = 'parley_tool_source_attempts_total{result="server_error",source="host"} 1.0'
+    assert counted in exposition
     await tab.close()
 
 
