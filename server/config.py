@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 DoubleTextingPolicy = Literal["queue", "reject", "interrupt"]
 LogFormat = Literal["auto", "json", "text"]
+DemoErpMode = Literal["host", "pack", "off"]
 
 
 def _setting(default: Any, doc: str, *, env: str | None = None, secret: bool = False) -> Any:
@@ -175,6 +176,25 @@ class Settings:
     )
     tool_sources: str | None = _setting(
         None, "TOML file of host apps whose tools Parley calls over the network ([[source]])"
+    )
+    demo_erp: DemoErpMode = _setting(
+        "host",
+        "dev mode: what `parley serve` makes of the demo ERP pack named in PARLEY_TOOLS: host "
+        "starts the demo ERP app (python -m examples.erp) beside Parley and reaches it only as "
+        "the tool source `erp`; pack loads the pack in-process; off leaves it out",
+    )
+    demo_erp_port: int = _setting(
+        0, "dev mode, PARLEY_DEMO_ERP=host: port of the demo ERP app on 127.0.0.1 (0: a free one)"
+    )
+    demo_erp_database_url: str | None = _setting(
+        None,
+        "dev mode, PARLEY_DEMO_ERP=host: the demo ERP app's own database (unset: erp-demo.db "
+        "beside Parley's SQLite file, or ./erp-demo.db)",
+    )
+    demo_erp_url: str | None = _setting(
+        None,
+        "dev mode: URL of the demo ERP app whose live books the demo page shows (set by "
+        "`parley serve` when it starts the app)",
     )
     tool_timeout_s: float = _setting(
         10.0, "time one attempt of a call to a tool source may take, unless the source sets one"

@@ -9,12 +9,12 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from server.config import Settings
@@ -139,8 +139,16 @@ async def metrics_page(_request: Request) -> Response:
     return Response(body, headers={"Content-Type": content_type})
 
 
-async def index_page(_request: Request) -> Response:
-    """The demo page: a mock ERP screen with the widget."""
+async def index_page(request: Request) -> Response:
+    """The demo page: an ERP screen with the widget.
+
+    With the demo ERP app running (``PARLEY_DEMO_ERP_URL``), the page is sent to
+    ``/?erp=<its URL>``, where it reads the app's live books instead of its mock data.
+    """
+    erp_url = request.app.state.settings.demo_erp_url
+    if erp_url and "erp" not in request.query_params:
+        query = urlencode([*request.query_params.multi_items(), ("erp", erp_url)])
+        return RedirectResponse(f"/?{query}", headers={"Cache-Control": "no-store"})
     return FileResponse(CLIENT_DIR / CLIENT_DEMO_FOLDER / "index.html")
 
 
