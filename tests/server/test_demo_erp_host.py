@@ -8,9 +8,11 @@ same demo endpoint the page reads after a reload.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from tests.server.conftest import Backend
 from tests.server.harness import ParleyServer, ServerConfig, Tab, base_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -196,3 +199,61 @@ def test_a_demo_app_that_cannot_start_stops_parley_with_a_way_out(tmp_path: Path
     assert done.returncode == 2
     assert "the demo ERP app exited while starting" in done.stderr
     assert "PARLEY_DEMO_ERP=pack" in done.stderr
+
+
+def demo_apps_of(server_pid: int) -> set[int]:
+    """The demo ERP app processes whose parent is ``server_pid``."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue  # exited while we looked
+        if parent == server_pid and b"examples.erp" in command:
+            found.add(int(entry.name))
+    return found
+
+
+def any_running(pids: set[int]) -> bool:
+    return any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
+async def until_gone(pids: set[int]) -> None:
+    deadline = time.monotonic() + 30
+    while any_running(pids):
+        assert time.monotonic() < deadline, f"demo ERP app {pids} outlived the server"
+        await asyncio.sleep(0.2)
+
+
+async def test_several_workers_share_one_demo_app_which_dies_with_the_server(
+    real_backend: Backend, tmp_path: Path
+) -> None:
+    config = real_backend.config(
+        PARLEY_DEMO_ERP="host",
+        PARLEY_DEMO_ERP_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'erp.db'}",
+        PARLEY_DEV_SIGNING_KEY_FILE=str(tmp_path / "dev-signing-key.pem"),
+    )
+    config.tools = None  # the default: the demo ERP pack, which the app replaces
+    config.serve_args = ["--workers", "2"]
+    server = ParleyServer(tmp_path, config, process=True)
+    try:
+        apps = demo_apps_of(server.pid)
+        assert len(apps) == 1, apps
+        # Each worker reaches the one app: a few tabs land on both.
+        for number in range(4):
+            tab = await server.tab()
+            try:
+                frames = await tab.ask("what's our cash balance?", f"m-{number}")
+            finally:
+                await tab.close()
+            assert [f["name"] for f in of_type(frames, "tool_result") if f["ok"]] == [
+                "erp__cash_balance"
+            ]
+        # Killed outright, the server cannot stop the app itself: the app goes anyway.
+        server.kill()
+        await until_gone(apps)
+    finally:
+        server.stop()
