@@ -39,6 +39,8 @@ from server.socket.endpoint import websocket_endpoint
 from server.stream.hub import FrameHub
 from server.stream.notices import Notices
 from server.tools.registry import ToolRegistry
+from server.tools.sources.manager import open_tool_sources
+from server.tools.sources.user_token import jwks_endpoint
 from server.turns.engine import TurnEngine
 from server.turns.history_cache import HistoryCache
 from server.turns.llm import ModelClient
@@ -73,6 +75,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         WebSocketRoute("/ws", websocket_endpoint),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/.well-known/jwks.json", jwks_endpoint),
         api_mount(),
     ]
     if settings.metrics_enabled:
@@ -130,6 +133,9 @@ async def _build_services(settings: Settings, stack: contextlib.AsyncExitStack) 
     stack.push_async_callback(db.close)
     metrics.instrument_database(db.engine)
     tools = ToolRegistry.from_import_paths(settings.tools) if settings.tools else None
+    if settings.tool_sources:
+        tools = tools or ToolRegistry()
+        await open_tool_sources(settings, tools, stack)
     await prepare_database(settings, db, tools)
     redis = await open_redis(settings)
     stack.push_async_callback(redis.aclose)

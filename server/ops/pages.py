@@ -37,7 +37,8 @@ async def healthz(_request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     """Ready for traffic: the database answers and is migrated, Redis answers, frame fan-out
-    is connected and a model is configured. 503 with the reason of each failed check."""
+    is connected and a model is configured. 503 with the reason of each failed check; 200 with
+    ``"status": "degraded"`` and the reasons when only tool sources are down."""
     services: Services = request.app.state.services
     checks: dict[str, str] = {}
     probes: dict[str, Callable[[], Awaitable[str]]] = {
@@ -62,7 +63,17 @@ async def readyz(request: Request) -> Response:
     if problems:
         body = {"status": "unavailable", "problems": problems, "checks": checks}
         return JSONResponse(body, status_code=503, headers=headers)
+    # A tool source that is down hides its own tools; the worker still serves everything else,
+    # so it stays in the load balancer and says what is missing.
+    degraded = services.tools.degraded_sources() if services.tools is not None else {}
+    if degraded:
+        body = {"status": "degraded", "checks": checks, "degraded": _tool_sources(degraded)}
+        return JSONResponse(body, headers=headers)
     return JSONResponse({"status": "ready", "checks": checks}, headers=headers)
+
+
+def _tool_sources(degraded: dict[str, str]) -> dict[str, str]:
+    return {f"tool_source:{name}": problem for name, problem in degraded.items()}
 
 
 def _model_configuration(base_url: str | None) -> str:

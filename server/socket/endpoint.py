@@ -405,6 +405,7 @@ class SocketSession:
             user_message_id=message.id,
             client_msg_id=ref,
             context=dict(frame.context) if frame.context else None,
+            user_token=principal.token,
         )
         await self.s.engine.submit(request)
 

@@ -109,7 +109,14 @@ class ToolRunner:
                 await self._audit_refusal(turn, call, exc.message)
             await self._publish_progress(turn, call, {}, ToolOutcome(False, {}, exc.message))
             return ToolOutcome(False, {"error": exc.message}, exc.message)
-        context = self.context_for(turn.request.owner, roles, request.conversation_id, turn.turn_id)
+        context = self.context_for(
+            turn.request.owner,
+            roles,
+            request.conversation_id,
+            turn.turn_id,
+            call_id=call.id,
+            user_token=request.user_token,
+        )
         if validated.spec.kind == "query":
             await self._publish(turn, self._call_frame(turn, call, validated.arguments))
             outcome = await registry.run(validated, context)
@@ -272,7 +279,16 @@ class ToolRunner:
         registry = self._s.tools
         roles = principal.roles
         owner = UserKey(tenant=confirmation.tenant, user=confirmation.user_id)
-        ctx = self.context_for(owner, roles, confirmation.conversation_id, confirmation.turn_id)
+        # The confirmation token goes to a host app as the action's Idempotency-Key.
+        ctx = self.context_for(
+            owner,
+            roles,
+            confirmation.conversation_id,
+            confirmation.turn_id,
+            call_id=confirmation.call_id,
+            confirmation=confirmation.token,
+            user_token=principal.token,
+        )
         try:
             if registry is None:
                 raise ToolError(f"unknown tool {confirmation.action!r}")
@@ -376,7 +392,15 @@ class ToolRunner:
     # -- helpers -------------------------------------------------------------------------------
 
     def context_for(
-        self, owner: UserKey, roles: frozenset[str], conversation_id: str, turn_id: str
+        self,
+        owner: UserKey,
+        roles: frozenset[str],
+        conversation_id: str,
+        turn_id: str,
+        *,
+        call_id: str = "",
+        confirmation: str | None = None,
+        user_token: str | None = None,
     ) -> ToolContext:
         settings = (
             self._s.tools.tenant_settings(owner.tenant) if self._s.tools is not None else None
@@ -390,6 +414,9 @@ class ToolRunner:
             currency=settings.currency if settings else "USD",
             locale=settings.locale if settings else "en-US",
             sessions=self._s.db.session,
+            call_id=call_id,
+            confirmation=confirmation,
+            user_token=user_token,
         )
 
     def _audit_event(
