@@ -61,9 +61,19 @@ logger = logging.getLogger(__name__)
 NOT_DELIVERED = -32090
 NO_ANSWER = -32091
 
-_call_headers: ContextVar[tuple[tuple[str, str], ...]] = ContextVar(
-    "parley_mcp_call_headers", default=()
-)
+
+class _CallState:
+    """What one call tells the HTTP transport, and what the transport learns about it."""
+
+    __slots__ = ("headers", "too_large")
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self.headers = tuple(headers.items())
+        self.too_large = False
+
+
+# The request task runs in a copy of the caller's context: the object set here is shared.
+_current_call: ContextVar[_CallState | None] = ContextVar("parley_mcp_call", default=None)
 # Errors raised before any byte of the request went out.
 _NOT_SENT = (
     httpx2.ConnectError,
@@ -82,7 +92,7 @@ class McpLimits:
         list_timeout_s: how long the handshake and one page of ``tools/list`` may take.
         max_tools: tools kept from one server's listing; the rest are dropped with a warning.
         max_pages: ``tools/list`` pages read before the listing is cut short.
-        max_response_bytes: bytes read from one HTTP answer (or one SSE event) before giving up.
+        max_response_bytes: bytes read from one HTTP answer before giving up on it.
         retry_min_s: first wait before reconnecting to a server that is down.
         retry_max_s: longest wait between reconnection attempts.
     """
@@ -251,9 +261,8 @@ class McpConnection:
             transport=_HostTransport(httpx2.AsyncHTTPTransport(), limits.max_response_bytes),
         )
         await stack.enter_async_context(http)
-        return streamable_http_client(
-            self._url, http_client=http, max_sse_event_size=limits.max_response_bytes
-        )
+        # The answer's size is capped as a whole by _HostTransport, SSE or not.
+        return streamable_http_client(self._url, http_client=http, max_sse_event_size=None)
 
     # -- the tool list ---------------------------------------------------------------------
 
@@ -336,7 +345,8 @@ class McpConnection:
         client = self._client
         if client is None:
             raise McpUnavailable(self.error or "not connected")
-        reset = _call_headers.set(tuple((headers or {}).items()))
+        state = _CallState(headers or {})
+        reset = _current_call.set(state)
         try:
             return await client.call_tool(
                 tool,
@@ -345,12 +355,16 @@ class McpConnection:
                 meta=dict(meta) if meta else None,  # type: ignore[arg-type]
             )
         except MCPError as exc:
+            if state.too_large:
+                # The server answered, too much: no retry, and the connection is fine.
+                reason = f"the answer is larger than {self._limits.max_response_bytes} bytes"
+                raise CallFailed(reason, delivered=True) from exc
             raise self._failed(exc, timeout_s) from exc
         except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             self._broken.set()
             raise CallFailed("the connection closed", delivered=False) from exc
         finally:
-            _call_headers.reset(reset)
+            _current_call.reset(reset)
 
     def _failed(self, exc: MCPError, timeout_s: float) -> CallFailed:
         message = _bounded(exc.error.message)
@@ -373,8 +387,10 @@ class _HostTransport(httpx2.AsyncBaseTransport):
         self._max_bytes = max_bytes
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        for header, value in _call_headers.get():
-            request.headers[header] = value
+        call = _current_call.get()
+        if call is not None:
+            for header, value in call.headers:
+                request.headers[header] = value
         try:
             response = await self._inner.handle_async_request(request)
         except httpx2.TransportError as exc:
@@ -390,7 +406,7 @@ class _HostTransport(httpx2.AsyncBaseTransport):
         return httpx2.Response(
             response.status_code,
             headers=response.headers,
-            stream=_CappedStream(response.stream, self._max_bytes),
+            stream=_CappedStream(response.stream, self._max_bytes, call),
             extensions=response.extensions,
             request=request,
         )
@@ -405,15 +421,20 @@ class _AnswerTooLarge(httpx2.StreamError):
 
 
 class _CappedStream(httpx2.AsyncByteStream):
-    def __init__(self, inner: httpx2.AsyncByteStream, limit: int) -> None:
+    def __init__(self, inner: httpx2.AsyncByteStream, limit: int, call: _CallState | None) -> None:
         self._inner = inner
         self._limit = limit
+        self._call = call
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         seen = 0
         async for chunk in self._inner:
             seen += len(chunk)
             if seen > self._limit:
+                # The SDK reports this as a parse error or a dropped stream, depending on the
+                # answer's content type; the flag lets `call` say what really happened.
+                if self._call is not None:
+                    self._call.too_large = True
                 raise _AnswerTooLarge(self._limit)
             yield chunk
 
