@@ -1,0 +1,368 @@
+"""MCP tool sources (``kind = "mcp"``): a host's MCP server, over streamable HTTP or stdio.
+
+An `McpSource` keeps one `McpConnection` (mcp_connection.py) to its server and turns the
+server's tools into `ToolSpec`s named ``<source>__<tool>``:
+
+- ``readOnlyHint: true`` makes a query, which runs at once; anything else is an action, which
+  runs only after the user approves it. The operator's per-tool ``kind`` wins over the hint.
+- An action carries ``destructiveHint`` (MCP's default for an action: true) on its spec, and
+  the confirmation card's line says when the host calls the action destructive.
+- The input schema is the tool's parameters as written, checked with JSON Schema.
+
+Each call is made as the user: the framework's `CallAuth` gives the headers (a per-call JWT,
+the user's own token, or none, plus static headers), which go on that call's HTTP request. A
+stdio server has no headers, so there the ``Authorization`` value travels in the request's
+``params._meta["parley/authorization"]``. An approved action also carries its confirmation
+token as ``params._meta["parley/idempotency_key"]`` and, over HTTP, as ``Idempotency-Key``.
+
+What the model sees: ``{"text": ..., "structured_content": ...}`` with either left out when the
+server sent none (and the text left out when it only repeats the structured content as JSON),
+cut to ``PARLEY_TOOL_RESPONSE_MAX_BYTES`` with a note. A result with ``isError`` becomes a tool
+error carrying the server's message, cut to ``PARLEY_TOOL_ERROR_MAX_CHARS``. An answer larger
+than ``PARLEY_TOOL_DOCUMENT_MAX_BYTES`` cannot be parsed in part (it is one JSON-RPC message)
+and becomes a tool error.
+
+Retries. A query is tried again (``PARLEY_TOOL_QUERY_ATTEMPTS``) when the server was not
+connected or the connection failed; an action likewise (``PARLEY_TOOL_ACTION_ATTEMPTS``), always
+with the same key. A call that runs out of time is not tried again. When an action got no answer
+at all, the tool error says that the host did not answer and the action may have run: it is never
+sent under a new key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from typing import Any
+
+import jsonschema
+import mcp_types as types
+import orjson
+
+from server.tools.arguments import SchemaArguments
+from server.tools.context import ToolContext
+from server.tools.errors import ToolError
+from server.tools.registry import Summarizer, ToolKind, ToolSpec, template_summarizer
+from server.tools.sources.base import SourceLimits, SourceState, ToolSource
+from server.tools.sources.config import SourceConfig
+from server.tools.sources.errors import SourceLoadError
+from server.tools.sources.mcp_connection import (
+    CallFailed,
+    McpConnection,
+    McpLimits,
+    McpUnavailable,
+)
+from server.tools.sources.user_token import CallAuth
+
+__all__ = ["AUTHORIZATION_META_KEY", "IDEMPOTENCY_META_KEY", "McpSource", "spec_fields"]
+
+IDEMPOTENCY_META_KEY = "parley/idempotency_key"
+AUTHORIZATION_META_KEY = "parley/authorization"
+# OpenAI's rule for function names; a source's tools are offered as "<source>__<tool>".
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SUMMARY_MAX = 300
+
+logger = logging.getLogger(__name__)
+
+
+def tool_kind(tool: types.Tool, override: ToolKind | None) -> ToolKind:
+    """Query when the operator says so or the server says ``readOnlyHint: true``; else action."""
+    if override is not None:
+        return override
+    hints = tool.annotations
+    return "query" if hints is not None and hints.read_only_hint is True else "action"
+
+
+def is_destructive(tool: types.Tool, kind: ToolKind) -> bool | None:
+    """For an action, ``destructiveHint`` with MCP's default (true); None for a query."""
+    if kind == "query":
+        return None
+    hints = tool.annotations
+    if hints is None or hints.destructive_hint is None:
+        return True
+    return hints.destructive_hint
+
+
+def spec_fields(tool: types.Tool, source: SourceConfig) -> dict[str, Any]:
+    """The pure part of a tool's spec: name, description, kind, roles, hints and parameters.
+
+    Raises:
+        SourceLoadError: the tool's name cannot be offered to a model, or its input schema is
+            not a JSON Schema object.
+    """
+    name = source.tool_name(tool.name)
+    where = f"tool {tool.name!r}"
+    if not _FUNCTION_NAME.match(name):
+        raise SourceLoadError(
+            source.name,
+            where,
+            f"{name!r} is not a usable function name (letters, digits, '_' and '-', at most 64); "
+            "leave it out with `exclude`",
+        )
+    schema = dict(tool.input_schema)
+    if schema.get("type") != "object":
+        raise SourceLoadError(source.name, where, "the input schema is not of type object")
+    override = source.override(tool.name)
+    kind = tool_kind(tool, override.kind)
+    title = tool.title or (tool.annotations.title if tool.annotations else None)
+    description = tool.description or title or f"{tool.name} (the server gives no description)"
+    return {
+        "name": name,
+        "description": description,
+        "kind": kind,
+        "roles": override.roles if override.roles is not None else frozenset(),
+        "parameters": schema,
+        "source": source.name,
+        "source_roles": source.roles,
+        "destructive": is_destructive(tool, kind),
+    }
+
+
+class McpSource(ToolSource):
+    """A host's MCP server as a tool source."""
+
+    def __init__(self, config: SourceConfig, limits: SourceLimits, auth: CallAuth) -> None:
+        super().__init__(config, limits, auth)
+        self._connection = McpConnection(
+            config.name,
+            url=config.url,
+            command=config.command,
+            headers=config.headers,
+            limits=McpLimits(
+                list_timeout_s=limits.timeout_s,
+                max_response_bytes=limits.document_max_bytes,
+                retry_min_s=min(1.0, limits.retry_load_s),
+                retry_max_s=limits.retry_load_s,
+            ),
+            on_tools=self._tools_changed,
+        )
+        self._started = False
+        self._reloads: set[asyncio.Task[None]] = set()
+
+    # -- loading -------------------------------------------------------------------------------
+
+    async def load(self) -> dict[str, ToolSpec]:
+        if not self._started:
+            self._started = True
+            await self._connection.start(wait_s=self.limits.timeout_s + 5.0)
+        tools = self._connection.tools
+        if tools is None:
+            where = self.config.url or " ".join(self.config.command)
+            reason = self._connection.error or "not connected"
+            raise SourceLoadError(self.name, where, reason, reachable=False)
+        specs: dict[str, ToolSpec] = {}
+        for tool in tools:
+            if self.config.offers(tool.name):
+                spec = self._spec(tool)
+                specs[spec.name] = spec
+        return specs
+
+    def _tools_changed(self, tools: tuple[types.Tool, ...]) -> None:
+        # Called by the connection on every listing after the first, from its own task: reload
+        # through the framework, which keeps the last good list if this one is unusable.
+        # The first listing is read by `load` itself, while the source is starting.
+        if self.state is SourceState.STARTING:
+            return
+        task = asyncio.create_task(self._reload_tools(), name=f"mcp reload {self.name}")
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def _reload_tools(self) -> None:
+        try:
+            await self.refresh()
+        except SourceLoadError as exc:
+            logger.warning("%s; keeping the last good tool list", exc)
+
+    async def close_transport(self) -> None:
+        for task in list(self._reloads):
+            task.cancel()
+        await self._connection.close()
+
+    def _spec(self, tool: types.Tool) -> ToolSpec:
+        fields = spec_fields(tool, self.config)
+        try:
+            arguments = SchemaArguments(fields["parameters"])
+        except jsonschema.SchemaError as exc:
+            raise SourceLoadError(
+                self.name, f"tool {tool.name!r}", f"the input schema is invalid ({exc.message})"
+            ) from exc
+        kind: ToolKind = fields["kind"]
+        override = self.config.override(tool.name)
+        summarize = None
+        if kind == "action":
+            if override.summary is not None:
+                try:
+                    summarize = template_summarizer(
+                        fields["name"], override.summary, arguments.names
+                    )
+                except ValueError as exc:
+                    raise SourceLoadError(self.name, f"tool {tool.name!r}", str(exc)) from exc
+            else:
+                summarize = self._default_summary(tool, fields["destructive"])
+
+        async def run(ctx: ToolContext, **call_arguments: Any) -> Any:
+            return await self._call(tool.name, kind, ctx, call_arguments)
+
+        return ToolSpec(
+            func=run,
+            summarize=summarize,
+            arguments=arguments,
+            timeout_s=self._overall_timeout(kind),
+            **fields,
+        )
+
+    def _default_summary(self, tool: types.Tool, destructive: bool | None) -> Summarizer:
+        label = tool.title or tool.name
+
+        async def summarize(ctx: ToolContext, params: dict[str, Any]) -> str:
+            shown = ", ".join(f"{key}={_short(value)}" for key, value in params.items())
+            line = f"{label} on {self.name}" + (f" ({shown})" if shown else "")
+            if len(line) > _SUMMARY_MAX:
+                line = line[: _SUMMARY_MAX - 1] + "…"
+            if destructive:
+                line += " — the host marks this action destructive: it may delete or overwrite data"
+            return line
+
+        return summarize
+
+    def _overall_timeout(self, kind: ToolKind) -> float:
+        # The registry's deadline spans every attempt; each attempt keeps its own timeout, so
+        # an action's unknown outcome is reported by this module, never cut short by the
+        # registry.
+        attempts = self.limits.action_attempts if kind == "action" else self.limits.query_attempts
+        pauses = sum(self.limits.retry_base_s * 2.0**n for n in range(attempts - 1))
+        return attempts * self.limits.timeout_s + pauses + 5.0
+
+    # -- calling -------------------------------------------------------------------------------
+
+    async def _call(
+        self, tool: str, kind: ToolKind, ctx: ToolContext, arguments: dict[str, Any]
+    ) -> Any:
+        action = kind == "action"
+        key = ctx.confirmation if action else None
+        if action and not key:
+            raise RuntimeError(f"action {tool!r} called without its confirmation token")
+        limits = self.limits
+        attempts = limits.action_attempts if action else limits.query_attempts
+        maybe_received = False
+        reason = "not connected"
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(limits.retry_base_s * 2 ** (attempt - 1))
+            # A fresh token per attempt (its own jti and lifetime); the key stays the same.
+            headers, meta = self._identity(ctx, action, key)
+            async with self.call_slot(self.config.tool_name(tool)) as breaker:
+                try:
+                    result = await self._connection.call(
+                        tool, arguments, timeout_s=limits.timeout_s, headers=headers, meta=meta
+                    )
+                except McpUnavailable as exc:
+                    breaker.failed()
+                    reason = exc.reason
+                    continue
+                except CallFailed as exc:
+                    if exc.delivered is True:
+                        breaker.succeeded()
+                        raise ToolError(self._bounded(exc.reason), code="host_error") from exc
+                    breaker.failed()
+                    reason = exc.reason
+                    if exc.delivered is None:
+                        maybe_received = True
+                    if exc.timed_out:
+                        break
+                    continue
+                breaker.succeeded()
+            return self._result(tool, result)
+        if action and maybe_received:
+            raise ToolError(
+                f"the host {self.name!r} did not answer ({reason}); the action may have run, "
+                "so it was not sent again",
+                code="outcome_unknown",
+            )
+        raise ToolError(
+            f"tool source {self.name!r} is not answering ({reason}); {tool!r} was not run",
+            code="source_unavailable",
+        )
+
+    def _identity(
+        self, ctx: ToolContext, action: bool, key: str | None
+    ) -> tuple[dict[str, str], dict[str, Any]]:
+        headers = self.auth.headers(ctx, action=action)
+        meta: dict[str, Any] = {}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+            meta[IDEMPOTENCY_META_KEY] = key
+        if not self._connection.over_http and "Authorization" in headers:
+            meta[AUTHORIZATION_META_KEY] = headers["Authorization"]
+        return headers, meta
+
+    def _result(self, tool: str, result: types.CallToolResult) -> Any:
+        text = "\n\n".join(_block_text(block) for block in result.content)
+        if result.is_error:
+            message = text.strip() or f"{tool!r} failed on the host without a message"
+            raise ToolError(self._bounded(message), code="host_error")
+        return bounded_result(text, result.structured_content, self.limits.response_max_bytes)
+
+    def _bounded(self, message: str) -> str:
+        limit = self.limits.error_max_chars
+        message = " ".join(message.split())
+        return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+def bounded_result(text: str, structured: Any, max_bytes: int) -> dict[str, Any]:
+    """What the model sees of a result, at most about `max_bytes` of JSON.
+
+    The text is left out when it only repeats the structured content as JSON (servers made with
+    the SDK do that for backward compatibility). When the whole is too large, the structured
+    content becomes JSON text and both are cut, with a note saying so.
+    """
+    payload: dict[str, Any] = {}
+    if structured is not None:
+        payload["structured_content"] = structured
+    if text and not _repeats(text, structured):
+        payload["text"] = text
+    size = len(orjson.dumps(payload))
+    if size <= max_bytes:
+        return payload
+    parts = []
+    if structured is not None:
+        parts.append(orjson.dumps(structured).decode())
+    if "text" in payload:
+        parts.append(text)
+    kept = "\n\n".join(parts).encode()[: max(0, max_bytes - 200)].decode(errors="ignore")
+    return {
+        "text": kept,
+        "truncated": f"the answer was {size} bytes; only the first {len(kept.encode())} are shown",
+    }
+
+
+def _repeats(text: str, structured: Any) -> bool:
+    if structured is None:
+        return False
+    try:
+        return bool(json.loads(text) == structured)
+    except ValueError:
+        return False
+
+
+def _block_text(block: Any) -> str:
+    """A content block as text: text as is, anything else described briefly."""
+    if isinstance(block, types.TextContent):
+        return block.text
+    if isinstance(block, types.ImageContent | types.AudioContent):
+        return f"[{block.type} {block.mime_type} not shown]"
+    if isinstance(block, types.ResourceLink):
+        return f"[resource {block.name}: {block.uri}]"
+    if isinstance(block, types.EmbeddedResource):
+        resource = block.resource
+        if isinstance(resource, types.TextResourceContents):
+            return resource.text
+        return f"[resource {resource.uri} ({resource.mime_type or 'binary'}) not shown]"
+    return f"[{getattr(block, 'type', 'content')} not shown]"
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return text if len(text) <= 60 else text[:59] + "…"
