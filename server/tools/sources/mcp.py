@@ -56,7 +56,14 @@ from server.tools.sources.mcp_connection import (
 )
 from server.tools.sources.user_token import CallAuth
 
-__all__ = ["AUTHORIZATION_META_KEY", "IDEMPOTENCY_META_KEY", "McpSource", "spec_fields"]
+__all__ = [
+    "AUTHORIZATION_META_KEY",
+    "IDEMPOTENCY_META_KEY",
+    "McpSource",
+    "bounded_result",
+    "describe_block",
+    "spec_fields",
+]
 
 IDEMPOTENCY_META_KEY = "parley/idempotency_key"
 AUTHORIZATION_META_KEY = "parley/authorization"
@@ -299,7 +306,7 @@ class McpSource(ToolSource):
         return headers, meta
 
     def _result(self, tool: str, result: types.CallToolResult) -> Any:
-        text = "\n\n".join(_block_text(block) for block in result.content)
+        text = "\n\n".join(describe_block(block) for block in result.content)
         if result.is_error:
             message = text.strip() or f"{tool!r} failed on the host without a message"
             raise ToolError(self._bounded(message), code="host_error")
@@ -331,11 +338,20 @@ def bounded_result(text: str, structured: Any, max_bytes: int) -> dict[str, Any]
         parts.append(orjson.dumps(structured).decode())
     if "text" in payload:
         parts.append(text)
-    kept = "\n\n".join(parts).encode()[: max(0, max_bytes - 200)].decode(errors="ignore")
-    return {
-        "text": kept,
-        "truncated": f"the answer was {size} bytes; only the first {len(kept.encode())} are shown",
-    }
+    whole = "\n\n".join(parts).encode()
+    budget = max(0, max_bytes - 200)
+    while True:
+        kept = whole[:budget].decode(errors="ignore")
+        cut = {
+            "text": kept,
+            "truncated": f"the answer was {size} bytes; only the first {len(kept)} characters "
+            "are shown",
+        }
+        # JSON escaping can make the cut text longer than its bytes: shrink until it fits.
+        excess = len(orjson.dumps(cut)) - max_bytes
+        if excess <= 0 or budget == 0:
+            return cut
+        budget = max(0, budget - excess)
 
 
 def _repeats(text: str, structured: Any) -> bool:
@@ -347,7 +363,7 @@ def _repeats(text: str, structured: Any) -> bool:
         return False
 
 
-def _block_text(block: Any) -> str:
+def describe_block(block: Any) -> str:
     """A content block as text: text as is, anything else described briefly."""
     if isinstance(block, types.TextContent):
         return block.text
