@@ -171,6 +171,7 @@ class ToolRunner:
                     params=confirmation.params,
                     summary=summary,
                     expires_at=iso(confirmation.expires_at),
+                    source=validated.spec.source,
                 ),
             )
             turn.awaiting[call.id] = (
@@ -331,6 +332,7 @@ class ToolRunner:
                         audit_id=audit_id,
                         conversation_id=moved.conversation_id,
                         turn_id=moved.turn_id,
+                        source=self._source_of(moved.action),
                     )
                 )
             ],
@@ -438,6 +440,7 @@ class ToolRunner:
             result=result,
             error=error,
             via_ai=True,
+            source=self._source_of(confirmation.action),
             confirmation_token=confirmation.token,
             conversation_id=confirmation.conversation_id,
             turn_id=confirmation.turn_id,
@@ -454,6 +457,7 @@ class ToolRunner:
                 event="refused",
                 error=reason,
                 via_ai=True,
+                source=self._source_of(call.name),
                 conversation_id=request.conversation_id,
                 turn_id=turn.turn_id,
             )
@@ -481,6 +485,7 @@ class ToolRunner:
             call_id=call.id,
             name=call.name[:200] or "unnamed",
             arguments=arguments,
+            source=self._source_of(call.name),
         )
 
     def _result_frame(
@@ -494,6 +499,10 @@ class ToolRunner:
             ok=outcome.ok,
             summary=outcome.summary[:500],
         )
+
+    def _source_of(self, tool: str) -> str | None:
+        """The tool source (host app) a tool comes from, for frames and audit rows."""
+        return self._s.tools.source_of(tool) if self._s.tools is not None else None
 
     async def _publish(self, turn: RunningTurn, *frames: object) -> None:
         await self._s.hub.publish(turn.request.owner, [_encode(frame) for frame in frames])
