@@ -10,7 +10,8 @@ It plays a host app's MCP server for a few invoices:
 - ``pay_invoice`` (destructive) and ``tag_invoice`` (``destructiveHint: false``): actions that
   keep one receipt per idempotency key, the way a careful host does;
 - ``fail_invoice``: always answers ``isError`` with a message of its own;
-- ``slow_report`` and ``big_report``: a host that is slow, or answers far too much.
+- ``slow_report``, ``pay_slowly`` and ``big_report``: a host that is slow (after doing the
+  work, for the action), or answers far too much.
 
 Every call is appended to ``DIR/calls.jsonl`` as one JSON object: the tool, its arguments,
 ``params._meta["parley/idempotency_key"]``, and over HTTP the ``Authorization`` and
@@ -109,6 +110,13 @@ class Peer:
         def tag_invoice(number: str, tag: str, ctx: Context) -> str:
             """Add a tag to an invoice."""
             return self._act(ctx, "tag_invoice", {"number": number, "tag": tag})
+
+        @server.tool(annotations=ToolAnnotations(destructive_hint=True))
+        async def pay_slowly(number: str, seconds: float, ctx: Context) -> str:
+            """Records a payment at once, then takes ``seconds`` to answer."""
+            text = self._act(ctx, "pay_slowly", {"number": number, "seconds": seconds})
+            await anyio.sleep(seconds)
+            return text
 
         @server.tool(annotations=ToolAnnotations(read_only_hint=True))
         async def slow_report(seconds: float, ctx: Context) -> str:

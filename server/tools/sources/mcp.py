@@ -22,11 +22,13 @@ error carrying the server's message, cut to ``PARLEY_TOOL_ERROR_MAX_CHARS``. An 
 than ``PARLEY_TOOL_DOCUMENT_MAX_BYTES`` cannot be parsed in part (it is one JSON-RPC message)
 and becomes a tool error.
 
-Retries. A query is tried again (``PARLEY_TOOL_QUERY_ATTEMPTS``) when the server was not
-connected or the connection failed; an action likewise (``PARLEY_TOOL_ACTION_ATTEMPTS``), always
-with the same key. A call that runs out of time is not tried again. When an action got no answer
-at all, the tool error says that the host did not answer and the action may have run: it is never
-sent under a new key.
+Retries follow an OpenAPI source's (http_calls.py). A query is tried again
+(``PARLEY_TOOL_QUERY_ATTEMPTS``) when the server was not connected or the connection failed, not
+when it was merely slow. An action is tried again (``PARLEY_TOOL_ACTION_ATTEMPTS``) only where no
+answer came, always with the same key; when one of its attempts may have reached the server and
+none was answered, the tool error says that the action may or may not have been carried out: it
+is never sent under a new key. A protocol error (unknown tool, invalid arguments) is an answer,
+and is not retried.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import re
 from typing import Any
 
@@ -250,47 +253,67 @@ class McpSource(ToolSource):
         action = kind == "action"
         key = ctx.confirmation if action else None
         if action and not key:
-            raise RuntimeError(f"action {tool!r} called without its confirmation token")
+            # Invariant 11: an action reaches a host only under its confirmation's key.
+            raise ToolError(f"action {tool!r} runs only after the user approves it")
         limits = self.limits
         attempts = limits.action_attempts if action else limits.query_attempts
-        maybe_received = False
-        reason = "not connected"
+        may_have_run = False
+        problem = "no attempt was made"
         for attempt in range(attempts):
             if attempt:
-                await asyncio.sleep(limits.retry_base_s * 2 ** (attempt - 1))
-            # A fresh token per attempt (its own jti and lifetime); the key stays the same.
-            headers, meta = self._identity(ctx, action, key)
-            async with self.call_slot(self.config.tool_name(tool)) as breaker:
-                try:
-                    result = await self._connection.call(
-                        tool, arguments, timeout_s=limits.timeout_s, headers=headers, meta=meta
-                    )
-                except McpUnavailable as exc:
-                    breaker.failed()
-                    reason = exc.reason
-                    continue
-                except CallFailed as exc:
-                    if exc.delivered is True:
-                        breaker.succeeded()
-                        raise ToolError(self._bounded(exc.reason), code="host_error") from exc
-                    breaker.failed()
-                    reason = exc.reason
-                    if exc.delivered is None:
-                        maybe_received = True
-                    if exc.timed_out:
-                        break
-                    continue
-                breaker.succeeded()
+                pause = limits.retry_base_s * 2 ** (attempt - 1)
+                await asyncio.sleep(random.uniform(pause / 2, pause))
+            try:
+                async with self.call_slot(self.config.tool_name(tool)) as breaker:
+                    # A fresh token per attempt (its own jti and lifetime); the key stays.
+                    headers, meta = self._identity(ctx, action, key)
+                    try:
+                        result = await self._connection.call(
+                            tool, arguments, timeout_s=limits.timeout_s, headers=headers, meta=meta
+                        )
+                    except McpUnavailable as exc:
+                        breaker.failed()
+                        problem = f"not connected: {exc.reason}"
+                        continue
+                    except CallFailed as exc:
+                        if exc.delivered is True:
+                            # The server answered with a protocol error (unknown tool, bad
+                            # arguments, an answer too large): nothing to retry.
+                            breaker.succeeded()
+                            raise ToolError(
+                                f"{self.name!r} refused {tool!r}: {self._bounded(exc.reason)}",
+                                code="host_refused",
+                            ) from exc
+                        breaker.failed()
+                        problem = exc.reason
+                        if exc.delivered is None:
+                            may_have_run = True
+                        if exc.timed_out and not action:
+                            break  # a slow host is not asked again for a query
+                        continue
+                    breaker.succeeded()
+            except ToolError:
+                if not (action and may_have_run):
+                    raise
+                break  # the circuit opened between attempts: the earlier ones may have run
             return self._result(tool, result)
-        if action and maybe_received:
-            raise ToolError(
-                f"the host {self.name!r} did not answer ({reason}); the action may have run, "
-                "so it was not sent again",
+        raise self._gave_up(tool, action, problem, may_have_run)
+
+    def _gave_up(self, tool: str, action: bool, problem: str, may_have_run: bool) -> ToolError:
+        # The same words and codes as an OpenAPI source's (http_calls.py).
+        if action and may_have_run:
+            return ToolError(
+                f"{self.name!r} did not confirm {tool!r} ({problem}). The action may or may "
+                "not have been carried out: check in the application before trying again.",
                 code="outcome_unknown",
             )
-        raise ToolError(
-            f"tool source {self.name!r} is not answering ({reason}); {tool!r} was not run",
-            code="source_unavailable",
+        if action:
+            return ToolError(
+                f"{self.name!r} could not be reached ({problem}); {tool!r} was not carried out",
+                code="source_unreachable",
+            )
+        return ToolError(
+            f"{self.name!r} could not answer {tool!r} ({problem})", code="source_failed"
         )
 
     def _identity(
@@ -309,7 +332,7 @@ class McpSource(ToolSource):
         text = "\n\n".join(describe_block(block) for block in result.content)
         if result.is_error:
             message = text.strip() or f"{tool!r} failed on the host without a message"
-            raise ToolError(self._bounded(message), code="host_error")
+            raise ToolError(self._bounded(message), code="host_refused")
         return bounded_result(text, result.structured_content, self.limits.response_max_bytes)
 
     def _bounded(self, message: str) -> str:
