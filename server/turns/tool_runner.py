@@ -172,6 +172,7 @@ class ToolRunner:
                     summary=summary,
                     expires_at=iso(confirmation.expires_at),
                     source=validated.spec.source,
+                    destructive=validated.spec.destructive,
                 ),
             )
             turn.awaiting[call.id] = (

@@ -170,6 +170,8 @@ async def test_an_action_runs_only_after_approval_once_with_its_key(
     request = (await tab.until("confirm_request"))[-1]
     assert request["action"] == "peer__pay_invoice"
     assert request["params"] == {"number": "INV-1", "amount": "40.00"}
+    assert request["source"] == SOURCE
+    assert request["destructive"] is True
     assert "destructive" in request["summary"]
     assert "INV-1" in request["summary"]
     # Nothing reached the host before the user decided.
