@@ -8,7 +8,8 @@ is answered from its record instead of running again. Control routes (no auth; l
 - ``GET /_requests`` every request so far; ``DELETE /_requests`` forgets them;
 - ``GET /_executions`` how often each action really ran, by key;
 - ``POST /_control`` switches: ``{"fail_after_work": n}`` answers 500 to the next n actions after
-  doing their work; ``{"slow_s": x}`` waits x seconds before answering any API route;
+  doing their work; ``{"always_500": true}`` answers every action (replays too) with 500 after
+  doing its work once; ``{"slow_s": x}`` waits x seconds before answering any API route;
   ``{"document": "clash"}`` publishes a document with two arguments of one name.
 """
 
@@ -94,6 +95,7 @@ class Host:
         self.executions: dict[str, int] = {}
         self.answers: dict[str, dict[str, Any]] = {}
         self.fail_after_work = 0
+        self.always_500 = False
         self.slow_s = 0.0
         self.document = "good"
         self.lock = asyncio.Lock()
@@ -185,6 +187,8 @@ def build_app(host: Host) -> Starlette:
                 if host.fail_after_work > 0:
                     host.fail_after_work -= 1
                     return JSONResponse({"detail": "database hiccup"}, status_code=500)
+        if host.always_500:
+            return JSONResponse({"detail": "database hiccup"}, status_code=500)
         return JSONResponse(stored)
 
     async def get_big(request: Request) -> Response:
@@ -210,6 +214,7 @@ def build_app(host: Host) -> Starlette:
     async def control(request: Request) -> Response:
         switches = await request.json()
         host.fail_after_work = int(switches.get("fail_after_work", host.fail_after_work))
+        host.always_500 = bool(switches.get("always_500", host.always_500))
         host.slow_s = float(switches.get("slow_s", host.slow_s))
         host.document = str(switches.get("document", host.document))
         return JSONResponse({"ok": True})
