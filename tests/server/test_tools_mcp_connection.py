@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -228,3 +229,35 @@ async def test_a_command_that_cannot_start_is_reported(tmp_path: Path) -> None:
         assert "no-such-server" in conn.error
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_a_handshake_era_server_is_followed_through_its_notifications(
+    transport: str, tmp_path: Path
+) -> None:
+    """Servers of the initialize handshake (most MCP servers today) announce changes as
+    tools/list_changed notifications rather than on a subscriptions/listen stream."""
+    state = tmp_path / "peer"
+    peer = HttpPeer(tmp_path, state=state) if transport == "http" else None
+    target: dict[str, Any] = {"url": peer.url} if peer else {"command": stdio_command(state)}
+    conn = McpConnection("peer", limits=LIMITS, mode="legacy", **target)
+    await conn.start(wait_s=30)
+    try:
+        assert conn.connected, conn.error
+        assert conn._client is not None
+        assert conn._client.protocol_version == "2025-11-25"
+        headers = {"Authorization": "Bearer legacy-user", "Idempotency-Key": "legacy-key"}
+        meta = {"parley/idempotency_key": "legacy-key"}
+        arguments = {"number": "INV-1", "amount": "2"}
+        await conn.call("pay_invoice", arguments, timeout_s=10, headers=headers, meta=meta)
+        (call,) = [call for call in recorded_calls(state) if call["tool"] == "pay_invoice"]
+        assert call["idempotency_key"] == "legacy-key"
+        if peer is not None:
+            assert call["authorization"] == "Bearer legacy-user"
+            assert call["idempotency_header"] == "legacy-key"
+        add_late_tool(state)
+        await eventually(lambda: "late_lookup" in {tool.name for tool in conn.tools or ()})
+    finally:
+        await conn.close()
+        if peer is not None:
+            peer.stop()

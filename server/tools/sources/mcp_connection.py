@@ -34,7 +34,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import httpx2
@@ -156,7 +156,11 @@ class McpConnection:
         headers: Mapping[str, str] | None = None,
         limits: McpLimits | None = None,
         on_tools: ToolsListener | None = None,
+        mode: Literal["auto", "legacy"] = "auto",
     ) -> None:
+        """`mode` ``"auto"`` asks for the newest protocol (``server/discover``) and falls back to
+        the ``initialize`` handshake of older servers; ``"legacy"`` goes straight to the
+        handshake."""
         if (url is None) == (not command):
             raise RuntimeError("an MCP connection needs exactly one of url and command")
         self.name = name
@@ -167,6 +171,7 @@ class McpConnection:
         self._headers = dict(headers or {})
         self._limits = limits or McpLimits()
         self._on_tools = on_tools
+        self._mode = mode
         self._client: Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._settled = asyncio.Event()
@@ -229,6 +234,7 @@ class McpConnection:
         async with contextlib.AsyncExitStack() as stack:
             client = Client(
                 await self._transport(stack),
+                mode=self._mode,
                 cache=None,
                 read_timeout_seconds=self._limits.list_timeout_s,
                 message_handler=self._on_message,
