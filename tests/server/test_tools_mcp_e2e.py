@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 
@@ -112,6 +113,14 @@ def mcp_on_each_backend(
     request: pytest.FixtureRequest, backend: Backend, model: DevModel, tmp_path: Path
 ) -> Iterator[McpSetup]:
     yield from start(backend, model, tmp_path, request.param)
+
+
+async def readyz(parley: ParleyServer) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=5) as client:
+        reply = await client.get(f"{parley.url}/readyz")
+    assert reply.status_code == 200
+    body: dict[str, Any] = reply.json()
+    return body
 
 
 async def open_tab(setup: McpSetup) -> Tab:
@@ -253,6 +262,9 @@ async def test_a_source_down_at_startup_does_not_stop_parley(
         frames = await tab.ask("[say] hello", "d-1")
         assert frames[-1]["status"] == "completed"
         assert not {name for name in offered_tools(model) if name.startswith("peer__")}
+        ready = await readyz(parley)
+        assert ready["status"] == "degraded"
+        assert "could not connect" in ready["degraded"]["tool_source:peer"]
 
         peer = HttpPeer(tmp_path, port=placeholder.port, state=state)
         deadline = time.monotonic() + 30
@@ -264,6 +276,7 @@ async def test_a_source_down_at_startup_does_not_stop_parley(
             await tab.ask("[say] hello", f"d-{turn}")
         frames = await tab.ask('[call peer__lookup_invoice] {"number": "INV-2"}', "d-q")
         assert frames_of(frames, "tool_result")[0]["ok"] is True
+        assert (await readyz(parley))["status"] == "ready"
         await tab.close()
     finally:
         parley.stop()
