@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -261,3 +262,23 @@ async def test_a_handshake_era_server_is_followed_through_its_notifications(
         await conn.close()
         if peer is not None:
             peer.stop()
+
+
+async def test_a_long_tool_list_is_cut_to_its_bounds(http_peer: HttpPeer) -> None:
+    by_count = McpConnection("peer", url=http_peer.url, limits=replace(LIMITS, max_tools=3))
+    by_bytes = McpConnection("peer", url=http_peer.url, limits=replace(LIMITS, max_list_bytes=700))
+    try:
+        await by_count.start(wait_s=30)
+        await by_bytes.start(wait_s=30)
+        assert by_count.tools is not None
+        assert [tool.name for tool in by_count.tools] == [
+            "lookup_invoice",
+            "pay_invoice",
+            "tag_invoice",
+        ]
+        assert by_bytes.tools is not None
+        assert 0 < len(by_bytes.tools) < 3
+        assert by_bytes.connected
+    finally:
+        await by_count.close()
+        await by_bytes.close()

@@ -143,6 +143,7 @@ class McpSource(ToolSource):
             limits=McpLimits(
                 list_timeout_s=limits.timeout_s,
                 max_response_bytes=limits.document_max_bytes,
+                max_list_bytes=limits.document_max_bytes,
                 retry_min_s=min(1.0, limits.retry_load_s),
                 retry_max_s=limits.retry_load_s,
             ),

@@ -91,6 +91,7 @@ class McpLimits:
     Attributes:
         list_timeout_s: how long the handshake and one page of ``tools/list`` may take.
         max_tools: tools kept from one server's listing; the rest are dropped with a warning.
+        max_list_bytes: JSON bytes of the tool descriptions kept, likewise.
         max_pages: ``tools/list`` pages read before the listing is cut short.
         max_response_bytes: bytes read from one HTTP answer before giving up on it.
         retry_min_s: first wait before reconnecting to a server that is down.
@@ -99,6 +100,7 @@ class McpLimits:
 
     list_timeout_s: float = 10.0
     max_tools: int = 256
+    max_list_bytes: int = 5 * 1024 * 1024
     max_pages: int = 20
     max_response_bytes: int = 8 * 1024 * 1024
     retry_min_s: float = 1.0
@@ -273,21 +275,32 @@ class McpConnection:
     # -- the tool list ---------------------------------------------------------------------
 
     async def _refresh(self, client: Client) -> None:
+        limits = self._limits
         tools: list[types.Tool] = []
+        size = 0
         cursor: str | None = None
-        for _ in range(self._limits.max_pages):
+        cut_short = False
+        for _ in range(limits.max_pages):
             page = await client.list_tools(cursor=cursor)
-            tools.extend(page.tools)
+            for tool in page.tools:
+                size += len(tool.model_dump_json(by_alias=True, exclude_none=True))
+                if len(tools) >= limits.max_tools or size > limits.max_list_bytes:
+                    cut_short = True
+                    break
+                tools.append(tool)
             cursor = page.next_cursor
-            if cursor is None or len(tools) >= self._limits.max_tools:
+            if cursor is None or cut_short:
                 break
-        if cursor is not None or len(tools) > self._limits.max_tools:
+        if cut_short or cursor is not None:
             logger.warning(
-                "MCP source %r lists more tools than the %d kept",
+                "MCP source %r lists more tools than kept (%d tools, %d bytes at most): "
+                "only the first %d are offered",
                 self.name,
-                self._limits.max_tools,
+                limits.max_tools,
+                limits.max_list_bytes,
+                len(tools),
             )
-        self.tools = tuple(tools[: self._limits.max_tools])
+        self.tools = tuple(tools)
         self.error = None
         if self._on_tools is not None:
             self._on_tools(self.tools)
