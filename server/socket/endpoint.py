@@ -405,7 +405,8 @@ class SocketSession:
             user_message_id=message.id,
             client_msg_id=ref,
             context=dict(frame.context) if frame.context else None,
-            user_token=principal.token,
+            # Only tool sources may pass the user's token on; without them it is not kept.
+            user_token=principal.token if self.settings.tool_sources else None,
         )
         await self.s.engine.submit(request)
 

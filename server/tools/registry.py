@@ -440,12 +440,21 @@ class ToolRegistry:
 
         Raises:
             ToolNotFound: no such tool.
+            ToolError: the tool's source is down and its tools are not known now.
             ToolForbidden: the user's roles do not allow it.
             ToolArgumentsInvalid: the arguments are not JSON, not an object, or do not fit;
                 the message names each offending argument.
         """
         spec = self.get(name)
         if spec is None:
+            provider = self._provider_of(name)
+            if provider is not None and not provider.available:
+                # Its list is unknown while the host is down: say so rather than "unknown".
+                raise ToolError(
+                    f"tool source {provider.name!r} is not available at the moment; "
+                    f"{name!r} was not called",
+                    code="source_unavailable",
+                )
             raise ToolNotFound(name)
         if not spec.allowed(roles):
             raise ToolForbidden(name)

@@ -434,3 +434,20 @@ def test_the_registrys_deadline_sits_behind_the_calls_own_budget() -> None:
     # So an action's unknown outcome is reported by the call, never as a bare timeout.
     spec = specs(DOCUMENT)["host__approve_order"]
     assert spec.timeout_s > LIMITS.timeout_s * LIMITS.action_attempts
+
+
+def test_a_down_sources_tools_are_hidden_and_a_call_says_why() -> None:
+    class DownSource:
+        name = "host"
+        available = False
+        problem = "unreachable (ConnectError)"
+        tools: dict[str, ToolSpec] = {}
+
+    registry = ToolRegistry()
+    registry.add_provider(DownSource())
+    assert registry.visible_to(frozenset({"admin"})) == []
+    assert registry.degraded_sources() == {"host": "unreachable (ConnectError)"}
+    with pytest.raises(ToolError, match="'host' is not available at the moment"):
+        registry.validate("host__get_thing", "{}", frozenset({"admin"}))
+    with pytest.raises(ValueError, match="already registered"):
+        registry.add_provider(DownSource())

@@ -31,6 +31,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -103,9 +104,10 @@ def _thumbprint(jwk: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def load_signing_key(settings: Settings) -> SigningKey | None:
-    """Parley's tool-signing key: the configured PEM file, in dev mode the kept dev key, else
-    None (then only sources with a ``secret`` can use ``auth = "user-jwt"``).
+def load_signing_key(settings: Settings, *, create: bool = True) -> SigningKey | None:
+    """Parley's tool-signing key: the configured PEM file, in dev mode the kept dev key (made
+    first when ``create``), else None (then only sources with a ``secret`` can use
+    ``auth = "user-jwt"``).
 
     Raises:
         RuntimeError: the configured file cannot be read or holds no usable key.
@@ -121,6 +123,8 @@ def load_signing_key(settings: Settings) -> SigningKey | None:
         return None
     path = Path(settings.dev_signing_key_file)
     if not path.exists():
+        if not create:
+            return None
         _create_dev_key(path)
     return SigningKey.from_pem(path.read_bytes(), f"dev signing key {path}")
 
@@ -227,6 +231,8 @@ class CallAuth:
 async def jwks_endpoint(request: Request) -> Response:
     """``GET /.well-known/jwks.json``: the public key hosts verify Parley's call tokens with."""
     settings: Settings = request.app.state.settings
-    key = load_signing_key(settings)
+    # Read per request, never made here: a GET must not write a key file, and a key that a
+    # deploy replaced is served at once.
+    key = await run_in_threadpool(load_signing_key, settings, create=False)
     body = key.jwks() if key is not None else {"keys": []}
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})
