@@ -131,6 +131,12 @@ class Peer:
             self.record(ctx, "big_report", {"size": size})
             return "x" * size
 
+        @server.tool(name="invoice.history", annotations=ToolAnnotations(read_only_hint=True))
+        def invoice_history(number: str, ctx: Context) -> str:
+            """The events of an invoice (a dotted name, as MCP allows)."""
+            self.record(ctx, "invoice.history", {"number": number})
+            return f"{number}: issued, sent"
+
         @server.tool(annotations=ToolAnnotations(read_only_hint=True))
         def fail_invoice(number: str, ctx: Context) -> str:
             """Always fails, the way a host refuses a request."""

@@ -111,6 +111,12 @@ def test_text_that_repeats_the_structured_content_is_left_out() -> None:
     structured = {"status": "open", "amount": 5}
     seen = bounded_result(json.dumps(structured, indent=2), structured, 10_000)
     assert seen == {"structured_content": structured}
+    # The SDKs wrap a plain value as {"result": value} and send it as text too.
+    assert bounded_result("done", {"result": "done"}, 10_000) == {
+        "structured_content": {"result": "done"}
+    }
+    assert bounded_result("42", {"result": 42}, 10_000) == {"structured_content": {"result": 42}}
+    assert bounded_result("done", {"result": "other"}, 10_000)["text"] == "done"
 
 
 def test_a_large_result_is_cut_with_a_note() -> None:
@@ -127,3 +133,7 @@ def test_content_blocks_that_are_not_text_are_described() -> None:
     assert describe_block(link) == "[resource report: file:///r.csv]"
     text = types.TextResourceContents(uri="file:///a.txt", text="inside")
     assert describe_block(types.EmbeddedResource(type="resource", resource=text)) == "inside"
+
+
+def test_a_dot_in_a_tool_name_becomes_a_dash() -> None:
+    assert spec_fields(tool("files.read"), source())["name"] == "crm__files-read"

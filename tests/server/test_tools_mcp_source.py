@@ -18,6 +18,7 @@ from server.tools.context import ToolContext
 from server.tools.registry import ToolRegistry
 from server.tools.sources.base import SourceLimits
 from server.tools.sources.config import parse_sources
+from server.tools.sources.errors import SourceLoadError
 from server.tools.sources.mcp import McpSource
 from server.tools.sources.user_token import CallAuth
 from tests.server.mcp_peer import HttpPeer, recorded_calls
@@ -179,3 +180,29 @@ async def test_a_stdio_server_gets_the_users_token_in_meta(tmp_path: Path) -> No
     )
     assert claims["sub"] == "alice"
     assert claims["tenant"] == "acme"
+
+
+async def test_a_dotted_tool_is_offered_with_a_dash_and_called_by_its_own_name(
+    over_http: tuple[McpSource, ToolRegistry, HttpPeer],
+) -> None:
+    source, registry, peer = over_http
+    assert "peer__invoice-history" in source.tools
+    outcome = await run(registry, "peer__invoice-history", '{"number": "INV-1"}', context())
+    assert outcome.ok is True
+    assert outcome.result == {"structured_content": {"result": "INV-1: issued, sent"}}
+    assert [call["tool"] for call in peer.calls()] == ["invoice.history"]
+
+
+async def test_a_summary_template_that_does_not_fit_stops_the_start(tmp_path: Path) -> None:
+    peer = HttpPeer(tmp_path)
+    source = make_source(
+        {"url": peer.url, "tools": {"pay_invoice": {"summary": "Pay {invoice_id}"}}}
+    )
+    try:
+        with pytest.raises(SourceLoadError) as failed:
+            await source.start()
+        assert "pay_invoice" in str(failed.value)
+        assert "invoice_id" in str(failed.value)
+    finally:
+        await source.close()
+        peer.stop()

@@ -1,13 +1,18 @@
 """MCP tool sources (``kind = "mcp"``): a host's MCP server, over streamable HTTP or stdio.
 
 An `McpSource` keeps one `McpConnection` (mcp_connection.py) to its server and turns the
-server's tools into `ToolSpec`s named ``<source>__<tool>``:
+server's tools into `ToolSpec`s named ``<source>__<tool>`` (a dot in an MCP tool's name becomes
+``-``, since function names may not have dots):
 
 - ``readOnlyHint: true`` makes a query, which runs at once; anything else is an action, which
   runs only after the user approves it. The operator's per-tool ``kind`` wins over the hint.
 - An action carries ``destructiveHint`` (MCP's default for an action: true) on its spec, and
   the confirmation card's line says when the host calls the action destructive.
 - The input schema is the tool's parameters as written, checked with JSON Schema.
+- A tool whose name no model accepts (``<source>__<tool>`` must fit OpenAI's function names) or
+  whose input schema is not a JSON Schema object is skipped with a warning naming it: one bad
+  tool of a server, perhaps a third party's, does not hide the others. An operator's summary
+  template that does not fit its tool stops the worker at startup, like the rest of the file.
 
 Each call is made as the user: the framework's `CallAuth` gives the headers (a per-call JWT,
 the user's own token, or none, plus static headers), which go on that call's HTTP request. A
@@ -102,7 +107,8 @@ def spec_fields(tool: types.Tool, source: SourceConfig) -> dict[str, Any]:
         SourceLoadError: the tool's name cannot be offered to a model, or its input schema is
             not a JSON Schema object.
     """
-    name = source.tool_name(tool.name)
+    # MCP allows dots in tool names ("files.read"), OpenAI's function names do not.
+    name = source.tool_name(tool.name.replace(".", "-"))
     where = f"tool {tool.name!r}"
     if not _FUNCTION_NAME.match(name):
         raise SourceLoadError(
@@ -151,6 +157,7 @@ class McpSource(ToolSource):
         )
         self._started = False
         self._reloads: set[asyncio.Task[None]] = set()
+        self._skipped: set[str] = set()  # warnings already logged, not repeated on each reload
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -165,15 +172,22 @@ class McpSource(ToolSource):
             raise SourceLoadError(self.name, where, reason, reachable=False)
         specs: dict[str, ToolSpec] = {}
         for tool in tools:
-            if self.config.offers(tool.name):
-                spec = self._spec(tool)
-                specs[spec.name] = spec
+            if not self.config.offers(tool.name):
+                continue
+            spec = self._spec(tool)
+            if spec is None:
+                continue
+            if spec.name in specs:
+                # "a.b" and "a-b" are both offered as "a-b": the first one listed keeps it.
+                self._skip(SourceLoadError(self.name, f"tool {tool.name!r}", "its name clashes"))
+                continue
+            specs[spec.name] = spec
         return specs
 
     def _tools_changed(self, tools: tuple[types.Tool, ...]) -> None:
-        # Called by the connection on every listing after the first, from its own task: reload
-        # through the framework, which keeps the last good list if this one is unusable.
-        # The first listing is read by `load` itself, while the source is starting.
+        # Called by the connection after every listing, from its own task: reload through the
+        # framework, which keeps the last good list if this one is unusable. The first listing
+        # is read by `load` itself, while the source is starting.
         if self.state is SourceState.STARTING:
             return
         task = asyncio.create_task(self._reload_tools(), name=f"mcp reload {self.name}")
@@ -191,14 +205,23 @@ class McpSource(ToolSource):
             task.cancel()
         await self._connection.close()
 
-    def _spec(self, tool: types.Tool) -> ToolSpec:
-        fields = spec_fields(tool, self.config)
+    def _spec(self, tool: types.Tool) -> ToolSpec | None:
+        """The tool's spec, or None for a tool the server describes unusably (skipped with a
+        warning: one bad tool of a server, perhaps a third party's, should not hide the rest).
+
+        Raises:
+            SourceLoadError: the operator's summary template for the tool does not fit it.
+        """
         try:
-            arguments = SchemaArguments(fields["parameters"])
-        except jsonschema.SchemaError as exc:
-            raise SourceLoadError(
-                self.name, f"tool {tool.name!r}", f"the input schema is invalid ({exc.message})"
-            ) from exc
+            fields = spec_fields(tool, self.config)
+            try:
+                arguments = SchemaArguments(fields["parameters"])
+            except jsonschema.SchemaError as exc:
+                reason = f"the input schema is invalid ({exc.message[:200]})"
+                raise SourceLoadError(self.name, f"tool {tool.name!r}", reason) from exc
+        except SourceLoadError as exc:
+            self._skip(exc)
+            return None
         kind: ToolKind = fields["kind"]
         override = self.config.override(tool.name)
         summarize = None
@@ -223,6 +246,11 @@ class McpSource(ToolSource):
             timeout_s=self._overall_timeout(kind),
             **fields,
         )
+
+    def _skip(self, problem: SourceLoadError) -> None:
+        if len(self._skipped) < 1000 and str(problem) not in self._skipped:
+            self._skipped.add(str(problem))
+            logger.warning("%s; the tool is not offered", problem)
 
     def _default_summary(self, tool: types.Tool, destructive: bool | None) -> Summarizer:
         label = tool.title or tool.name
@@ -345,8 +373,8 @@ class McpSource(ToolSource):
 def bounded_result(text: str, structured: Any, max_bytes: int) -> dict[str, Any]:
     """What the model sees of a result, at most about `max_bytes` of JSON.
 
-    The text is left out when it only repeats the structured content as JSON (servers made with
-    the SDK do that for backward compatibility). When the whole is too large, the structured
+    The text is left out when it only repeats the structured content (servers made with the
+    SDKs send both for clients of either kind). When the whole is too large, the structured
     content becomes JSON text and both are cut, with a note saying so.
     """
     payload: dict[str, Any] = {}
@@ -379,12 +407,20 @@ def bounded_result(text: str, structured: Any, max_bytes: int) -> dict[str, Any]
 
 
 def _repeats(text: str, structured: Any) -> bool:
+    """Whether the text only says what the structured content says: its JSON, or (as SDKs
+    do for a tool returning a plain value) the value wrapped as ``{"result": value}``."""
     if structured is None:
         return False
+    wrapped = (
+        structured.get("result") if isinstance(structured, dict) and len(structured) == 1 else None
+    )
+    if text == wrapped:
+        return True
     try:
-        return bool(json.loads(text) == structured)
+        parsed = json.loads(text)
     except ValueError:
         return False
+    return bool(parsed == structured or (wrapped is not None and parsed == wrapped))
 
 
 def describe_block(block: Any) -> str:
