@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
+import anyio.lowlevel
 import httpx2
 import mcp_types as types
 from mcp import Client, StdioServerParameters, stdio_client
