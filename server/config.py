@@ -123,6 +123,9 @@ class Settings:
     user_messages_per_minute: int = _setting(20, "user messages per user per rate window")
     tenant_messages_per_minute: int = _setting(600, "user messages per tenant per rate window")
     actions_per_minute: int = _setting(20, "action approvals (executions) per user per window")
+    refused_confirms_per_minute: int = _setting(
+        60, "confirm frames that decided nothing (unknown, expired, decided) per user per window"
+    )
     max_connections_per_user: int = _setting(20, "open sockets per user (close 4429 above)")
     max_connections_per_ip: int = _setting(200, "open sockets per client address (close 4429)")
     connection_presence_ttl_s: float = _setting(

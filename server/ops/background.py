@@ -18,13 +18,21 @@ import contextlib
 import logging
 
 import orjson
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from protocol import ERROR_INFO, ErrorCode, TurnEnd, TurnError, TurnStatus, encode
-from server.services import Services
-from server.stream.snapshot import turn_texts
+from protocol import ErrorCode, TurnStatus
+from server.config import Settings
+from server.errors import Failure
+from server.stream.snapshot import Snapshots
+from server.turns.engine import TurnEngine
 from storage.errors import StorageError
+from storage.frame_log import FrameLog
 from storage.keys import UserKey
+from storage.leases import TurnLeases
+from storage.small_stores import ControlChannel
+from storage.transcripts import TranscriptStore
+from storage.turn_queue import TurnQueue
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +42,27 @@ CONTROL_POLL_S = 1.0
 class BackgroundJobs:
     """Starts and stops the worker's periodic and listening tasks."""
 
-    def __init__(self, services: Services) -> None:
-        self._s = services
+    def __init__(
+        self,
+        settings: Settings,
+        engine: TurnEngine,
+        snapshots: Snapshots,
+        transcripts: TranscriptStore,
+        leases: TurnLeases,
+        queue: TurnQueue,
+        frame_log: FrameLog,
+        redis: Redis,
+        control: ControlChannel,
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._snapshots = snapshots
+        self._transcripts = transcripts
+        self._leases = leases
+        self._queue = queue
+        self._frame_log = frame_log
+        self._redis = redis
+        self._control = control
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._handovers: set[asyncio.Task[None]] = set()
@@ -58,7 +85,7 @@ class BackgroundJobs:
     # -- sweeper -------------------------------------------------------------------------------
 
     async def _sweep_forever(self) -> None:
-        interval = self._s.settings.sweep_interval_s
+        interval = self._settings.sweep_interval_s
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), interval)
@@ -72,53 +99,50 @@ class BackgroundJobs:
                 logger.exception("sweep failed")
 
     async def sweep_once(self) -> None:
-        for user, claim in await self._s.leases.lapsed():
-            if not await self._s.leases.forget(user, claim):
+        for user, claim in await self._leases.lapsed():
+            if not await self._leases.forget(user, claim):
                 continue  # another worker's sweeper took it
             # The dead worker saved its text now and then; the log has the deltas since.
-            position = await self._s.frame_log.position(user)
-            texts = await turn_texts(self._s, user, [claim], position)
-            if not await self._s.transcripts.interrupt_assistant_message(
+            position = await self._frame_log.position(user)
+            texts = await self._snapshots.turn_texts(user, [claim], position)
+            if not await self._transcripts.interrupt_assistant_message(
                 user, claim.conversation_id, claim.turn_id, claim.message_id, texts[claim.turn_id]
             ):
                 # The turn did end on its worker, which then could not release the lease
                 # (Redis was away): its turn_end went out already, or could not go out then.
-                await self._s.leases.release(user, claim.conversation_id, claim.turn_id)
-                await self._s.engine.start_next(user, claim.conversation_id)
+                await self._leases.release(user, claim.conversation_id, claim.turn_id)
+                await self._engine.start_next(user, claim.conversation_id)
                 continue
             # The reason goes inside the logged turn_end: an unlogged error frame would only
             # reach the tabs on this worker, which need not be the user's tabs at all.
-            end = TurnEnd(
-                conversation_id=claim.conversation_id,
-                turn_id=claim.turn_id,
-                status=TurnStatus.INTERRUPTED,
-                error=TurnError(
-                    code=ErrorCode.TURN_INTERRUPTED,
-                    message="the worker running this answer stopped; the partial answer was saved",
-                    retryable=ERROR_INFO[ErrorCode.TURN_INTERRUPTED].retryable,
+            await self._engine.end_turn(
+                user,
+                claim.conversation_id,
+                claim.turn_id,
+                TurnStatus.INTERRUPTED,
+                Failure.of(
+                    ErrorCode.TURN_INTERRUPTED,
+                    "the worker running this answer stopped; the partial answer was saved",
                 ),
             )
-            await self._s.hub.publish(user, [encode(end)])
-            await self._s.leases.release(user, claim.conversation_id, claim.turn_id)
             logger.warning("turn %s lapsed on worker %s; ended it", claim.turn_id, claim.worker_id)
-            await self._s.engine.start_next(user, claim.conversation_id)
         await self._start_stalled_queues()
-        await self._s.tool_runner.expire_overdue()
+        await self._engine.expire_overdue()
 
     async def _start_stalled_queues(self) -> None:
         """Run messages that wait behind no turn at all: every worker left while they waited,
         or the turn before them could not start them. A busy conversation is left alone; its
         turn starts the next message when it ends."""
-        if not self._s.engine.accepting:
+        if not self._engine.accepting:
             return
-        interval = self._s.settings.sweep_interval_s
-        for user, conversation_id in await self._s.turn_queue.stalled(older_than_s=interval):
-            if await self._s.leases.holder(user, conversation_id) is None:
+        interval = self._settings.sweep_interval_s
+        for user, conversation_id in await self._queue.stalled(older_than_s=interval):
+            if await self._leases.holder(user, conversation_id) is None:
                 logger.warning(
                     "conversation %s: starting messages that waited with no turn running",
                     conversation_id,
                 )
-                await self._s.engine.start_next(user, conversation_id)
+                await self._engine.start_next(user, conversation_id)
 
     # -- control channel -----------------------------------------------------------------------
 
@@ -127,8 +151,8 @@ class BackgroundJobs:
         while not self._stopping.is_set():
             try:
                 if pubsub is None:
-                    pubsub = self._s.redis.pubsub(ignore_subscribe_messages=True)
-                    await pubsub.subscribe(self._s.control.channel)
+                    pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                    await pubsub.subscribe(self._control.channel)
                 message = await pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=CONTROL_POLL_S
                 )
@@ -154,10 +178,10 @@ class BackgroundJobs:
             return
         operation = message.get("op")
         if operation == "cancel":
-            self._s.engine.cancel_local(str(message.get("turn_id")), TurnStatus.CANCELLED)
+            self._engine.cancel_local(str(message.get("turn_id")), TurnStatus.CANCELLED)
         elif operation == "confirmation":
-            self._s.tool_runner.wake_local(str(message.get("token")))
-        elif operation == "start_next" and self._s.engine.accepting:
+            self._engine.wake_local(str(message.get("token")))
+        elif operation == "start_next" and self._engine.accepting:
             # A worker that is shutting down handed over a conversation's waiting messages;
             # every worker tries, the turn slot lets exactly one of them run the next one.
             owner = UserKey(tenant=str(message.get("tenant")), user=str(message.get("user")))
@@ -170,6 +194,6 @@ class BackgroundJobs:
 
     async def _start_next(self, owner: UserKey, conversation_id: str) -> None:
         try:
-            await self._s.engine.start_next(owner, conversation_id)
+            await self._engine.start_next(owner, conversation_id)
         except (RedisError, StorageError, OSError) as exc:
             logger.warning("could not take over a waiting turn: %s", type(exc).__name__)

@@ -7,27 +7,45 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from server.config import Settings
 from server.ops import metrics
 from server.security.auth import issue_token
-from server.services import Services
+from server.stream.hub import FrameHub
+from server.tools.registry import ToolRegistry
+from server.turns.engine import TurnEngine
+from storage.db import Database
 from storage.readiness import head_revision, is_known_revision, schema_revision
 
 logger = logging.getLogger(__name__)
 
-CLIENT_DIR = Path(__file__).resolve().parent.parent / "client-js"
+CLIENT_DIR = Path(__file__).resolve().parents[2] / "client-js"
 # The folder of client-js/ whose files the demo page may load from /client/.
 CLIENT_DEMO_FOLDER = "demo"
 READINESS_TIMEOUT_S = 2.0
 DEV_TOKEN_DEFAULT_ROLES = "admin"
 OK = "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadinessParts:
+    """What ``/readyz`` looks at; assembled once, kept at ``app.state.readiness``."""
+
+    settings: Settings
+    db: Database
+    redis: Redis
+    hub: FrameHub
+    engine: TurnEngine
+    tools: ToolRegistry | None = None  # its tool sources may be degraded
 
 
 async def healthz(_request: Request) -> Response:
@@ -39,12 +57,12 @@ async def readyz(request: Request) -> Response:
     """Ready for traffic: the database answers and is migrated, Redis answers, frame fan-out
     is connected and a model is configured. 503 with the reason of each failed check; 200 with
     ``"status": "degraded"`` and the reasons when only tool sources are down."""
-    services: Services = request.app.state.services
+    parts: ReadinessParts = request.app.state.readiness
     checks: dict[str, str] = {}
     probes: dict[str, Callable[[], Awaitable[str]]] = {
-        "database": lambda: _ping(services.db.ping()),
+        "database": lambda: _ping(parts.db.ping()),
         "schema": lambda: _schema(request),
-        "redis": lambda: _ping(services.redis.ping()),
+        "redis": lambda: _ping(parts.redis.ping()),
     }
     for name, probe in probes.items():
         try:
@@ -55,9 +73,9 @@ async def readyz(request: Request) -> Response:
                 metrics.redis_error("readiness")
     if checks["database"] != OK and checks["schema"].startswith("unreachable"):
         checks["schema"] = "unknown: the database is unreachable"
-    checks["fanout"] = OK if services.hub.healthy else "frame fan-out is reconnecting to Redis"
-    checks["draining"] = OK if services.engine.accepting else "shutting down: finishing its turns"
-    checks["model"] = _model_configuration(services.settings.openai_base_url)
+    checks["fanout"] = OK if parts.hub.healthy else "frame fan-out is reconnecting to Redis"
+    checks["draining"] = OK if parts.engine.accepting else "shutting down: finishing its turns"
+    checks["model"] = _model_configuration(parts.settings.openai_base_url)
     problems = {name: result for name, result in checks.items() if result != OK}
     headers = {"Cache-Control": "no-store"}
     if problems:
@@ -65,7 +83,7 @@ async def readyz(request: Request) -> Response:
         return JSONResponse(body, status_code=503, headers=headers)
     # A tool source that is down hides its own tools; the worker still serves everything else,
     # so it stays in the load balancer and says what is missing.
-    degraded = services.tools.degraded_sources() if services.tools is not None else {}
+    degraded = parts.tools.degraded_sources() if parts.tools is not None else {}
     if degraded:
         body = {"status": "degraded", "checks": checks, "degraded": _tool_sources(degraded)}
         return JSONResponse(body, headers=headers)
@@ -102,8 +120,8 @@ async def _schema(request: Request) -> str:
     state = request.app.state
     if getattr(state, "schema_ready", False):
         return OK  # a schema that was current stays current for this process
-    services: Services = state.services
-    current = await schema_revision(services.db)
+    parts: ReadinessParts = state.readiness
+    current = await schema_revision(parts.db)
     head = head_revision()
     if current == head:
         state.schema_ready = True

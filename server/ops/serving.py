@@ -103,7 +103,7 @@ def run_workers(overrides: dict[str, Any], count: int) -> int:
 
 
 async def _prepare_storage(settings: Settings) -> None:
-    from server.app import prepare_database
+    from server.assembly import prepare_database
     from server.tools.registry import ToolRegistry
     from storage.db import Database
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -31,7 +32,8 @@ from protocol import CloseCode
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from server.services import Services
+    from server.stream.hub import FrameHub
+    from server.turns.engine import TurnEngine
 
 logger = logging.getLogger(__name__)
 
@@ -49,21 +51,21 @@ class DrainingServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in getattr(self, "servers", []):
             server.close()  # stop listening; uvicorn's shutdown does this again harmlessly
-        services: Services | None = getattr(self._app.state, "services", None)
-        if services is not None and not self.force_exit:
+        # Set by the app's lifespan once the worker is assembled.
+        drain: Callable[[], Awaitable[None]] | None = getattr(self._app.state, "drain", None)
+        if drain is not None and not self.force_exit:
             try:
-                await drain_worker(services)
+                await drain()
             except Exception:
                 logger.exception("draining the worker failed; shutting down anyway")
         await super().shutdown(sockets)
 
 
-async def drain_worker(services: Services) -> None:
+async def drain_worker(engine: TurnEngine, hub: FrameHub, drain_s: float) -> None:
     """Finish or stop this worker's turns, then ask its tabs to reconnect elsewhere."""
-    drain_s = services.settings.shutdown_drain_s
     logger.info("shutting down: draining turns for up to %g s", drain_s)
-    await services.engine.drain(drain_s)
-    tabs = services.hub.all_tabs()
+    await engine.drain(drain_s)
+    tabs = hub.all_tabs()
     for tab in tabs:
         tab.close(CloseCode.SERVICE_RESTART, "worker restarting: reconnect")
     if tabs:

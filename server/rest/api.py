@@ -273,11 +273,11 @@ def _authenticate(request: Request, rest: RestResources) -> Principal:
 
 
 async def _check_rate(principal: Principal, rest: RestResources) -> None:
-    limit = rest.services.settings.api_requests_per_minute
+    limit = rest.settings.api_requests_per_minute
     if limit <= 0:
         return
     # One window for every rate limit, socket and REST alike.
-    window = rest.services.settings.rate_window_s
+    window = rest.settings.rate_window_s
     counter = user_counter("api", principal.tenant, principal.user)
     allowed, _, retry_after = await rest.rate.hit(counter, limit, window)
     if not allowed:

@@ -87,7 +87,7 @@ async def list_audit_events(call: ApiCall[AuditQuery, None]) -> AuditPage:
             since=query.since,
             until=query.until,
         ),
-        limit=page_limit(query, call.rest.services.settings),
+        limit=page_limit(query, call.rest.settings),
         after=decode_cursor("audit", query.cursor),
     )
     return AuditPage(

@@ -81,7 +81,7 @@ async def _page(call: ApiCall[Any, None], *, user: str | None) -> ConfirmationPa
         call.principal.tenant,
         user=user,
         status=query.status.value if query.status else None,
-        limit=page_limit(query, call.rest.services.settings),
+        limit=page_limit(query, call.rest.settings),
         after=decode_cursor("confirmations", query.cursor),
     )
     return ConfirmationPage(

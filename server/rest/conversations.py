@@ -130,7 +130,7 @@ async def list_conversations(call: ApiCall[ConversationListQuery, None]) -> Conv
     Archived conversations are left out unless asked for with `status=archived`. Ordering is by
     last activity: a conversation that gets a message while you page moves to the front.
     """
-    settings = call.rest.services.settings
+    settings = call.rest.settings
     page = await call.rest.history.conversations(
         call.owner,
         limit=page_limit(call.query, settings),
@@ -206,7 +206,7 @@ async def update_conversation(call: ApiCall[None, UpdateConversation]) -> Conver
 async def list_messages(call: ApiCall[PageQuery, None]) -> MessagePage:
     """Messages of one of my conversations, newest first."""
     conversation_id = call.path("conversation_id")
-    settings = call.rest.services.settings
+    settings = call.rest.settings
     try:
         page = await call.rest.history.messages(
             call.owner,
@@ -235,7 +235,7 @@ async def publish_update(rest: RestResources, owner: UserKey, conversation: Conv
         conversation_id=conversation.id, status=conversation.status, title=conversation.title
     )
     try:
-        await rest.services.hub.publish(owner, [encode(frame)])
+        await rest.hub.publish(owner, [encode(frame)])
     except StateUnavailable:
         metrics.redis_error("api")
         logger.warning("conversation %s changed; its frame could not be sent", conversation.id)

@@ -92,7 +92,7 @@ async def list_escalations(call: ApiCall[EscalationListQuery, None]) -> Escalati
     page = await call.rest.escalations.list_for(
         call.principal.tenant,
         user=call.query.user,
-        limit=page_limit(call.query, call.rest.services.settings),
+        limit=page_limit(call.query, call.rest.settings),
         after=decode_cursor("escalations", call.query.cursor),
     )
     return EscalationPage(

@@ -47,7 +47,7 @@ class FeedbackOut(BaseModel):
 async def rate_message(call: ApiCall[None, FeedbackIn]) -> FeedbackOut:
     """Rate one of the assistant's answers to me."""
     stored = await record_feedback(
-        call.rest.services.feedback,
+        call.rest.feedback,
         call.owner,
         call.path("message_id"),
         call.body.rating,

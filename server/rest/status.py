@@ -64,15 +64,15 @@ class StatusOut(BaseModel):
 @router.get("/status", response=StatusOut)
 async def server_status(call: ApiCall[None, None]) -> StatusOut:
     """The model, the tools offered to me and the limits this server applies."""
-    services = call.rest.services
-    settings = services.settings
+    rest = call.rest
+    settings = rest.settings
     roles = call.principal.roles
-    tools = services.tools.visible_to(roles) if services.tools is not None else []
+    tools = rest.tools.visible_to(roles) if rest.tools is not None else []
     return StatusOut(
         version=server_version(),
         protocol=PROTOCOL_VERSION,
         model=ModelInfo(
-            name=services.model.model,
+            name=rest.model_name,
             dev=settings.dev_model,
             context_tokens=settings.model_context_tokens,
             max_output_tokens=settings.model_max_output_tokens,

@@ -100,7 +100,7 @@ async def _report(
         since=since,
         until=until,
         group_by=dimensions,
-        limit=call.rest.services.settings.api_usage_groups_max,
+        limit=call.rest.settings.api_usage_groups_max,
     )
     return _report_out(report, since, until, dimensions)
 

@@ -7,14 +7,12 @@ Every limit is a setting (``server/config.py``, 0 turns it off) and every refusa
   sustained, ``frame_burst`` at once); above it the socket is closed with 1008 (``flooding``);
 * open sockets per user and per client address: counted in Redis across workers (``Presence``),
   each socket renewing its place; above the limit the new socket is closed with 4429;
-* user messages per user and per tenant, and action approvals per user: fixed windows in
-  Redis (``WindowCounter``), refused with ``rate_limited`` until the window ends;
-* messages per conversation: ``conversation_full``;
-* token and cost budgets per conversation, per user per UTC day and per tenant per UTC day:
-  checked by :class:`Budgets` before each turn's first model call, from the usage recorded in
-  SQL plus the turn's prompt counted with tiktoken. A turn that would go over is refused with
-  ``budget_exceeded`` and the model is never called; past ``budget_warning_ratio`` of a
-  budget each turn sends ``budget_warning`` and goes on.
+* user messages per user and per tenant, actions executed per user, and ``confirm`` frames
+  that decided nothing per user: fixed windows in Redis (``WindowCounter``), refused with
+  ``rate_limited`` until the window ends;
+* messages per conversation: ``conversation_full``.
+
+Token and cost budgets are the turn's business: ``server/turns/budgets.py``.
 """
 
 from __future__ import annotations
@@ -24,21 +22,16 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+
+from redis.asyncio import Redis
 
 from protocol import CloseCode, ErrorCode
+from server.config import Settings
 from server.errors import ClientError, CloseSocket
-from server.turns.llm import ModelUsage
 from storage.errors import NotFound
 from storage.keys import UserKey, tenant_counter, user_counter
 from storage.small_stores import Presence, WindowCounter
-
-if TYPE_CHECKING:
-    from server.services import Services
+from storage.transcripts import TranscriptStore
 
 logger = logging.getLogger(__name__)
 
@@ -152,12 +145,11 @@ class ConnectionSlots:
 class Limits:
     """The per-socket and per-request limits of one worker's sockets."""
 
-    def __init__(self, services: Services) -> None:
-        self._s = services
-        self._settings = services.settings
-        prefix = services.settings.redis_prefix
-        self._counter = WindowCounter(services.redis, prefix=prefix)
-        self._presence = Presence(services.redis, prefix=prefix)
+    def __init__(self, settings: Settings, redis: Redis, transcripts: TranscriptStore) -> None:
+        self._settings = settings
+        self._transcripts = transcripts
+        self._counter = WindowCounter(redis, prefix=settings.redis_prefix)
+        self._presence = Presence(redis, prefix=settings.redis_prefix)
 
     def frame_rate(self) -> FrameRate:
         """A fresh frame bucket for a new socket."""
@@ -185,7 +177,7 @@ class Limits:
             await self._check_conversation_size(owner, conversation_id, client_msg_id)
             await self._check_message_rates(owner, client_msg_id)
         except ClientError:
-            if await self._s.transcripts.message_by_client_msg_id(owner, client_msg_id):
+            if await self._transcripts.message_by_client_msg_id(owner, client_msg_id):
                 return
             raise
 
@@ -196,7 +188,7 @@ class Limits:
         if conversation_id is None or limit <= 0:
             return
         try:
-            conversation = await self._s.transcripts.conversation(owner, conversation_id)
+            conversation = await self._transcripts.conversation(owner, conversation_id)
         except NotFound:
             raise ClientError(
                 ErrorCode.CONVERSATION_NOT_FOUND,
@@ -226,16 +218,31 @@ class Limits:
         )
 
     async def admit_action(self, owner: UserKey, token: str) -> None:
-        """Count an action approval (each approval executes one action).
+        """Count an action that is about to execute (an approval that won its confirmation).
 
         Raises:
-            ClientError: ``rate_limited``; the confirmation stays pending until it expires.
+            ClientError: ``rate_limited``; the caller puts the confirmation back to pending.
             StateUnavailable: Redis could not be reached.
         """
         await self._hit(
             user_counter("act", owner.tenant, owner.user),
             self._settings.actions_per_minute,
             "actions approved by this user",
+            token,
+        )
+
+    async def admit_refused_confirm(self, owner: UserKey, token: str) -> None:
+        """Count a ``confirm`` that decided nothing (unknown, foreign, expired or already
+        decided): cheap to refuse, but a client that sends them in a loop is stopped here.
+
+        Raises:
+            ClientError: ``rate_limited``.
+            StateUnavailable: Redis could not be reached.
+        """
+        await self._hit(
+            user_counter("refused-confirm", owner.tenant, owner.user),
+            self._settings.refused_confirms_per_minute,
+            "confirmations that decided nothing",
             token,
         )
 
@@ -252,133 +259,3 @@ class Limits:
                 ref=ref,
                 retry_after=math.ceil(retry_after * 10) / 10,
             )
-
-
-# -- token and cost budgets --------------------------------------------------------------------
-
-
-class BudgetExceeded(ClientError):
-    """A turn refused before its model call because a budget would be overspent."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Budget:
-    what: str  # "this conversation's", "this user's daily", ...
-    spent_tokens: int
-    spent_usd: Decimal
-    limit_tokens: int
-    limit_usd: float
-    retry_after: float | None  # when the budget starts afresh, if it does
-
-
-class Budgets:
-    """Checks a turn's projected spend against every configured budget."""
-
-    def __init__(self, services: Services) -> None:
-        self._s = services
-        self._settings = services.settings
-
-    async def admit(
-        self,
-        owner: UserKey,
-        conversation_id: str,
-        messages: Sequence[dict[str, Any]],
-        tools: Sequence[dict[str, Any]],
-        *,
-        ref: str | None,
-        spent_in_turn: ModelUsage | None = None,
-    ) -> str | None:
-        """Check the turn about to send ``messages`` to the model.
-
-        ``spent_in_turn`` is what the turn's earlier model calls used (tool rounds): it is not
-        recorded until the turn ends, so it is added here.
-
-        Returns:
-            A warning to show when a budget is past its warning ratio, else None.
-
-        Raises:
-            BudgetExceeded: the prompt alone would take a budget past its limit.
-        """
-        counter = self._s.model.counter
-        prompt_tokens = counter.count_messages(messages) + counter.count_tools(tools)
-        prompt_usd = Decimal(
-            str(self._s.model.cost_usd(ModelUsage(prompt_tokens, 0, estimated=True)))
-        )
-        if spent_in_turn is not None:
-            prompt_tokens += spent_in_turn.total_tokens
-            prompt_usd += Decimal(str(self._s.model.cost_usd(spent_in_turn)))
-        warning: str | None = None
-        for budget in await self._budgets(owner, conversation_id):
-            tokens = budget.spent_tokens + prompt_tokens
-            usd = budget.spent_usd + prompt_usd
-            over = []
-            if budget.limit_tokens > 0 and tokens > budget.limit_tokens:
-                over.append(f"token budget of {budget.limit_tokens}")
-            if budget.limit_usd > 0 and usd > Decimal(str(budget.limit_usd)):
-                over.append(f"cost budget of {budget.limit_usd:g} USD")
-            if over:
-                raise BudgetExceeded(
-                    ErrorCode.BUDGET_EXCEEDED,
-                    f"{budget.what} {' and '.join(over)} would be exceeded",
-                    retryable=budget.retry_after is not None,
-                    ref=ref,
-                    retry_after=budget.retry_after,
-                )
-            share = max(
-                tokens / budget.limit_tokens if budget.limit_tokens > 0 else 0.0,
-                float(usd) / budget.limit_usd if budget.limit_usd > 0 else 0.0,
-            )
-            ratio = self._settings.budget_warning_ratio
-            if warning is None and 0 < ratio <= share:
-                warning = f"{budget.what} budget is {math.floor(share * 100)}% used"
-        return warning
-
-    async def _budgets(self, owner: UserKey, conversation_id: str) -> list[_Budget]:
-        settings = self._settings
-        transcripts = self._s.transcripts
-        budgets: list[_Budget] = []
-        if settings.budget_conversation_tokens > 0 or settings.budget_conversation_usd > 0:
-            tokens, usd = await transcripts.conversation_tokens_used(owner, conversation_id)
-            budgets.append(
-                _Budget(
-                    "this conversation's",
-                    tokens,
-                    usd,
-                    settings.budget_conversation_tokens,
-                    settings.budget_conversation_usd,
-                    None,
-                )
-            )
-        midnight = day_start()
-        until_tomorrow = round((midnight + timedelta(days=1) - datetime.now(UTC)).total_seconds())
-        if settings.budget_user_daily_tokens > 0 or settings.budget_user_daily_usd > 0:
-            tokens, usd = await transcripts.tokens_used_since(owner, midnight)
-            budgets.append(
-                _Budget(
-                    "this user's daily",
-                    tokens,
-                    usd,
-                    settings.budget_user_daily_tokens,
-                    settings.budget_user_daily_usd,
-                    float(until_tomorrow),
-                )
-            )
-        if settings.budget_tenant_daily_tokens > 0 or settings.budget_tenant_daily_usd > 0:
-            tokens, usd = await transcripts.tenant_tokens_used_since(owner.tenant, midnight)
-            budgets.append(
-                _Budget(
-                    "this tenant's daily",
-                    tokens,
-                    usd,
-                    settings.budget_tenant_daily_tokens,
-                    settings.budget_tenant_daily_usd,
-                    float(until_tomorrow),
-                )
-            )
-        return budgets
-
-
-def day_start(now: datetime | None = None) -> datetime:
-    """Midnight UTC of the current day: when the daily budgets start afresh."""
-    now = now or datetime.now(UTC)
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)

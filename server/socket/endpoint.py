@@ -16,6 +16,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -28,33 +29,30 @@ from protocol import (
     ClientFrame,
     CloseCode,
     Confirm,
-    Decision,
-    Error,
     ErrorCode,
     Feedback,
     Hello,
     Ping,
     Pong,
     ProtocolError,
-    Role,
     Typing,
     UserMessage,
     decode_client,
     encode,
 )
-from protocol import Message as MessageFrame
-from server.errors import ClientError, CloseSocket
+from server.config import Settings
+from server.errors import ClientError, CloseSocket, Failure
 from server.feedback import record_feedback
 from server.ops import metrics
 from server.ops.logs import bind_log_context
 from server.security.auth import AuthError, Principal, TokenVerifier
 from server.security.limits import Limits
-from server.services import Services
 from server.socket.connection import Connection, SendLimits
-from server.stream.hub import ReplayLimit
-from server.stream.snapshot import build_ready
-from server.turns.turn_state import TurnRequest
-from storage.errors import NotFound, StateUnavailable
+from server.stream.hub import FrameHub, ReplayLimit
+from server.stream.snapshot import Snapshots
+from server.turns.engine import TurnEngine
+from storage.errors import StateUnavailable
+from storage.feedback import FeedbackStore
 from storage.keys import UserKey
 
 logger = logging.getLogger(__name__)
@@ -64,24 +62,32 @@ logger = logging.getLogger(__name__)
 # not itself an escaped backslash followed by "u0000".
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
-# A resent message among the conversation's newest this many was possibly never run.
-RESEND_LOOKBACK_MESSAGES = 5
+
+@dataclass(frozen=True, slots=True)
+class SocketParts:
+    """What the sockets of a worker work with; assembled once, kept at ``app.state.socket``."""
+
+    settings: Settings
+    verifier: TokenVerifier
+    limits: Limits
+    hub: FrameHub
+    snapshots: Snapshots
+    engine: TurnEngine
+    feedback: FeedbackStore
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    services: Services = websocket.app.state.services
-    verifier: TokenVerifier = websocket.app.state.verifier
-    await SocketSession(websocket, services, verifier).run()
+    await SocketSession(websocket, websocket.app.state.socket).run()
 
 
 class SocketSession:
     """One accepted socket, from ``hello`` to close."""
 
-    def __init__(self, websocket: WebSocket, services: Services, verifier: TokenVerifier) -> None:
+    def __init__(self, websocket: WebSocket, parts: SocketParts) -> None:
         self.websocket = websocket
-        self.s = services
-        self.settings = services.settings
-        self.verifier = verifier
+        self.parts = parts
+        self.settings = parts.settings
+        self.verifier = parts.verifier
         self.tab = Connection(
             websocket,
             SendLimits(
@@ -92,9 +98,8 @@ class SocketSession:
         )
         self.principal: Principal | None = None
         self.owner: UserKey | None = None
-        self.limits = Limits(services)
-        self.frame_rate = self.limits.frame_rate()
-        self.slots = self.limits.connection_slots(self.tab.id)
+        self.frame_rate = parts.limits.frame_rate()
+        self.slots = parts.limits.connection_slots(self.tab.id)
         self._reauth_deadline: float | None = None
         self._handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
             UserMessage: self._on_user_message,
@@ -196,13 +201,7 @@ class SocketSession:
         except ProtocolError as exc:
             self._send_error(exc.code, exc.message)
         except ClientError as exc:
-            self._send_error(
-                exc.code,
-                exc.message,
-                retryable=exc.retryable,
-                ref=exc.ref,
-                retry_after=exc.retry_after,
-            )
+            self._send_failure(exc.failure, exc.ref)
         except StateUnavailable:
             metrics.redis_error("socket")
             self._send_error(
@@ -291,10 +290,10 @@ class SocketSession:
             frames=self.settings.send_queue_frames // 2,
             bytes=self.settings.send_queue_bytes // 2,
         )
-        attachment = await self.s.hub.attach(
+        attachment = await self.parts.hub.attach(
             self.tab, owner, hello.epoch, hello.last_seq, max_replay=replay
         )
-        ready = await build_ready(self.s, self.tab, principal, attachment)
+        ready = await self.parts.snapshots.ready(self.tab.id, principal, attachment)
         self.tab.send(ready)
         metrics.sent("ready")
         self.tab.finish_replay(attachment.missed)
@@ -330,7 +329,7 @@ class SocketSession:
         await self.slots.release()
         if self.owner is not None:
             with contextlib.suppress(Exception):
-                await self.s.hub.detach(self.tab, self.owner)
+                await self.parts.hub.detach(self.tab, self.owner)
         if not self.tab.closing:
             self.tab.close(CloseCode.NORMAL)
         with contextlib.suppress(Exception):
@@ -354,77 +353,14 @@ class SocketSession:
         self._reauth_deadline = None
 
     async def _on_user_message(self, frame: UserMessage) -> None:
-        principal, owner = self._identity()
-        ref = frame.client_msg_id
-        text = frame.text.strip()
-        if not text:
-            raise ClientError(ErrorCode.INVALID_FIELD, "field 'text' must not be empty", ref=ref)
-        if len(frame.text) > self.settings.max_message_chars:
-            raise ClientError(
-                ErrorCode.MESSAGE_TOO_LONG,
-                f"message longer than {self.settings.max_message_chars} characters",
-                ref=ref,
-            )
-        # Refuse before storing, so a rejected message leaves no trace in the transcript.
-        await self.limits.admit_message(owner, frame.conversation_id, ref)
-        try:
-            await self.s.engine.check_room(owner, frame.conversation_id, ref)
-        except ClientError:
-            # A resend of a stored message is acknowledged again below, whatever runs now.
-            if await self.s.transcripts.message_by_client_msg_id(owner, ref) is None:
-                raise
-        try:
-            conversation, message, is_new = await self.s.transcripts.add_user_message(
-                owner, frame.conversation_id, text=frame.text, client_msg_id=ref
-            )
-        except NotFound:
-            raise ClientError(
-                ErrorCode.CONVERSATION_NOT_FOUND,
-                f"conversation '{frame.conversation_id}' not found",
-                ref=ref,
-            ) from None
-        mirror = MessageFrame(
-            conversation_id=conversation.id,
-            message_id=message.id,
-            client_msg_id=ref,
-            role=Role.USER,
-            text=message.text,
-        )
-        if not is_new and await self._taken_up(owner, conversation.id, message.id):
-            # A resend after a reconnect: acknowledge it again, run nothing twice.
-            self.tab.send(mirror)
-            return
-        # New, or stored by an earlier attempt that failed before its turn was started or
-        # queued (Redis was unreachable): carry it through now.
-        await self.s.hub.publish(owner, [encode(mirror)])
-        request = TurnRequest(
-            tenant=owner.tenant,
-            user=owner.user,
-            roles=sorted(principal.roles),
-            conversation_id=conversation.id,
-            user_message_id=message.id,
-            client_msg_id=ref,
-            context=dict(frame.context) if frame.context else None,
-            # Only tool sources may pass the user's token on; without them it is not kept.
-            user_token=principal.token if self.settings.tool_sources else None,
-        )
-        await self.s.engine.submit(request)
-
-    async def _taken_up(self, owner: UserKey, conversation_id: str, message_id: str) -> bool:
-        """Whether a stored user message was answered, is being answered, or waits its turn."""
-        recent = await self.s.transcripts.recent_messages(
-            owner, conversation_id, limit=RESEND_LOOKBACK_MESSAGES
-        )
-        ids = [row.id for row in recent]
-        if message_id not in ids or ids[-1] != message_id:
-            return True  # something came after it
-        if await self.s.leases.holder(owner, conversation_id) is not None:
-            return True
-        return await self.s.turn_queue.waiting(owner, conversation_id) > 0
+        principal, _ = self._identity()
+        ack = await self.parts.engine.accept(principal, frame)
+        if ack is not None:
+            self.tab.send(ack)
 
     async def _on_cancel(self, frame: Cancel) -> None:
         _, owner = self._identity()
-        if not await self.s.engine.cancel(owner, frame.conversation_id, frame.turn_id):
+        if not await self.parts.engine.cancel(owner, frame.conversation_id, frame.turn_id):
             raise ClientError(
                 ErrorCode.NO_ACTIVE_TURN,
                 "no running turn in that conversation",
@@ -434,21 +370,21 @@ class SocketSession:
     async def _on_typing(self, frame: Typing) -> None:
         _, owner = self._identity()
         mirror = Typing(conversation_id=frame.conversation_id, active=frame.active)
-        await self.s.hub.publish(owner, [encode(mirror)])
+        await self.parts.hub.publish(owner, [encode(mirror)])
 
     async def _on_ping(self, frame: Ping) -> None:
         self.tab.send(Pong(t=frame.t))
         metrics.sent("pong")
 
     async def _on_confirm(self, frame: Confirm) -> None:
-        principal, owner = self._identity()
-        if frame.decision == Decision.APPROVE:
-            await self.limits.admit_action(owner, frame.token)
-        await self.s.tool_runner.decide(principal, frame, self.tab.id)
+        principal, _ = self._identity()
+        await self.parts.engine.decide(principal, frame, self.tab.id)
 
     async def _on_feedback(self, frame: Feedback) -> None:
         _, owner = self._identity()
-        await record_feedback(self.s.feedback, owner, frame.message_id, frame.rating, frame.comment)
+        await record_feedback(
+            self.parts.feedback, owner, frame.message_id, frame.rating, frame.comment
+        )
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -464,13 +400,13 @@ class SocketSession:
         *,
         retryable: bool = False,
         ref: str | None = None,
-        retry_after: float | None = None,
     ) -> None:
-        metrics.refused(code)
+        self._send_failure(Failure(code, message, retryable=retryable), ref)
+
+    def _send_failure(self, failure: Failure, ref: str | None) -> None:
+        metrics.refused(failure.code)
         metrics.sent("error")
-        self.tab.send(
-            Error(code=code, message=message, retryable=retryable, ref=ref, retry_after=retry_after)
-        )
+        self.tab.send(failure.error_frame(ref))
 
 
 def _request_ref(frame: object) -> str | None:

@@ -7,7 +7,7 @@ logged ``turn_end``.
 
 from __future__ import annotations
 
-from protocol import ERROR_INFO, Error, ErrorCode
+from server.errors import Failure
 from server.stream.hub import FrameHub
 from storage.keys import UserKey
 
@@ -16,22 +16,8 @@ class Notices:
     def __init__(self, hub: FrameHub) -> None:
         self._hub = hub
 
-    def turn_failed(
-        self,
-        user: UserKey,
-        code: ErrorCode,
-        message: str,
-        *,
-        ref: str | None = None,
-        retryable: bool | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        frame = Error(
-            code=code,
-            message=message,
-            retryable=ERROR_INFO[code].retryable if retryable is None else retryable,
-            ref=ref or None,
-            retry_after=retry_after,
-        )
+    def turn_failed(self, user: UserKey, failure: Failure, *, ref: str | None = None) -> None:
+        """Show ``failure`` to the user's tabs on this worker, answering the request ``ref``."""
+        frame = failure.error_frame(ref or None)
         for tab in self._hub.tabs_of(user):
             tab.send(frame)

@@ -25,16 +25,17 @@ from protocol import (
     ConversationSummary,
     FrameType,
     MessageSnapshot,
+    PendingConfirmation,
     Ready,
     UserInfo,
 )
 from server.security.auth import Principal
-from server.services import Services
-from server.socket.connection import Connection
 from server.stream.hub import Attachment
-from storage.frame_log import LoggedFrame, StreamPosition
+from storage.confirmations import ConfirmationStore
+from storage.frame_log import FrameLog, LoggedFrame, StreamPosition
 from storage.keys import UserKey
-from storage.leases import TurnClaim
+from storage.leases import TurnClaim, TurnLeases
+from storage.transcripts import TranscriptStore
 
 logger = logging.getLogger(__name__)
 
@@ -42,81 +43,142 @@ SNAPSHOT_CONVERSATIONS = 20
 SNAPSHOT_MESSAGES = 50
 
 
-async def build_ready(
-    services: Services, tab: Connection, principal: Principal, attachment: Attachment
-) -> Ready:
-    owner = UserKey(tenant=principal.tenant, user=principal.user)
-    user = UserInfo(
-        id=principal.user,
-        tenant=principal.tenant,
-        roles=tuple(sorted(principal.roles)),
-        name=principal.name,
-    )
-    active_turns = await _active_turns(services, owner, attachment.position)
-    pending = await services.tool_runner.pending_for(owner)
-    ready = Ready(
-        protocol=PROTOCOL_VERSION,
-        connection_id=tab.id,
-        user=user,
-        epoch=attachment.position.epoch,
-        last_seq=attachment.position.last_seq,
-        resumed=attachment.resumed,
-        pending_confirmations=pending,
-        active_turns=active_turns,
-    )
-    if attachment.resumed:
-        return ready
-    # Rebuilding: the tab also gets the conversations and the newest one's messages.
-    conversations = await services.transcripts.list_conversations(
-        owner, limit=SNAPSHOT_CONVERSATIONS
-    )
-    messages: list[MessageSnapshot] = []
-    if conversations:
-        newest = conversations[0]
-        rows = await services.transcripts.recent_messages(owner, newest.id, limit=SNAPSHOT_MESSAGES)
-        messages = [
-            MessageSnapshot(
+class Snapshots:
+    """Builds ``ready`` frames and the text of running turns from the stores that hold them."""
+
+    def __init__(
+        self,
+        transcripts: TranscriptStore,
+        confirmations: ConfirmationStore,
+        leases: TurnLeases,
+        frame_log: FrameLog,
+    ) -> None:
+        self._transcripts = transcripts
+        self._confirmations = confirmations
+        self._leases = leases
+        self._frame_log = frame_log
+
+    async def ready(
+        self, connection_id: str, principal: Principal, attachment: Attachment
+    ) -> Ready:
+        """The ``ready`` frame for a tab attached to its stream at ``attachment``."""
+        owner = UserKey(tenant=principal.tenant, user=principal.user)
+        user = UserInfo(
+            id=principal.user,
+            tenant=principal.tenant,
+            roles=tuple(sorted(principal.roles)),
+            name=principal.name,
+        )
+        ready = Ready(
+            protocol=PROTOCOL_VERSION,
+            connection_id=connection_id,
+            user=user,
+            epoch=attachment.position.epoch,
+            last_seq=attachment.position.last_seq,
+            resumed=attachment.resumed,
+            pending_confirmations=await self.pending_confirmations(owner),
+            active_turns=await self._active_turns(owner, attachment.position),
+        )
+        if attachment.resumed:
+            return ready
+        # Rebuilding: the tab also gets the conversations and the newest one's messages.
+        conversations = await self._transcripts.list_conversations(
+            owner, limit=SNAPSHOT_CONVERSATIONS
+        )
+        messages: list[MessageSnapshot] = []
+        if conversations:
+            rows = await self._transcripts.recent_messages(
+                owner, conversations[0].id, limit=SNAPSHOT_MESSAGES
+            )
+            messages = [
+                MessageSnapshot(
+                    conversation_id=row.conversation_id,
+                    message_id=row.id,
+                    role=row.role,
+                    text=row.text,
+                    status=row.status,
+                    created_at=iso(row.created_at),
+                    client_msg_id=row.client_msg_id,
+                    turn_id=row.turn_id,
+                )
+                for row in rows
+            ]
+        return replace(
+            ready,
+            conversations=tuple(
+                ConversationSummary(
+                    conversation_id=conversation.id,
+                    title=conversation.title,
+                    status=conversation.status,
+                    updated_at=iso(conversation.updated_at),
+                )
+                for conversation in conversations
+            ),
+            messages=tuple(messages),
+        )
+
+    async def pending_confirmations(self, owner: UserKey) -> tuple[PendingConfirmation, ...]:
+        rows = await self._confirmations.pending_for(owner)
+        return tuple(
+            PendingConfirmation(
+                token=row.token,
                 conversation_id=row.conversation_id,
-                message_id=row.id,
-                role=row.role,
-                text=row.text,
-                status=row.status,
-                created_at=iso(row.created_at),
-                client_msg_id=row.client_msg_id,
                 turn_id=row.turn_id,
+                action=row.action,
+                params=row.params,
+                summary=row.summary,
+                expires_at=iso(row.expires_at),
             )
             for row in rows
-        ]
-    return replace(
-        ready,
-        conversations=tuple(
-            ConversationSummary(
-                conversation_id=conversation.id,
-                title=conversation.title,
-                status=conversation.status,
-                updated_at=iso(conversation.updated_at),
-            )
-            for conversation in conversations
-        ),
-        messages=tuple(messages),
-    )
-
-
-async def _active_turns(
-    services: Services, owner: UserKey, position: StreamPosition
-) -> tuple[ActiveTurn, ...]:
-    claims = await services.leases.active_turns(owner)
-    texts = await turn_texts(services, owner, claims, position)
-    return tuple(
-        ActiveTurn(
-            conversation_id=claim.conversation_id,
-            turn_id=claim.turn_id,
-            message_id=claim.message_id,
-            text=texts[claim.turn_id],
-            status="streaming",
         )
-        for claim in claims
-    )
+
+    async def _active_turns(
+        self, owner: UserKey, position: StreamPosition
+    ) -> tuple[ActiveTurn, ...]:
+        claims = await self._leases.active_turns(owner)
+        texts = await self.turn_texts(owner, claims, position)
+        return tuple(
+            ActiveTurn(
+                conversation_id=claim.conversation_id,
+                turn_id=claim.turn_id,
+                message_id=claim.message_id,
+                text=texts[claim.turn_id],
+                status="streaming",
+            )
+            for claim in claims
+        )
+
+    async def turn_texts(
+        self, owner: UserKey, claims: Sequence[TurnClaim], position: StreamPosition
+    ) -> dict[str, str]:
+        """The text each turn in ``claims`` had streamed as of ``position``, by turn id.
+
+        A turn with nothing saved yet has streamed nothing: its owner saves an empty text right
+        after ``thinking``, before any delta. When the log no longer holds the frames after a
+        save (trimmed, or a new epoch), the saved text is the best there is, and that is logged.
+        """
+        saved: dict[str, SavedText | None] = {}
+        for claim in claims:
+            saved[claim.turn_id] = SavedText.parse(await self._leases.partial(owner, claim.turn_id))
+        points = [entry.seq for entry in saved.values() if entry is not None]
+        deltas: list[_Delta] | None = []
+        if any(point != position.last_seq for point in points):
+            since = min(*points, position.last_seq)
+            frames = await self._frame_log.read_after(owner, position.epoch, since)
+            if frames is None:
+                logger.warning("snapshot of %s: frames after seq %d are gone", owner, since)
+                deltas = None
+            else:
+                deltas = _deltas(frames)
+        texts: dict[str, str] = {}
+        for turn_id, entry in saved.items():
+            if entry is None:
+                texts[turn_id] = ""
+            elif deltas is None:
+                texts[turn_id] = entry.text
+            else:
+                texts[turn_id] = _text_at(entry, turn_id, deltas, position.last_seq)
+        return texts
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,39 +194,6 @@ class SavedText:
             return None
         fields = orjson.loads(raw)
         return cls(text=str(fields.get("text", "")), seq=int(fields.get("seq", 0)))
-
-
-async def turn_texts(
-    services: Services, owner: UserKey, claims: Sequence[TurnClaim], position: StreamPosition
-) -> dict[str, str]:
-    """The text each turn in ``claims`` had streamed as of ``position``, by turn id.
-
-    A turn with nothing saved yet has streamed nothing: its owner saves an empty text right
-    after ``thinking``, before any delta. When the log no longer holds the frames after a save
-    (trimmed, or a new epoch), the saved text is the best there is, and that is logged.
-    """
-    saved: dict[str, SavedText | None] = {}
-    for claim in claims:
-        saved[claim.turn_id] = SavedText.parse(await services.leases.partial(owner, claim.turn_id))
-    points = [entry.seq for entry in saved.values() if entry is not None]
-    deltas: list[_Delta] | None = []
-    if any(point != position.last_seq for point in points):
-        since = min(*points, position.last_seq)
-        frames = await services.frame_log.read_after(owner, position.epoch, since)
-        if frames is None:
-            logger.warning("snapshot of %s: frames after seq %d are gone", owner, since)
-            deltas = None
-        else:
-            deltas = _deltas(frames)
-    texts: dict[str, str] = {}
-    for turn_id, entry in saved.items():
-        if entry is None:
-            texts[turn_id] = ""
-        elif deltas is None:
-            texts[turn_id] = entry.text
-        else:
-            texts[turn_id] = _text_at(entry, turn_id, deltas, position.last_seq)
-    return texts
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,17 @@
-"""The turn engine: one assistant turn from a user message to ``turn_end``.
+"""The turn engine: owns a turn's life from the user's message to ``turn_end``.
 
-A turn runs as a task of the worker that claimed the conversation's turn slot, under a lease
-in Redis that it renews while it runs (invariant 3). It does not belong to any socket: every
-frame it makes goes into the user's frame stream, so closing tabs changes nothing and any tab,
-on any worker, sees the same turn. Only ``cancel``, the turn time limit, a lost lease or the
-worker's shutdown stop it early, and each of those ends it with a ``turn_end`` and the partial
-text saved.
+:meth:`TurnEngine.accept` takes a ``user_message`` through admission (limits), the
+double-texting policy, storage, dedupe of resends, the mirror to every tab, and starts or
+queues its turn. A turn runs as a task of the worker that claimed the conversation's turn slot,
+under a lease in Redis that it renews while it runs (invariant 3). It does not belong to any
+socket: every frame it makes goes into the user's frame stream, so closing tabs changes nothing
+and any tab, on any worker, sees the same turn. Only ``cancel``, the turn time limit, a lost
+lease or the worker's shutdown stop it early, and each of those ends it with a ``turn_end``
+and the partial text saved. :meth:`TurnEngine.end_turn` is the one way a turn ends, here or
+in the sweeper for a turn whose worker died.
+
+Decisions on confirmations come here too (:meth:`TurnEngine.decide`): the tool runner applies
+them, and the engine wakes the turn that waits or starts a continuation turn.
 """
 
 from __future__ import annotations
@@ -15,53 +21,81 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from protocol import (
-    ERROR_INFO,
-    ErrorCode,
-    Response,
-    Thinking,
-    TurnEnd,
-    TurnError,
-    TurnStatus,
-    Usage,
-    encode,
-)
-from server.errors import TurnRejected
+from protocol import Confirm, ErrorCode, Role, TurnEnd, TurnStatus, UserMessage, encode
+from protocol import Message as MessageFrame
+from server.config import Settings
+from server.errors import ClientError, Failure, TurnRejected
 from server.ops import metrics
 from server.ops.logs import bind_log_context
-from server.security.limits import BudgetExceeded, Budgets
-from server.security.redaction import redact_for_model
-from server.services import Services
-from server.turns.context_window import build_window
-from server.turns.delta_batcher import DeltaBatcher
-from server.turns.llm import ModelError, ModelReply, ModelUsage
-from server.turns.tool_runner import outcome_note
+from server.security.auth import Principal
+from server.security.limits import Limits
+from server.stream.hub import FrameHub
+from server.stream.notices import Notices
+from server.turns.tool_runner import ToolRunner, outcome_note
+from server.turns.turn_loop import TurnLoop
 from server.turns.turn_state import RunningTurn, TurnRequest
-from storage.errors import StateUnavailable
+from storage.errors import NotFound, StateUnavailable
 from storage.keys import UserKey
-from storage.leases import TurnClaim
-from storage.models import Confirmation, UsageRecord, new_id
+from storage.leases import TurnClaim, TurnLeases
+from storage.models import Confirmation, new_id
+from storage.small_stores import ControlChannel
+from storage.transcripts import TranscriptStore
+from storage.turn_queue import TurnQueue
 
 logger = logging.getLogger(__name__)
 
 # How a turn's last writes (its final frames, its lease release) wait out a Redis outage.
 OUTAGE_RETRY_PAUSES_S = (0.2, 0.4, 0.8, 1.6, 2.0)
 
+# A resent message among the conversation's newest this many was possibly never run.
+RESEND_LOOKBACK_MESSAGES = 5
+
+# The refusals of a ``confirm`` that decided nothing; counted on their own (see Limits).
+_REFUSED_CONFIRM = frozenset(
+    {
+        ErrorCode.CONFIRMATION_NOT_FOUND,
+        ErrorCode.CONFIRMATION_NOT_PENDING,
+        ErrorCode.CONFIRMATION_EXPIRED,
+        ErrorCode.FORBIDDEN,
+    }
+)
+
 
 class TurnEngine:
-    """Starts, queues, runs, cancels and ends turns on this worker."""
+    """Accepts messages and decisions, and starts, queues, runs, cancels and ends turns on
+    this worker."""
 
-    def __init__(self, services: Services) -> None:
-        self._s = services
-        self._settings = services.settings
+    def __init__(
+        self,
+        settings: Settings,
+        worker_id: str,
+        limits: Limits,
+        transcripts: TranscriptStore,
+        leases: TurnLeases,
+        queue: TurnQueue,
+        control: ControlChannel,
+        hub: FrameHub,
+        notices: Notices,
+        tool_runner: ToolRunner,
+        loop: TurnLoop,
+    ) -> None:
+        self._settings = settings
+        self._worker_id = worker_id
+        self._limits = limits
+        self._transcripts = transcripts
+        self._leases = leases
+        self._queue = queue
+        self._control = control
+        self._hub = hub
+        self._notices = notices
+        self._tool_runner = tool_runner
+        self._loop = loop
         self._running: dict[str, RunningTurn] = {}
         self._accepting = True
-        self._budgets = Budgets(services)
 
     @property
     def accepting(self) -> bool:
@@ -72,9 +106,89 @@ class TurnEngine:
     def running(self) -> dict[str, RunningTurn]:
         return self._running
 
-    # -- starting ------------------------------------------------------------------------------
+    # -- user messages -------------------------------------------------------------------------
 
-    async def check_room(self, owner: UserKey, conversation_id: str | None, ref: str) -> None:
+    async def accept(self, principal: Principal, frame: UserMessage) -> MessageFrame | None:
+        """Take a user message from admission to its turn.
+
+        Returns the ``message`` frame to send the sending tab alone, when ``frame`` resends a
+        message that was already taken up (its first ack may have been lost); None otherwise,
+        the mirror having gone to every tab through the stream.
+
+        Raises:
+            ClientError: an empty or too long text, an unknown conversation, a limit, or the
+                double-texting policy refused it; nothing was stored then.
+            StateUnavailable: Redis could not be reached.
+        """
+        owner = UserKey(tenant=principal.tenant, user=principal.user)
+        ref = frame.client_msg_id
+        if not frame.text.strip():
+            raise ClientError(ErrorCode.INVALID_FIELD, "field 'text' must not be empty", ref=ref)
+        if len(frame.text) > self._settings.max_message_chars:
+            raise ClientError(
+                ErrorCode.MESSAGE_TOO_LONG,
+                f"message longer than {self._settings.max_message_chars} characters",
+                ref=ref,
+            )
+        # Refuse before storing, so a refused message leaves no trace in the transcript.
+        await self._limits.admit_message(owner, frame.conversation_id, ref)
+        try:
+            await self._check_room(owner, frame.conversation_id, ref)
+        except ClientError:
+            # A resend of a stored message is acknowledged again below, whatever runs now.
+            if await self._transcripts.message_by_client_msg_id(owner, ref) is None:
+                raise
+        try:
+            conversation, message, is_new = await self._transcripts.add_user_message(
+                owner, frame.conversation_id, text=frame.text, client_msg_id=ref
+            )
+        except NotFound:
+            raise ClientError(
+                ErrorCode.CONVERSATION_NOT_FOUND,
+                f"conversation '{frame.conversation_id}' not found",
+                ref=ref,
+            ) from None
+        mirror = MessageFrame(
+            conversation_id=conversation.id,
+            message_id=message.id,
+            client_msg_id=ref,
+            role=Role.USER,
+            text=message.text,
+        )
+        if not is_new and await self._taken_up(owner, conversation.id, message.id):
+            # A resend after a reconnect: acknowledge it again, run nothing twice.
+            return mirror
+        # New, or stored by an earlier attempt that failed before its turn was started or
+        # queued (Redis was unreachable): carry it through now.
+        await self._hub.publish(owner, [encode(mirror)])
+        await self.submit(
+            TurnRequest(
+                tenant=owner.tenant,
+                user=owner.user,
+                roles=sorted(principal.roles),
+                conversation_id=conversation.id,
+                user_message_id=message.id,
+                client_msg_id=ref,
+                context=dict(frame.context) if frame.context else None,
+                # Only tool sources may pass the user's token on; without them it is not kept.
+                user_token=principal.token if self._settings.tool_sources else None,
+            )
+        )
+        return None
+
+    async def _taken_up(self, owner: UserKey, conversation_id: str, message_id: str) -> bool:
+        """Whether a stored user message was answered, is being answered, or waits its turn."""
+        recent = await self._transcripts.recent_messages(
+            owner, conversation_id, limit=RESEND_LOOKBACK_MESSAGES
+        )
+        ids = [row.id for row in recent]
+        if message_id not in ids or ids[-1] != message_id:
+            return True  # something came after it
+        if await self._leases.holder(owner, conversation_id) is not None:
+            return True
+        return await self._queue.waiting(owner, conversation_id) > 0
+
+    async def _check_room(self, owner: UserKey, conversation_id: str | None, ref: str) -> None:
         """Refuse, before it is stored, a message that :meth:`submit` would refuse now: the
         policy is ``reject`` and a turn runs, or ``queue`` and the queue is full.
 
@@ -88,11 +202,11 @@ class TurnEngine:
         policy = self._settings.double_texting
         if conversation_id is None or policy == "interrupt":
             return
-        if await self._s.leases.holder(owner, conversation_id) is None:
+        if await self._leases.holder(owner, conversation_id) is None:
             return
         if policy == "reject":
             raise self._busy(ref)
-        waiting = await self._s.turn_queue.waiting(owner, conversation_id)
+        waiting = await self._queue.waiting(owner, conversation_id)
         if waiting >= self._settings.turn_queue_max:
             raise self._queue_full(ref)
 
@@ -127,7 +241,7 @@ class TurnEngine:
             raise self._busy(request.client_msg_id)
         if policy == "interrupt":
             await self.cancel(request.owner, request.conversation_id, None)
-        queued = await self._s.turn_queue.push(
+        queued = await self._queue.push(
             request.owner,
             request.conversation_id,
             request.dumps(),
@@ -151,7 +265,7 @@ class TurnEngine:
             client_msg_id="",
             note=outcome_note(confirmation),
         )
-        queued = await self._s.turn_queue.push(
+        queued = await self._queue.push(
             request.owner,
             request.conversation_id,
             request.dumps(),
@@ -171,26 +285,26 @@ class TurnEngine:
                 turn_id=turn_id,
                 conversation_id=conversation_id,
                 message_id=new_id("m"),
-                worker_id=self._s.worker_id,
+                worker_id=self._worker_id,
                 started_at=time.time(),
             )
-            leases = self._s.leases
+            leases = self._leases
             if await leases.acquire(owner, claim, self._settings.turn_lease_ttl_s) is not None:
                 return  # the slot is busy; its holder pops the queue when it ends
-            entry = await self._s.turn_queue.pop(owner, conversation_id)
+            entry = await self._queue.pop(owner, conversation_id)
             if entry is not None:
                 self._launch(TurnRequest.loads(entry), claim)
                 return
             await leases.release(owner, conversation_id, turn_id)
             # Someone may have queued while we held the slot and then failed to claim it
             # because of us: look once more, or their message would wait for nobody.
-            if not await self._s.turn_queue.waiting(owner, conversation_id):
+            if not await self._queue.waiting(owner, conversation_id):
                 return
 
     async def _hand_off(self, owner: UserKey, conversation_id: str) -> None:
         """Ask the other workers to run what waits for the conversation (this one is leaving)."""
-        if await self._s.turn_queue.waiting(owner, conversation_id):
-            await self._s.control.publish(
+        if await self._queue.waiting(owner, conversation_id):
+            await self._control.publish(
                 orjson.dumps(
                     {
                         "op": "start_next",
@@ -213,10 +327,10 @@ class TurnEngine:
             turn_id=new_id("t"),
             conversation_id=request.conversation_id,
             message_id=new_id("m"),
-            worker_id=self._s.worker_id,
+            worker_id=self._worker_id,
             started_at=time.time(),
         )
-        holder = await self._s.leases.acquire(request.owner, claim, self._settings.turn_lease_ttl_s)
+        holder = await self._leases.acquire(request.owner, claim, self._settings.turn_lease_ttl_s)
         if holder is not None:
             return False
         self._launch(request, claim)
@@ -234,12 +348,12 @@ class TurnEngine:
 
         Returns False when no turn of that conversation (and id, if given) is running.
         """
-        holder = await self._s.leases.holder(owner, conversation_id)
+        holder = await self._leases.holder(owner, conversation_id)
         if holder is None or (turn_id is not None and holder != turn_id):
             return False
         if self.cancel_local(holder, TurnStatus.CANCELLED):
             return True
-        await self._s.control.publish(orjson.dumps({"op": "cancel", "turn_id": holder}))
+        await self._control.publish(orjson.dumps({"op": "cancel", "turn_id": holder}))
         return True
 
     def cancel_local(self, turn_id: str, status: TurnStatus) -> bool:
@@ -264,6 +378,51 @@ class TurnEngine:
             if pending:
                 await asyncio.wait(pending, timeout=5.0)
 
+    # -- decisions on confirmations ------------------------------------------------------------
+
+    async def decide(self, principal: Principal, frame: Confirm, connection_id: str) -> None:
+        """Apply a user's ``confirm``, then tell the turn waiting for it, wherever it runs; with
+        none left, continue the conversation with a short turn that reports the outcome.
+
+        Raises:
+            ClientError: the confirmation is unknown, not the user's, expired or decided, or a
+                limit refused it.
+            StateUnavailable: Redis could not be reached.
+        """
+        owner = UserKey(tenant=principal.tenant, user=principal.user)
+        try:
+            decided = await self._tool_runner.decide(
+                principal, frame, connection_id, self._limits.admit_action
+            )
+        except ClientError as exc:
+            if exc.code in _REFUSED_CONFIRM:
+                await self._limits.admit_refused_confirm(owner, frame.token)
+            raise
+        if self._tool_runner.wake_local(decided.token):
+            return
+        holder = await self._leases.holder(owner, decided.conversation_id)
+        if holder == decided.turn_id:
+            await self._control.publish(
+                orjson.dumps({"op": "confirmation", "token": decided.token})
+            )
+            return
+        await self.continue_after(decided)
+
+    def wake_local(self, token: str) -> bool:
+        """Wake the turn on this worker that waits for the confirmation ``token``, if any."""
+        return self._tool_runner.wake_local(token)
+
+    async def expire_overdue(self) -> int:
+        """Expire confirmations nobody decided in time and report each to its conversation
+        when no turn waits for it any more. Returns how many were expired here."""
+        expired = await self._tool_runner.expire_overdue()
+        for confirmation in expired:
+            owner = UserKey(tenant=confirmation.tenant, user=confirmation.user_id)
+            holder = await self._leases.holder(owner, confirmation.conversation_id)
+            if holder != confirmation.turn_id:
+                await self.continue_after(confirmation)
+        return len(expired)
+
     # -- running -------------------------------------------------------------------------------
 
     async def _run(self, turn: RunningTurn) -> None:
@@ -280,132 +439,93 @@ class TurnEngine:
         metrics.turns.started(turn.turn_id)
         renewer = asyncio.create_task(self._keep_lease(turn), name=f"lease {turn.turn_id}")
         status = TurnStatus.COMPLETED
+        failure: Failure | None = None
         try:
             async with asyncio.timeout(self._settings.turn_max_s):
-                await self._converse(turn)
+                await self._loop.converse(turn)
         except asyncio.CancelledError:
             status = turn.stop_status or TurnStatus.CANCELLED
             if status == TurnStatus.INTERRUPTED:
-                turn.error = TurnError(
-                    code=ErrorCode.TURN_INTERRUPTED,
-                    message="the answer was stopped before it was complete; its text was saved",
+                failure = Failure(
+                    ErrorCode.TURN_INTERRUPTED,
+                    "the answer was stopped before it was complete; its text was saved",
                     retryable=True,
                 )
-        except TimeoutError:
+        except Exception as exc:
             status = TurnStatus.FAILED
-            turn.error = await self._report(
-                request, None, f"the turn exceeded {self._settings.turn_max_s:g} s"
-            )
-        except ModelError as exc:
-            status = TurnStatus.FAILED
-            turn.error = await self._report(request, exc, exc.message)
-        except StateUnavailable:
-            # Redis went away mid-turn: its frames cannot be logged, so it cannot go on.
-            status = TurnStatus.FAILED
-            turn.error = self._store_lost(request)
-        except BudgetExceeded as exc:
-            status = TurnStatus.FAILED
-            metrics.refused(exc.code)
-            self._s.notices.turn_failed(
-                owner,
-                exc.code,
-                exc.message,
-                ref=exc.ref,
-                retryable=exc.retryable,
-                retry_after=exc.retry_after,
-            )
-            turn.error = TurnError(
-                code=exc.code,
-                message=exc.message,
-                retryable=exc.retryable,
-                retry_after=exc.retry_after,
-            )
-        except Exception:
-            logger.exception("turn %s failed", turn.turn_id)
-            status = TurnStatus.FAILED
-            turn.error = await self._report(request, None, "the assistant failed unexpectedly")
+            failure = self._failure_of(turn, exc)
+            # The tabs on this worker hear it at once; every tab reads it in turn_end.
+            self._notices.turn_failed(owner, failure, ref=_ref_of(exc) or request.client_msg_id)
         finally:
             renewer.cancel()
-            await self._finish(turn, status)
+            response = None
+            try:
+                response = await self._loop.save_reply(turn, status)
+            except Exception:
+                logger.exception("turn %s: could not save its reply", turn.turn_id)
             metrics.turns.ended(turn.turn_id, status.value)
             self._running.pop(turn.turn_id, None)
-        await self.start_next(owner, request.conversation_id)
-
-    async def _converse(self, turn: RunningTurn) -> None:
-        request = turn.request
-        owner = request.owner
-        seqs = await self._publish(
-            owner,
-            Thinking(conversation_id=request.conversation_id, turn_id=turn.turn_id),
-        )
-        # Saved before any delta, so a snapshot that finds no saved text knows there is none.
-        await self.save_text(turn, seqs[-1])
-        await self._s.transcripts.start_assistant_message(
-            owner, request.conversation_id, turn.turn_id, turn.message_id
-        )
-        history = await self._s.history.recent(owner, request.conversation_id)
-        history = _up_to(history, request.user_message_id)
-        tools = self._s.tools.openai_tools(frozenset(request.roles)) if self._s.tools else []
-        # The host page's context may carry sensitive fields: the model never sees them.
-        context = (
-            redact_for_model(request.context, self._settings, source="context")
-            if request.context
-            else None
-        )
-        messages = build_window(
-            system_prompt=self._settings.system_prompt,
-            history=history,
-            counter=self._s.model.counter,
-            budget_tokens=self._settings.model_context_tokens
-            - self._settings.model_max_output_tokens,
-            tools=tools,
-            context=context,
-        )
-        if request.note:
-            note = redact_for_model(request.note, self._settings, source="action outcome")
-            messages.append({"role": "system", "content": note})
-        warned = False
-        for _round in range(self._settings.tool_rounds_max + 1):
-            # Budgets are checked on the exact prompt before every model call, with what the
-            # turn's earlier rounds spent: a refused call costs nothing, and tool rounds
-            # cannot run a turn past its budget.
-            warning = await self._budgets.admit(
-                owner,
-                request.conversation_id,
-                messages,
-                tools,
-                ref=request.client_msg_id or None,
-                spent_in_turn=_sum_usage(turn.usage),
+            await self.end_turn(
+                owner, request.conversation_id, turn.turn_id, status, failure, response=response
             )
-            if warning is not None and not warned:
-                warned = True
-                self._s.notices.turn_failed(
-                    owner, ErrorCode.BUDGET_WARNING, warning, ref=request.client_msg_id or None
-                )
-            reply = await self._model_round(turn, messages, tools)
-            if not reply.tool_calls:
-                break
-            await self._s.tool_runner.run_round(turn, reply, messages)
-        else:
-            # The model kept calling tools past the limit; it gets no more rounds.
-            await self._stream_note(turn, "\n\n(Stopped: too many tool steps in one answer.)")
 
-    async def _model_round(
-        self, turn: RunningTurn, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
-    ) -> ModelReply:
-        batcher = DeltaBatcher(turn, self._settings, self._publish, self.save_text)
+    def _failure_of(self, turn: RunningTurn, exc: Exception) -> Failure:
+        if isinstance(exc, TimeoutError):
+            return Failure.of(
+                ErrorCode.INTERNAL_ERROR, f"the turn exceeded {self._settings.turn_max_s:g} s"
+            )
+        if isinstance(exc, StateUnavailable):
+            # Redis went away mid-turn: its frames cannot be logged, so it cannot go on.
+            return Failure.of(
+                ErrorCode.STORE_UNAVAILABLE,
+                "the state store became unreachable; the answer so far was saved",
+            )
+        if isinstance(exc, ClientError):
+            metrics.refused(exc.code)  # a budget refused the model call
+        failure = Failure.from_exception(exc)
+        if failure.code == ErrorCode.INTERNAL_ERROR:
+            logger.error("turn %s failed", turn.turn_id, exc_info=exc)
+        return failure
+
+    async def end_turn(
+        self,
+        owner: UserKey,
+        conversation_id: str,
+        turn_id: str,
+        status: TurnStatus,
+        failure: Failure | None,
+        *,
+        response: object | None = None,
+    ) -> None:
+        """End a turn for every tab: its final frames (``response``, if it completed, and
+        ``turn_end`` with the failure that ended it), the conversation's slot released, and
+        the next waiting message started. Used for turns that ran here and, by the sweeper,
+        for turns whose worker died. Never raises."""
+        frames: list[object] = [] if response is None else [response]
+        frames.append(
+            TurnEnd(
+                conversation_id=conversation_id,
+                turn_id=turn_id,
+                status=status,
+                error=failure.turn_error() if failure is not None else None,
+            )
+        )
+        # One call number for every attempt: a repeat of an append that did reach Redis is
+        # answered, not logged again.
+        call = self._hub.new_call()
+        encoded = [encode(frame) for frame in frames]  # type: ignore[arg-type]
         try:
-            reply = await self._s.model.stream(messages, tools, batcher.add)
-        finally:
-            await asyncio.shield(batcher.flush())
-        if reply.usage is not None:
-            turn.usage.append(reply.usage)
-        return reply
-
-    async def _stream_note(self, turn: RunningTurn, text: str) -> None:
-        batcher = DeltaBatcher(turn, self._settings, self._publish, self.save_text)
-        await batcher.add(text)
-        await batcher.flush()
+            await _through_outage(lambda: self._hub.publish(owner, encoded, call=call))
+        except Exception:
+            logger.exception("turn %s: could not record its end", turn_id)
+        # Until the lease is released, the conversation takes no other turn.
+        with contextlib.suppress(Exception):
+            await _through_outage(lambda: self._leases.release(owner, conversation_id, turn_id))
+        try:
+            await self.start_next(owner, conversation_id)
+        except Exception as exc:
+            # The sweeper starts messages that wait with no turn running.
+            logger.warning("turn %s: could not start the next message: %s", turn_id, exc)
 
     async def _keep_lease(self, turn: RunningTurn) -> None:
         ttl = self._settings.turn_lease_ttl_s
@@ -413,7 +533,7 @@ class TurnEngine:
         while True:
             await asyncio.sleep(ttl / 3)
             try:
-                kept = await self._s.leases.renew(
+                kept = await self._leases.renew(
                     owner, turn.request.conversation_id, turn.turn_id, ttl
                 )
             except Exception:
@@ -425,130 +545,9 @@ class TurnEngine:
                 self.cancel_local(turn.turn_id, TurnStatus.INTERRUPTED)
                 return
 
-    async def _finish(self, turn: RunningTurn, status: TurnStatus) -> None:
-        """Save what the turn produced and tell every tab it ended; never raises."""
-        request = turn.request
-        owner = request.owner
-        usage = _sum_usage(turn.usage)
-        _close_open_calls(turn, status)
-        try:
-            wire_usage = None
-            if usage is not None:
-                wire_usage = Usage(
-                    prompt_tokens=usage.prompt_tokens,
-                    completion_tokens=usage.completion_tokens,
-                    total_tokens=usage.total_tokens,
-                    cost=self._s.model.cost_usd(usage),
-                    model=self._s.model.model,
-                    estimated=usage.estimated,
-                )
-            await self._s.transcripts.finish_assistant_message(
-                turn.message_id,
-                text=turn.text,
-                status=status.value,
-                tool_rounds=turn.tool_rounds,
-                usage=_usage_dict(wire_usage),
-            )
-            if usage is not None and wire_usage is not None:
-                metrics.model_usage(
-                    wire_usage.model, usage.prompt_tokens, usage.completion_tokens, wire_usage.cost
-                )
-                await self._s.transcripts.record_usage(
-                    UsageRecord(
-                        tenant=request.tenant,
-                        user_id=request.user,
-                        conversation_id=request.conversation_id,
-                        turn_id=turn.turn_id,
-                        message_id=turn.message_id,
-                        model=wire_usage.model,
-                        prompt_tokens=usage.prompt_tokens,
-                        completion_tokens=usage.completion_tokens,
-                        total_tokens=usage.total_tokens,
-                        cost_usd=_decimal(wire_usage.cost),
-                        estimated=usage.estimated,
-                    )
-                )
-            frames: list[object] = []
-            if status == TurnStatus.COMPLETED and wire_usage is not None:
-                frames.append(
-                    Response(
-                        conversation_id=request.conversation_id,
-                        turn_id=turn.turn_id,
-                        message_id=turn.message_id,
-                        text=turn.text,
-                        usage=wire_usage,
-                    )
-                )
-            frames.append(
-                TurnEnd(
-                    conversation_id=request.conversation_id,
-                    turn_id=turn.turn_id,
-                    status=status,
-                    error=turn.error if status != TurnStatus.COMPLETED else None,
-                )
-            )
-            # One call number for every attempt: a repeat of an append that did reach Redis
-            # is answered, not logged again.
-            call = self._s.hub.new_call()
-            await _through_outage(lambda: self._publish(owner, *frames, call=call))
-        except Exception:
-            logger.exception("turn %s: could not record its end", turn.turn_id)
-        finally:
-            # Until the lease is released, the conversation takes no other turn.
-            with contextlib.suppress(Exception):
-                await _through_outage(
-                    lambda: self._s.leases.release(owner, request.conversation_id, turn.turn_id)
-                )
 
-    async def _report(
-        self, request: TurnRequest, error: ModelError | None, message: str
-    ) -> TurnError:
-        """Tell the local tabs at once; the returned reason goes into the logged ``turn_end``."""
-        if error is None:
-            self._s.notices.turn_failed(
-                request.owner, ErrorCode.INTERNAL_ERROR, message, ref=request.client_msg_id
-            )
-            return TurnError(
-                code=ErrorCode.INTERNAL_ERROR,
-                message=message,
-                retryable=ERROR_INFO[ErrorCode.INTERNAL_ERROR].retryable,
-            )
-        self._s.notices.turn_failed(
-            request.owner,
-            error.code,
-            message,
-            ref=request.client_msg_id,
-            retryable=error.retryable,
-            retry_after=error.retry_after,
-        )
-        return TurnError(
-            code=error.code,
-            message=message,
-            retryable=error.retryable,
-            retry_after=error.retry_after,
-        )
-
-    def _store_lost(self, request: TurnRequest) -> TurnError:
-        code = ErrorCode.STORE_UNAVAILABLE
-        message = "the state store became unreachable; the answer so far was saved"
-        self._s.notices.turn_failed(request.owner, code, message, ref=request.client_msg_id)
-        return TurnError(code=code, message=message, retryable=ERROR_INFO[code].retryable)
-
-    async def save_text(self, turn: RunningTurn, seq: int) -> None:
-        """Save the turn's text so far, which ends with the frame ``seq`` (see snapshot.py)."""
-        await self._s.leases.save_partial(
-            turn.request.owner,
-            turn.turn_id,
-            orjson.dumps({"text": turn.text, "seq": seq}).decode(),
-            self._settings.turn_lease_ttl_s * 4,
-        )
-        if self._settings.embedded_state and turn.text:
-            await self._s.transcripts.save_partial_text(turn.message_id, turn.text)
-
-    async def _publish(self, owner: UserKey, *frames: object, call: int | None = None) -> list[int]:
-        encoded = [encode(frame) for frame in frames]  # type: ignore[arg-type]
-        logged = await self._s.hub.publish(owner, encoded, call=call)
-        return [frame.seq for frame in logged]
+def _ref_of(exc: Exception) -> str | None:
+    return exc.ref if isinstance(exc, ClientError) else None
 
 
 async def _through_outage(call: Callable[[], Awaitable[Any]]) -> None:
@@ -566,59 +565,3 @@ async def _through_outage(call: Callable[[], Awaitable[Any]]) -> None:
         except StateUnavailable:
             await asyncio.sleep(pause)
     await call()
-
-
-def _up_to(history: list[Any], message_id: str) -> list[Any]:
-    """The history up to and including ``message_id`` (later queued messages wait their turn)."""
-    for index, message in enumerate(history):
-        if message.id == message_id:
-            return history[: index + 1]
-    return history
-
-
-def _close_open_calls(turn: RunningTurn, status: TurnStatus) -> None:
-    """Give every tool call without a result one saying why (invariant 6)."""
-    for round_ in turn.tool_rounds:
-        answered = {result["tool_call_id"] for result in round_["results"]}
-        for call in round_["calls"]:
-            if call["id"] not in answered:
-                note = turn.awaiting.get(call["id"])
-                outcome = (
-                    {"status": "awaiting_confirmation", "note": note}
-                    if note
-                    else {"error": f"not carried out: the turn ended ({status.value})"}
-                )
-                round_["results"].append(
-                    {
-                        "tool_call_id": call["id"],
-                        "name": call["function"]["name"],
-                        "content": orjson.dumps(outcome).decode(),
-                    }
-                )
-
-
-def _sum_usage(parts: list[ModelUsage]) -> ModelUsage | None:
-    if not parts:
-        return None
-    return ModelUsage(
-        prompt_tokens=sum(part.prompt_tokens for part in parts),
-        completion_tokens=sum(part.completion_tokens for part in parts),
-        estimated=any(part.estimated for part in parts),
-    )
-
-
-def _usage_dict(usage: Usage | None) -> dict[str, Any] | None:
-    if usage is None:
-        return None
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "cost": usage.cost,
-        "model": usage.model,
-        "estimated": usage.estimated,
-    }
-
-
-def _decimal(value: float) -> Decimal:
-    return Decimal(str(value))

@@ -20,30 +20,13 @@ import openai
 
 from protocol import ErrorCode
 from server.config import Settings
+from server.errors import ModelError
 from server.turns.token_counting import TokenCounter
 
 logger = logging.getLogger(__name__)
 
 TextSink = Callable[[str], Awaitable[None]]
 DEV_MODEL_NAME = "parley-dev"
-
-
-class ModelError(Exception):
-    """A model call that did not produce a complete reply."""
-
-    def __init__(
-        self,
-        code: ErrorCode,
-        message: str,
-        *,
-        retryable: bool,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retryable = retryable
-        self.retry_after = retry_after
 
 
 @dataclass(slots=True)

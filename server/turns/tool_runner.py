@@ -8,8 +8,9 @@ An action becomes a ``confirmation`` row and a ``confirm_request`` frame; the tu
 on an event (not a thread: the worker keeps serving). The decision may arrive on any worker:
 whichever one receives it moves the row out of ``pending`` with one conditional UPDATE — the
 only way an action can run — executes the approved action there and then, and wakes the
-waiting turn, locally or through the control channel. If no turn waits any more (its worker
-restarted), the decision still executes once and a short continuation turn tells the model.
+waiting turn. The turn engine owns the decision as a whole: it calls :meth:`ToolRunner.decide`
+and then wakes the waiting turn, locally or through the control channel, or, if no turn waits
+any more (its worker restarted), starts a short continuation turn that tells the model.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,39 +33,53 @@ from protocol import (
     ConfirmResolved,
     Decision,
     ErrorCode,
-    PendingConfirmation,
     ToolCall,
     ToolResult,
     TurnStatus,
     encode,
 )
+from server.config import Settings
 from server.errors import ClientError
 from server.ops import metrics
 from server.security.auth import Principal
 from server.security.redaction import redact_for_model
+from server.stream.hub import FrameHub
 from server.stream.snapshot import iso
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError, ToolForbidden
-from server.tools.registry import ToolOutcome, ValidatedCall
+from server.tools.registry import ToolOutcome, ToolRegistry, ValidatedCall
 from server.turns.llm import ModelReply, ToolCallRequest
 from storage.confirmations import ConfirmationStore
+from storage.db import Database
 from storage.keys import UserKey
 from storage.models import AuditEvent, Confirmation, utcnow
 
 if TYPE_CHECKING:
-    from server.services import Services
     from server.turns.turn_state import RunningTurn
 
 logger = logging.getLogger(__name__)
 
 RESULT_TEXT_LIMIT = 16_000  # characters of one tool result sent back to the model
 
+# Counts an action about to execute; raises ClientError(rate_limited) to stop it.
+AdmitAction = Callable[[UserKey, str], Awaitable[None]]
+
 
 class ToolRunner:
     """Executes tool calls for turns and decisions for users."""
 
-    def __init__(self, services: Services, confirmations: ConfirmationStore) -> None:
-        self._s = services
+    def __init__(
+        self,
+        settings: Settings,
+        tools: ToolRegistry | None,
+        hub: FrameHub,
+        confirmations: ConfirmationStore,
+        db: Database,
+    ) -> None:
+        self._settings = settings
+        self._tools = tools
+        self._hub = hub
+        self._db = db
         self.confirmations = confirmations
         self._waiting: dict[str, asyncio.Event] = {}
 
@@ -88,7 +104,7 @@ class ToolRunner:
         for call in calls:
             outcome = await self._run_call(turn, call)
             # Sensitive fields never reach the model, nor the transcript that replays to it.
-            redacted = redact_for_model(outcome.result, self._s.settings, source="tool result")
+            redacted = redact_for_model(outcome.result, self._settings, source="tool result")
             content = _result_text(redacted)
             record["results"].append(
                 {"tool_call_id": call.id, "name": call.name, "content": content}
@@ -98,7 +114,7 @@ class ToolRunner:
     async def _run_call(self, turn: RunningTurn, call: ToolCallRequest) -> ToolOutcome:
         request = turn.request
         roles = frozenset(request.roles)
-        registry = self._s.tools
+        registry = self._tools
         try:
             if registry is None:
                 raise ToolError(f"unknown tool {call.name!r}")
@@ -130,7 +146,7 @@ class ToolRunner:
     async def _confirm_then_run(
         self, turn: RunningTurn, call: ToolCallRequest, validated: ValidatedCall, ctx: ToolContext
     ) -> ToolOutcome:
-        registry = self._s.tools
+        registry = self._tools
         assert registry is not None
         try:
             summary = await registry.summarize(validated, ctx)
@@ -152,7 +168,7 @@ class ToolRunner:
             params=validated.arguments,
             summary=summary,
             created_at=now,
-            expires_at=now + timedelta(seconds=self._s.settings.confirmation_ttl_s),
+            expires_at=now + timedelta(seconds=self._settings.confirmation_ttl_s),
         )
         event = asyncio.Event()
         self._waiting[confirmation.token] = event
@@ -225,7 +241,7 @@ class ToolRunner:
             return None
         metrics.confirmation(status.value)
         await self.confirmations.audit(self._audit_event(moved, status.value))
-        await self._s.hub.publish(
+        await self._hub.publish(
             UserKey(tenant=moved.tenant, user=moved.user_id),
             [_encode(_resolved(moved, status))],
         )
@@ -233,11 +249,22 @@ class ToolRunner:
 
     # -- decisions from users ------------------------------------------------------------------
 
-    async def decide(self, principal: Principal, frame: Confirm, connection_id: str) -> None:
-        """Apply a user's ``confirm``. Exactly one caller per token gets past the transition.
+    async def decide(
+        self,
+        principal: Principal,
+        frame: Confirm,
+        connection_id: str,
+        admit_action: AdmitAction,
+    ) -> Confirmation:
+        """Apply a user's ``confirm``; the decided (and, if approved, executed) confirmation.
+
+        Exactly one caller per token gets past the transition out of pending. An approval is
+        counted by ``admit_action`` only then, when its action is about to execute: if that
+        refuses, the confirmation goes back to pending and nothing ran.
 
         Raises:
-            ClientError: unknown token, another user's token, or already decided.
+            ClientError: unknown token, another user's token, expired, already decided, or
+                ``rate_limited`` by ``admit_action``.
         """
         found = await self.confirmations.get(frame.token)
         if found is None:
@@ -268,17 +295,25 @@ class ToolRunner:
                 ref=frame.token,
             )
         owner = UserKey(tenant=moved.tenant, user=moved.user_id)
+        if approve:
+            try:
+                await admit_action(owner, frame.token)
+            except ClientError:
+                await self.confirmations.transition(
+                    frame.token, "approved", "pending", decided_at=None, decided_by_connection=None
+                )
+                raise
         status = ConfirmationStatus.APPROVED if approve else ConfirmationStatus.REJECTED
         metrics.confirmation(status.value)
         await self.confirmations.audit(self._audit_event(moved, status.value))
-        await self._s.hub.publish(owner, [_encode(_resolved(moved, status))])
+        await self._hub.publish(owner, [_encode(_resolved(moved, status))])
         if approve:
             moved = await self._execute(moved, principal)
-        await self._wake(moved)
+        return moved
 
     async def _execute(self, confirmation: Confirmation, principal: Principal) -> Confirmation:
         """Run an approved action once and record how it went."""
-        registry = self._s.tools
+        registry = self._tools
         roles = principal.roles
         owner = UserKey(tenant=confirmation.tenant, user=confirmation.user_id)
         # The confirmation token goes to a host app as the action's Idempotency-Key.
@@ -321,7 +356,7 @@ class ToolRunner:
         )
         if moved is None:
             raise RuntimeError(f"approved confirmation {confirmation.token} changed under us")
-        await self._s.hub.publish(
+        await self._hub.publish(
             owner,
             [
                 _encode(
@@ -340,19 +375,6 @@ class ToolRunner:
         )
         return moved
 
-    async def _wake(self, confirmation: Confirmation) -> None:
-        """Tell the waiting turn, wherever it runs; with none left, continue the conversation."""
-        if self.wake_local(confirmation.token):
-            return
-        owner = UserKey(tenant=confirmation.tenant, user=confirmation.user_id)
-        holder = await self._s.leases.holder(owner, confirmation.conversation_id)
-        if holder == confirmation.turn_id:
-            await self._s.control.publish(
-                orjson.dumps({"op": "confirmation", "token": confirmation.token})
-            )
-            return
-        await self._s.engine.continue_after(confirmation)
-
     def wake_local(self, token: str) -> bool:
         event = self._waiting.get(token)
         if event is None:
@@ -362,34 +384,16 @@ class ToolRunner:
 
     # -- snapshots and sweeping ----------------------------------------------------------------
 
-    async def pending_for(self, owner: UserKey) -> tuple[PendingConfirmation, ...]:
-        rows = await self.confirmations.pending_for(owner)
-        return tuple(
-            PendingConfirmation(
-                token=row.token,
-                conversation_id=row.conversation_id,
-                turn_id=row.turn_id,
-                action=row.action,
-                params=row.params,
-                summary=row.summary,
-                expires_at=iso(row.expires_at),
-            )
-            for row in rows
-        )
-
-    async def expire_overdue(self) -> int:
-        """Expire pending confirmations past their time whose turn is gone (a waiting turn
-        expires its own). Returns how many were expired here."""
-        expired = 0
+    async def expire_overdue(self) -> list[Confirmation]:
+        """Expire pending confirmations past their time whose turn is not waiting here (a
+        waiting turn expires its own); the ones this call expired."""
+        expired = []
         for row in await self.confirmations.overdue():
             if row.token in self._waiting:
                 continue
             moved = await self._withdraw(row, ConfirmationStatus.EXPIRED)
             if moved is not None:
-                expired += 1
-                owner = UserKey(tenant=moved.tenant, user=moved.user_id)
-                if await self._s.leases.holder(owner, moved.conversation_id) != moved.turn_id:
-                    await self._s.engine.continue_after(moved)
+                expired.append(moved)
         return expired
 
     # -- helpers -------------------------------------------------------------------------------
@@ -405,9 +409,7 @@ class ToolRunner:
         confirmation: str | None = None,
         user_token: str | None = None,
     ) -> ToolContext:
-        settings = (
-            self._s.tools.tenant_settings(owner.tenant) if self._s.tools is not None else None
-        )
+        settings = self._tools.tenant_settings(owner.tenant) if self._tools is not None else None
         return ToolContext(
             tenant=owner.tenant,
             user=owner.user,
@@ -416,7 +418,7 @@ class ToolRunner:
             turn_id=turn_id,
             currency=settings.currency if settings else "USD",
             locale=settings.locale if settings else "en-US",
-            sessions=self._s.db.session,
+            sessions=self._db.session,
             call_id=call_id,
             confirmation=confirmation,
             user_token=user_token,
@@ -503,10 +505,10 @@ class ToolRunner:
 
     def _source_of(self, tool: str) -> str | None:
         """The tool source (host app) a tool comes from, for frames and audit rows."""
-        return self._s.tools.source_of(tool) if self._s.tools is not None else None
+        return self._tools.source_of(tool) if self._tools is not None else None
 
     async def _publish(self, turn: RunningTurn, *frames: object) -> None:
-        await self._s.hub.publish(turn.request.owner, [_encode(frame) for frame in frames])
+        await self._hub.publish(turn.request.owner, [_encode(frame) for frame in frames])
 
 
 def _outcome_for_model(confirmation: Confirmation) -> ToolOutcome:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from protocol import TurnError, TurnStatus
+from protocol import TurnStatus
 from server.turns.llm import ModelUsage
 from storage.keys import UserKey
 
@@ -64,7 +64,6 @@ class RunningTurn:
     text: str = ""
     last_delta_seq: int = 0
     stop_status: TurnStatus | None = None  # why the turn was stopped early, if it was
-    error: TurnError | None = None  # what ended it early, for its turn_end
     usage: list[ModelUsage] = field(default_factory=list)
     tool_rounds: list[dict[str, Any]] = field(default_factory=list)
     # Calls waiting for the user's confirmation, with what to record if the turn ends first.

@@ -154,6 +154,57 @@ async def test_action_approvals_per_user_trip_and_the_confirmation_stays_pending
     await tab.close()
 
 
+async def test_approvals_that_execute_nothing_leave_the_action_limit_alone(
+    start_server: StartServer,
+) -> None:
+    server = start_server(
+        tools=SECURITY_PACK,
+        PARLEY_ACTIONS_PER_MINUTE="1",
+        PARLEY_REFUSED_CONFIRMS_PER_MINUTE="100",
+        PARLEY_RATE_WINDOW_S=str(WINDOW_S),
+    )
+    tab = await server.tab()
+    first = await confirm_request(tab, "r-1")
+    await tab.send({"type": "confirm", "token": first["token"], "decision": "reject"})
+    done = await tab.until("turn_end")
+    conversation = done[-1]["conversation_id"]
+    # Ten made-up tokens and ten repeats of the decided one: each refused for what it is.
+    for index in range(10):
+        made_up = f"no-such-token-{index}"
+        await tab.send({"type": "confirm", "token": made_up, "decision": "approve"})
+        assert (await error_for(tab, made_up))["code"] == "confirmation_not_found"
+        await tab.send({"type": "confirm", "token": first["token"], "decision": "approve"})
+        assert (await error_for(tab, first["token"]))["code"] == "confirmation_not_pending"
+    # The user's one real approval still executes: nothing above counted as an action.
+    second = await confirm_request(tab, "r-2", conversation_id=conversation)
+    await tab.send({"type": "confirm", "token": second["token"], "decision": "approve"})
+    done = await tab.until("turn_end")
+    assert [frame["ok"] for frame in frames_of(done, "action_executed")] == [True]
+    await tab.close()
+
+
+async def test_confirms_that_decide_nothing_are_limited_on_their_own(
+    start_server: StartServer,
+) -> None:
+    server = start_server(
+        tools=SECURITY_PACK,
+        PARLEY_REFUSED_CONFIRMS_PER_MINUTE="3",
+        PARLEY_RATE_WINDOW_S=str(WINDOW_S),
+    )
+    tab = await server.tab()
+    for index in range(3):
+        await tab.send({"type": "confirm", "token": f"spin-{index}", "decision": "approve"})
+        assert (await error_for(tab, f"spin-{index}"))["code"] == "confirmation_not_found"
+    await tab.send({"type": "confirm", "token": "spin-3", "decision": "approve"})
+    assert_rate_limited(await error_for(tab, "spin-3"), "spin-3")
+    # A real approval is not a refused confirm: it still goes through.
+    pending = await confirm_request(tab, "s-1")
+    await tab.send({"type": "confirm", "token": pending["token"], "decision": "approve"})
+    done = await tab.until("turn_end")
+    assert [frame["ok"] for frame in frames_of(done, "action_executed")] == [True]
+    await tab.close()
+
+
 async def test_a_full_conversation_refuses_more_messages(
     start_server: StartServer, model: DevModel
 ) -> None:

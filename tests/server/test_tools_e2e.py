@@ -155,6 +155,8 @@ def busy_erp(backend: Backend, model: DevModel, tmp_path: Path) -> Iterator[Parl
         model,
         PARLEY_USER_MESSAGES_PER_MINUTE="1000",
         PARLEY_ACTIONS_PER_MINUTE="1000",
+        # Each round's losing approval decides nothing and is counted as such.
+        PARLEY_REFUSED_CONFIRMS_PER_MINUTE="1000",
         PARLEY_FRAMES_PER_SECOND="1000",
     )
     config.tools = None
