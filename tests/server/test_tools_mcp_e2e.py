@@ -295,3 +295,29 @@ def test_stdio_server_stops_with_parley(model: DevModel, tmp_path: Path) -> None
     while alive(pid):
         assert time.monotonic() < deadline, "the stdio server outlived Parley"
         time.sleep(0.1)
+
+
+async def test_concurrent_calls_of_two_tenants_each_carry_their_own_user(mcp: McpSetup) -> None:
+    """Invariant 10 with calls in flight at once: every token names the user who asked."""
+    users = [(f"{mcp.parley.user}-a", "acme"), (f"{mcp.parley.user}-b", "globex")]
+    tabs = [await mcp.parley.tab(make_token(user, tenant, ("clerk",))) for user, tenant in users]
+
+    async def ask(tab: Tab, index: int) -> list[dict[str, Any]]:
+        frames: list[dict[str, Any]] = []
+        for turn in range(3):
+            text = f'[call peer__lookup_invoice] {{"number": "INV-{1 + turn % 2}"}}'
+            frames += await tab.ask(text, f"t-{index}-{turn}")
+        return frames
+
+    seen = await asyncio.gather(*(ask(tab, index) for index, tab in enumerate(tabs)))
+    expected: dict[str, tuple[str, str]] = {}
+    for (user, tenant), frames in zip(users, seen, strict=True):
+        for call in frames_of(frames, "tool_call"):
+            expected[call["call_id"]] = (user, tenant)
+    received = mcp.calls("lookup_invoice")
+    assert len(received) == len(expected) == 6
+    for call in received:
+        claims = mcp.token_of(call)
+        assert expected[claims["call_id"]] == (claims["sub"], claims["tenant"])
+    for tab in tabs:
+        await tab.close()

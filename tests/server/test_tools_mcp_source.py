@@ -206,3 +206,24 @@ async def test_a_summary_template_that_does_not_fit_stops_the_start(tmp_path: Pa
     finally:
         await source.close()
         peer.stop()
+
+
+async def test_passthrough_sends_the_users_own_token(tmp_path: Path) -> None:
+    peer = HttpPeer(tmp_path)
+    source = make_source({"url": peer.url, "auth": "passthrough", "secret": None})
+    await source.start()
+    registry = ToolRegistry()
+    registry.add_provider(source)
+    try:
+        ctx = replace(context(), user_token="the-users-own-token")
+        outcome = await run(registry, "peer__lookup_invoice", '{"number": "INV-1"}', ctx)
+        assert outcome.ok is True
+        # Without a token of the user's own, the call is refused before anything is sent.
+        refused = await run(registry, "peer__lookup_invoice", '{"number": "INV-2"}', context())
+        assert refused.ok is False
+        assert "own token" in refused.summary
+    finally:
+        await source.close()
+        peer.stop()
+    (call,) = peer.calls()
+    assert call["authorization"] == "Bearer the-users-own-token"
