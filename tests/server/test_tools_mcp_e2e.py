@@ -284,13 +284,11 @@ async def test_a_source_down_at_startup_does_not_stop_parley(
             peer.stop()
 
 
-def test_stdio_server_stops_with_parley(model: DevModel, tmp_path: Path) -> None:
-    setups = start(embedded(tmp_path), model, tmp_path, "stdio")
-    setup = next(setups)
-    pid = peer_pid(setup.state)
+@pytest.mark.parametrize("mcp", ["stdio"], indirect=True)
+def test_a_stdio_server_stops_with_parley(mcp: McpSetup) -> None:
+    pid = peer_pid(mcp.state)
     assert alive(pid)
-    with pytest.raises(StopIteration):
-        next(setups)  # stops Parley
+    mcp.parley.stop()
     deadline = time.monotonic() + 15
     while alive(pid):
         assert time.monotonic() < deadline, "the stdio server outlived Parley"
