@@ -87,8 +87,15 @@ DOCUMENT: dict[str, Any] = {
 class Host:
     """The host's state: what it was asked, what it did, and the switches."""
 
-    def __init__(self, secret: str | None, jwks_url: str | None, audience: str) -> None:
+    def __init__(
+        self,
+        secret: str | None,
+        jwks_url: str | None,
+        audience: str,
+        user_secret: str | None = None,
+    ) -> None:
         self.secret = secret
+        self.user_secret = user_secret
         self.jwks = jwt.PyJWKClient(jwks_url) if jwks_url else None
         self.audience = audience
         self.requests: list[dict[str, Any]] = []
@@ -106,6 +113,18 @@ class Host:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise PermissionError("no bearer token")
+        if self.user_secret is not None:
+            # auth = "passthrough": the user's own token, as the app itself issued it.
+            try:
+                user: dict[str, Any] = jwt.decode(
+                    token,
+                    self.user_secret,
+                    algorithms=["HS256"],
+                    options={"require": ["exp", "sub", "tenant"], "verify_aud": False},
+                )
+            except jwt.PyJWTError as exc:
+                raise PermissionError(f"bad user token: {exc}") from None
+            return user
         if self.jwks is not None:
             key: Any = self.jwks.get_signing_key_from_jwt(token).key
             algorithms = ["ES256", "RS256"]
@@ -239,8 +258,9 @@ def main() -> None:
     parser.add_argument("--secret", help="HS256 secret of Parley's tokens")
     parser.add_argument("--jwks-url", help="Parley's JWKS, for ES256/RS256 tokens")
     parser.add_argument("--audience", default="host")
+    parser.add_argument("--user-secret", help="HS256 secret of the users' own tokens")
     args = parser.parse_args()
-    host = Host(args.secret, args.jwks_url, args.audience)
+    host = Host(args.secret, args.jwks_url, args.audience, args.user_secret)
     uvicorn.run(build_app(host), host="127.0.0.1", port=args.port, log_level="warning")
 
 

@@ -20,7 +20,14 @@ import pytest
 
 from tests.server.conftest import Backend
 from tests.server.db import rows
-from tests.server.harness import ParleyServer, ServerConfig, Tab, frames_of, free_port
+from tests.server.harness import (
+    TEST_JWT_SECRET,
+    ParleyServer,
+    ServerConfig,
+    Tab,
+    frames_of,
+    free_port,
+)
 from tests.server.tool_sources_support import (
     HOST_API_KEY,
     HostApp,
@@ -155,6 +162,11 @@ async def test_a_500_after_the_work_is_retried_under_the_same_key_and_runs_once(
     assert len(attempts) == 2
     assert {attempt["idempotency_key"] for attempt in attempts} == {asked["token"]}
     assert host.executions() == {asked["token"]: 1}
+    async with httpx.AsyncClient(timeout=5) as client:
+        exposition = (await client.get(f"{parley.url}/metrics")).text
+    # The first attempt's 500 is counted for the source; the retry's answer was a plain "ok".
+    counted = 'parley_tool_source_attempts_total{result="server_error",source="host"} 1.0'
+    assert counted in exposition
     await tab.close()
 
 
@@ -344,6 +356,26 @@ async def test_parleys_own_key_signs_calls_the_host_checks_against_the_jwks(
         assert result["ok"], result
         (request,) = host.requests("/api/things")
         assert request["claims"]["sub"] == parley.user
+        await tab.close()
+    finally:
+        parley.stop()
+        host.stop()
+
+
+async def test_passthrough_sends_the_token_the_user_signed_in_with(
+    embedded: Backend, tools_model: ToolsModel, tmp_path: Path
+) -> None:
+    host = HostApp(tmp_path, user_secret=TEST_JWT_SECRET)
+    path = sources_file(tmp_path, host.url, secret=False, auth='"passthrough"')
+    parley = ParleyServer(tmp_path, config_for(embedded, tools_model, path))
+    try:
+        token = parley.token()
+        tab = await parley.tab(token)
+        _, result = tool_frames(await tab.ask("thing T-6", "m-1"))
+        assert result["ok"], result
+        (request,) = host.requests("/api/things")
+        assert request["claims"]["sub"] == parley.user
+        assert "aud" not in request["claims"]  # the app's own token, not one Parley made
         await tab.close()
     finally:
         parley.stop()

@@ -25,6 +25,7 @@ class HostApp:
         port: int | None = None,
         secret: str | None = HOST_SECRET,
         jwks_url: str | None = None,
+        user_secret: str | None = None,
         start: bool = True,
     ) -> None:
         self.tmp = tmp
@@ -32,13 +33,16 @@ class HostApp:
         self.url = f"http://127.0.0.1:{self.port}"
         self.secret = secret
         self.jwks_url = jwks_url
+        self.user_secret = user_secret
         self._process: _Process | None = None
         if start:
             self.start()
 
     def start(self) -> None:
         args = [sys.executable, "-m", "tests.server.host_app", "--port", str(self.port)]
-        if self.jwks_url:
+        if self.user_secret:
+            args += ["--user-secret", self.user_secret]
+        elif self.jwks_url:
             args += ["--jwks-url", self.jwks_url]
         elif self.secret:
             args += ["--secret", self.secret]

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from server.ops import metrics
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError
 
@@ -112,12 +113,14 @@ async def call_host(
                     answer = await _send(client, request, headers, limits.response_max_bytes)
                 except httpx.HTTPError as exc:
                     breaker.failed()
+                    metrics.tool_source_attempt(source.name, _transport_result(exc))
                     problem = _transport_problem(exc, limits.timeout_s)
                     if not isinstance(exc, _NOT_SENT):
                         may_have_run = True
                     if not request.action and isinstance(exc, httpx.TimeoutException):
                         break
                     continue
+                metrics.tool_source_attempt(source.name, _answer_result(answer.status))
                 if answer.status >= 500:
                     breaker.failed()
                     may_have_run = True
@@ -126,7 +129,9 @@ async def call_host(
                     )
                     continue
                 breaker.succeeded()
-        except ToolError:
+        except ToolError as exc:
+            if exc.code == "source_unavailable":
+                metrics.tool_source_attempt(source.name, "circuit_open")
             if not (request.action and may_have_run):
                 raise
             break  # the circuit opened between attempts: the earlier ones may have run
@@ -199,6 +204,18 @@ def _gave_up(source: str, request: HttpRequest, problem: str, may_have_run: bool
     return ToolError(
         f"{source!r} could not answer {request.tool!r} ({problem})", code="source_failed"
     )
+
+
+def _transport_result(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, _NOT_SENT):
+        return "unreachable"
+    return "timeout" if isinstance(exc, httpx.TimeoutException) else "no_answer"
+
+
+def _answer_result(status: int) -> str:
+    if status >= 500:
+        return "server_error"
+    return "refused" if status >= 400 else "ok"
 
 
 def _transport_problem(exc: httpx.HTTPError, timeout_s: float) -> str:

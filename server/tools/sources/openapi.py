@@ -485,8 +485,14 @@ class OpenApiSource(ToolSource):
 
     async def load(self) -> dict[str, ToolSpec]:
         document = await self._fetch_document()
-        found = operations(self.name, document, self.document_url)
-        return tool_specs(self.config, found, self.limits, self._caller)
+        try:
+            found = operations(self.name, document, self.document_url)
+            return tool_specs(self.config, found, self.limits, self._caller)
+        except (AttributeError, TypeError, KeyError) as exc:
+            # A shape the checks above did not foresee (a string where an object belongs).
+            raise SourceLoadError(
+                self.name, self.document_url, f"the document is malformed ({exc!r})"
+            ) from exc
 
     async def close_transport(self) -> None:
         await self._client.aclose()
