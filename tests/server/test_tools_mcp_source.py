@@ -12,6 +12,7 @@ from typing import Any
 
 import jwt
 import pytest
+from prometheus_client import REGISTRY
 
 from server.config import Settings
 from server.tools.context import ToolContext
@@ -66,6 +67,14 @@ async def over_http(tmp_path: Path) -> AsyncIterator[tuple[McpSource, ToolRegist
         peer.stop()
 
 
+def attempts_counted(result: str) -> float:
+    """``parley_tool_source_attempts_total{source="peer", result=...}`` in this process."""
+    value = REGISTRY.get_sample_value(
+        "parley_tool_source_attempts_total", {"source": "peer", "result": result}
+    )
+    return value or 0.0
+
+
 async def run(registry: ToolRegistry, tool: str, arguments: str, ctx: ToolContext) -> Any:
     return await registry.run(registry.validate(tool, arguments, ROLES), ctx)
 
@@ -75,9 +84,11 @@ async def test_an_action_without_an_answer_is_retried_under_its_key_then_reporte
 ) -> None:
     source, registry, peer = over_http
     assert source.limits.action_attempts == 3
+    timeouts = attempts_counted("timeout")
     outcome = await run(
         registry, "peer__pay_slowly", '{"number": "INV-1", "seconds": 3}', context("token-7")
     )
+    assert attempts_counted("timeout") == timeouts + 3
     assert outcome.ok is False
     assert "may or may not have been carried out" in outcome.summary
     calls = [call for call in peer.calls() if call["tool"] == "pay_slowly"]

@@ -49,6 +49,7 @@ import jsonschema
 import mcp_types as types
 import orjson
 
+from server.ops import metrics
 from server.tools.arguments import SchemaArguments
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError
@@ -302,9 +303,11 @@ class McpSource(ToolSource):
                         )
                     except McpUnavailable as exc:
                         breaker.failed()
+                        metrics.tool_source_attempt(self.name, "unreachable")
                         problem = f"not connected: {exc.reason}"
                         continue
                     except CallFailed as exc:
+                        metrics.tool_source_attempt(self.name, _attempt_result(exc))
                         if exc.delivered is True:
                             # The server answered with a protocol error (unknown tool, bad
                             # arguments, an answer too large): nothing to retry.
@@ -321,7 +324,10 @@ class McpSource(ToolSource):
                             break  # a slow host is not asked again for a query
                         continue
                     breaker.succeeded()
-            except ToolError:
+                    metrics.tool_source_attempt(self.name, "refused" if result.is_error else "ok")
+            except ToolError as exc:
+                if exc.code == "source_unavailable":
+                    metrics.tool_source_attempt(self.name, "circuit_open")
                 if not (action and may_have_run):
                     raise
                 break  # the circuit opened between attempts: the earlier ones may have run
@@ -368,6 +374,15 @@ class McpSource(ToolSource):
         limit = self.limits.error_max_chars
         message = " ".join(message.split())
         return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+def _attempt_result(failure: CallFailed) -> str:
+    """The attempt's result for ``parley_tool_source_attempts_total``."""
+    if failure.delivered is True:
+        return "refused"
+    if failure.timed_out:
+        return "timeout"
+    return "no_answer" if failure.delivered is None else "unreachable"
 
 
 def bounded_result(text: str, structured: Any, max_bytes: int) -> dict[str, Any]:
