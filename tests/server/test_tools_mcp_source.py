@@ -4,6 +4,7 @@ down runs nothing, and results and refusals reach the caller as the model would 
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -238,3 +239,31 @@ async def test_passthrough_sends_the_users_own_token(tmp_path: Path) -> None:
         peer.stop()
     (call,) = peer.calls()
     assert call["authorization"] == "Bearer the-users-own-token"
+
+
+async def test_a_server_back_after_the_circuit_opened_is_offered_again_at_once(
+    tmp_path: Path,
+) -> None:
+    peer = HttpPeer(tmp_path)
+    source = make_source(
+        {"url": peer.url}, breaker_failures=1, breaker_reset_s=600.0, retry_load_s=0.3
+    )
+    await source.start()
+    registry = ToolRegistry()
+    registry.add_provider(source)
+    try:
+        assert source.available
+        peer.stop()
+        outcome = await run(registry, "peer__lookup_invoice", '{"number": "INV-1"}', context())
+        assert outcome.ok is False
+        assert not source.available  # the circuit is open, for ten minutes by its own clock
+        peer.start()
+        deadline = asyncio.get_running_loop().time() + 30
+        while not source.available:
+            assert asyncio.get_running_loop().time() < deadline, "the source stayed hidden"
+            await asyncio.sleep(0.1)
+        again = await run(registry, "peer__lookup_invoice", '{"number": "INV-1"}', context())
+        assert again.ok is True
+    finally:
+        await source.close()
+        peer.stop()

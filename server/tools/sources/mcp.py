@@ -191,6 +191,9 @@ class McpSource(ToolSource):
         # is read by `load` itself, while the source is starting.
         if self.state is SourceState.STARTING:
             return
+        # The server answered tools/list (after a reconnect, say): an answer, as a call's would
+        # be, so a circuit opened while it was away closes now, not after its reset time.
+        self.breaker.succeeded()
         task = asyncio.create_task(self._reload_tools(), name=f"mcp reload {self.name}")
         self._reloads.add(task)
         task.add_done_callback(self._reloads.discard)
