@@ -9,7 +9,9 @@ is answered from its record instead of running again. Control routes (no auth; l
 - ``GET /_executions`` how often each action really ran, by key;
 - ``POST /_control`` switches: ``{"fail_after_work": n}`` answers 500 to the next n actions after
   doing their work; ``{"always_500": true}`` answers every action (replays too) with 500 after
-  doing its work once; ``{"slow_s": x}`` waits x seconds before answering any API route;
+  doing its work once; ``{"forget_keys": true}`` acts like a host that keeps no idempotency
+  records: a repeated key is refused with 409; ``{"slow_s": x}`` waits x seconds before
+  answering any API route;
   ``{"document": "clash"}`` publishes a document with two arguments of one name.
 """
 
@@ -103,6 +105,7 @@ class Host:
         self.answers: dict[str, dict[str, Any]] = {}
         self.fail_after_work = 0
         self.always_500 = False
+        self.forget_keys = False
         self.slow_s = 0.0
         self.document = "good"
         self.lock = asyncio.Lock()
@@ -195,6 +198,8 @@ def build_app(host: Host) -> Starlette:
             return JSONResponse({"detail": "Idempotency-Key is required"}, status_code=400)
         async with host.lock:
             stored = host.answers.get(key)
+            if stored is not None and host.forget_keys:
+                return JSONResponse({"detail": "order is already approved"}, status_code=409)
             if stored is None:
                 host.executions[key] = host.executions.get(key, 0) + 1
                 stored = {
@@ -234,6 +239,7 @@ def build_app(host: Host) -> Starlette:
         switches = await request.json()
         host.fail_after_work = int(switches.get("fail_after_work", host.fail_after_work))
         host.always_500 = bool(switches.get("always_500", host.always_500))
+        host.forget_keys = bool(switches.get("forget_keys", host.forget_keys))
         host.slow_s = float(switches.get("slow_s", host.slow_s))
         host.document = str(switches.get("document", host.document))
         return JSONResponse({"ok": True})

@@ -186,6 +186,22 @@ async def test_an_action_without_an_answer_is_reported_as_unknown_never_sent_ane
     await tab.close()
 
 
+async def test_a_refused_retry_after_no_answer_is_not_reported_as_not_run(
+    parley: ParleyServer, host: HostApp
+) -> None:
+    # A host that keeps no idempotency records refuses the retry of what it already did.
+    host.control(fail_after_work=1, forget_keys=True)
+    tab = await parley.tab()
+    asked = await request_action(tab, "approve PO-3103", "m-1")
+    executed = await approve(tab, asked["token"])
+    assert not executed["ok"]
+    error = executed["result"]["error"]
+    assert "order is already approved" in error
+    assert "may have carried the action out" in error
+    assert host.executions() == {asked["token"]: 1}
+    await tab.close()
+
+
 # -- faults ------------------------------------------------------------------------------------
 
 

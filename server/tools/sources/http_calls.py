@@ -117,8 +117,12 @@ async def call_host(
                     problem = _transport_problem(exc, limits.timeout_s)
                     if not isinstance(exc, _NOT_SENT):
                         may_have_run = True
-                    if not request.action and isinstance(exc, httpx.TimeoutException):
-                        break
+                    if (
+                        not request.action
+                        and not isinstance(exc, _NOT_SENT)
+                        and isinstance(exc, httpx.TimeoutException)
+                    ):
+                        break  # a slow host is not asked the same again
                     continue
                 metrics.tool_source_attempt(source.name, _answer_result(answer.status))
                 if answer.status >= 500:
@@ -135,9 +139,20 @@ async def call_host(
             if not (request.action and may_have_run):
                 raise
             break  # the circuit opened between attempts: the earlier ones may have run
-        return _result(
-            source.name, request, answer, limits.response_max_bytes, limits.error_max_chars
-        )
+        try:
+            return _result(
+                source.name, request, answer, limits.response_max_bytes, limits.error_max_chars
+            )
+        except ToolError as exc:
+            if request.action and may_have_run:
+                # A host that does not keep idempotency records may refuse the retry of an
+                # action that its first, unanswered attempt already carried out.
+                raise ToolError(
+                    f"{exc.message}. An earlier attempt got no answer and may have carried the "
+                    "action out: check in the application before trying again.",
+                    code="outcome_unknown",
+                ) from exc
+            raise
     raise _gave_up(source.name, request, problem, may_have_run)
 
 
