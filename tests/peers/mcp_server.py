@@ -11,7 +11,8 @@ It plays a host app's MCP server for a few invoices:
   keep one receipt per idempotency key, the way a careful host does;
 - ``fail_invoice``: always answers ``isError`` with a message of its own;
 - ``slow_report``, ``pay_slowly`` and ``big_report``: a host that is slow (after doing the
-  work, for the action), or answers far too much.
+  work, for the action), or answers far too much; ``pay_forgetfully``: a slow host that keeps
+  no record of keys and refuses a repeat.
 
 Every call is appended to ``DIR/calls.jsonl`` as one JSON object: the tool, its arguments,
 ``params._meta["parley/idempotency_key"]``, and over HTTP the ``Authorization`` and
@@ -86,6 +87,11 @@ class Peer:
             out.write(json.dumps(entry) + "\n")
         return entry
 
+    def recorded(self) -> list[dict[str, Any]]:
+        if not self.calls.exists():
+            return []
+        return [json.loads(line) for line in self.calls.read_text().splitlines() if line]
+
     def _register(self) -> None:
         server = self.server
 
@@ -117,6 +123,17 @@ class Peer:
             text = self._act(ctx, "pay_slowly", {"number": number, "seconds": seconds})
             await anyio.sleep(seconds)
             return text
+
+        @server.tool(annotations=ToolAnnotations(destructive_hint=True))
+        async def pay_forgetfully(number: str, seconds: float, ctx: Context) -> str:
+            """Like a host that keeps no record of keys: the first payment of an invoice takes
+            ``seconds`` to answer, any later one is refused."""
+            paid = any(call["tool"] == "pay_forgetfully" for call in self.recorded())
+            self.record(ctx, "pay_forgetfully", {"number": number}, executed=not paid)
+            if paid:
+                raise ToolError(f"invoice {number} is already paid")
+            await anyio.sleep(seconds)
+            return f"paid {number}"
 
         @server.tool(annotations=ToolAnnotations(read_only_hint=True))
         async def slow_report(seconds: float, ctx: Context) -> str:

@@ -109,6 +109,19 @@ async def test_an_action_without_an_answer_is_retried_under_its_key_then_reporte
     assert {claims["confirmation"] for claims in tokens} == {"token-7"}
 
 
+async def test_a_refused_retry_of_an_unanswered_action_still_says_it_may_have_run(
+    over_http: tuple[McpSource, ToolRegistry, HttpPeer],
+) -> None:
+    _, registry, peer = over_http
+    arguments = '{"number": "INV-1", "seconds": 3}'
+    outcome = await run(registry, "peer__pay_forgetfully", arguments, context("token-9"))
+    assert outcome.ok is False
+    assert "invoice INV-1 is already paid" in outcome.summary
+    assert "may have carried the action out" in outcome.summary
+    calls = [call for call in peer.calls() if call["tool"] == "pay_forgetfully"]
+    assert [call["executed"] for call in calls] == [True, False]
+
+
 async def test_a_slow_query_is_not_asked_again(
     over_http: tuple[McpSource, ToolRegistry, HttpPeer],
 ) -> None:

@@ -334,7 +334,18 @@ class McpSource(ToolSource):
                 if not (action and may_have_run):
                     raise
                 break  # the circuit opened between attempts: the earlier ones may have run
-            return self._result(tool, result)
+            try:
+                return self._result(tool, result)
+            except ToolError as exc:
+                if action and may_have_run:
+                    # A server that keeps no record of keys may refuse the retry of an action
+                    # that its first, unanswered attempt already carried out.
+                    raise ToolError(
+                        f"{exc.message}. An earlier attempt got no answer and may have carried "
+                        "the action out: check in the application before trying again.",
+                        code="outcome_unknown",
+                    ) from exc
+                raise
         raise self._gave_up(tool, action, problem, may_have_run)
 
     def _gave_up(self, tool: str, action: bool, problem: str, may_have_run: bool) -> ToolError:
