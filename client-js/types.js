@@ -239,6 +239,7 @@
  * @property {string} summary
  * @property {string} expires_at ISO 8601 UTC
  * @property {string} [source] the tool source (host app) of the tool; absent for a built-in one
+ * @property {boolean} [destructive] the host says the action may delete or overwrite data
  * @property {number} [seq]
  */
 

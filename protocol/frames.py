@@ -387,6 +387,9 @@ class ConfirmRequest:
     Attributes:
         source: The tool source (host app) that will carry the action out; absent for a
             built-in tool.
+        destructive: True when the host says the action may delete or overwrite data (MCP's
+            ``destructiveHint``), False when it says the action only adds; absent when it says
+            nothing. A card may warn on true; the summary says it in words as well.
     """
 
     type: ClassVar[FrameType] = FrameType.CONFIRM_REQUEST
@@ -398,6 +401,7 @@ class ConfirmRequest:
     summary: str
     expires_at: Timestamp
     source: Name | None = None
+    destructive: bool | None = None
     seq: Count | None = None
 
 

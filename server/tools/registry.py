@@ -84,6 +84,8 @@ class ToolSpec:
         arguments: what checks the arguments (a pydantic model, or a JSON Schema).
         source: the tool source (host app) it comes from; None for a Python pack's tool.
         source_roles: roles of which the user also needs one: the source's own gate.
+        destructive: for an action, whether the host says it may delete or overwrite data
+            (MCP ``destructiveHint``), for the confirmation card; None when nobody said.
     """
 
     name: str
@@ -97,6 +99,7 @@ class ToolSpec:
     arguments: ArgumentsValidator
     source: str | None = None
     source_roles: frozenset[str] = frozenset()
+    destructive: bool | None = None
 
     def allowed(self, roles: frozenset[str]) -> bool:
         """Whether a user holding `roles` may see and run this tool."""

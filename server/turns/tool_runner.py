@@ -189,6 +189,7 @@ class ToolRunner:
                     summary=summary,
                     expires_at=iso(confirmation.expires_at),
                     source=validated.spec.source,
+                    destructive=validated.spec.destructive,
                 ),
             )
             turn.awaiting[call.id] = (
