@@ -34,6 +34,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from server.config import Settings
+from server.ops.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ def demo_erp(settings: Settings) -> Iterator[dict[str, Any]]:
     if settings.demo_erp == "off":
         yield {"tools": others}
         return
+    configure_logging(settings)  # so that what happens here is logged like the workers' lines
     with tempfile.TemporaryDirectory(prefix="parley-demo-erp-") as folder:
         os.environ[SECRET_ENV] = secrets.token_urlsafe(32)  # the workers inherit it
         port = settings.demo_erp_port or _free_port()
@@ -84,7 +86,14 @@ def demo_erp(settings: Settings) -> Iterator[dict[str, Any]]:
 
 def _sources_file(url: str, operator_file: str | None) -> str:
     """The demo's tool source, after the sources the operator configured (if any)."""
-    own = operator_file and Path(operator_file).read_text(encoding="utf-8")
+    own = None
+    if operator_file:
+        try:
+            own = Path(operator_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise DemoErpError(
+                f"PARLEY_TOOL_SOURCES: cannot read {operator_file} ({exc.strerror})"
+            ) from None
     demo = (
         "# Written by `parley serve` for this run: the demo ERP app started beside it.\n"
         "[[source]]\n"

@@ -21,6 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from server.ops import demo_erp
+from server.tools.sources.config import load_sources_file
 from tests.server.conftest import Backend
 from tests.server.harness import ParleyServer, ServerConfig, Tab, base_env
 
@@ -257,3 +259,18 @@ async def test_several_workers_share_one_demo_app_which_dies_with_the_server(
         await until_gone(apps)
     finally:
         server.stop()
+
+
+def test_the_demo_source_follows_the_operators_own(tmp_path: Path) -> None:
+    own = tmp_path / "sources.toml"
+    own.write_text('[[source]]\nname = "crm"\nkind = "openapi"\nurl = "http://crm/openapi.json"\n')
+    combined = tmp_path / "combined.toml"
+    combined.write_text(demo_erp._sources_file("http://127.0.0.1:9", str(own)))
+    sources = load_sources_file(str(combined), {demo_erp.SECRET_ENV: "s" * 43})
+    assert [(source.name, source.url) for source in sources] == [
+        ("crm", "http://crm/openapi.json"),
+        ("erp", "http://127.0.0.1:9/openapi.json"),
+    ]
+    assert sources[1].secret == "s" * 43
+    with pytest.raises(demo_erp.DemoErpError, match="PARLEY_TOOL_SOURCES: cannot read"):
+        demo_erp._sources_file("http://127.0.0.1:9", str(tmp_path / "missing.toml"))
