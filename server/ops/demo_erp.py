@@ -120,8 +120,11 @@ def _database_url(settings: Settings) -> str:
 
 @contextlib.contextmanager
 def _running_app(port: int, database_url: str) -> Iterator[None]:
+    # The app's settings are all ERP_*: only these, whatever the shell around Parley has set.
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("ERP_")}
     env = {
-        **os.environ,
+        **inherited,
+        SECRET_ENV: os.environ[SECRET_ENV],
         "ERP_HOST": "127.0.0.1",
         "ERP_PORT": str(port),
         "ERP_DATABASE_URL": database_url,
