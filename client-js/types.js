@@ -191,6 +191,7 @@
  * @property {string} call_id
  * @property {string} name
  * @property {Record<string, unknown>} arguments
+ * @property {string} [source] the tool source (host app) of the tool; absent for a built-in one
  * @property {number} [seq]
  */
 
@@ -237,6 +238,8 @@
  * @property {Record<string, unknown>} params
  * @property {string} summary
  * @property {string} expires_at ISO 8601 UTC
+ * @property {string} [source] the tool source (host app) of the tool; absent for a built-in one
+ * @property {boolean} [destructive] the host says the action may delete or overwrite data
  * @property {number} [seq]
  */
 
@@ -260,6 +263,7 @@
  * @property {string} audit_id
  * @property {string} [conversation_id]
  * @property {string} [turn_id]
+ * @property {string} [source] the tool source (host app) of the tool; absent for a built-in one
  * @property {number} [seq]
  */
 

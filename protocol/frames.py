@@ -325,7 +325,11 @@ class Thinking:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolCall:
-    """A read-only tool started running."""
+    """A read-only tool started running.
+
+    Attributes:
+        source: The tool source (host app) the tool comes from; absent for a built-in tool.
+    """
 
     type: ClassVar[FrameType] = FrameType.TOOL_CALL
     conversation_id: Id
@@ -333,6 +337,7 @@ class ToolCall:
     call_id: Id
     name: Name
     arguments: JsonObject
+    source: Name | None = None
     seq: Count | None = None
 
 
@@ -377,7 +382,15 @@ class Response:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConfirmRequest:
-    """A side-effecting action waits for the user's decision until ``expires_at``."""
+    """A side-effecting action waits for the user's decision until ``expires_at``.
+
+    Attributes:
+        source: The tool source (host app) that will carry the action out; absent for a
+            built-in tool.
+        destructive: True when the host says the action may delete or overwrite data (MCP's
+            ``destructiveHint``), False when it says the action only adds; absent when it says
+            nothing. A card may warn on true; the summary says it in words as well.
+    """
 
     type: ClassVar[FrameType] = FrameType.CONFIRM_REQUEST
     conversation_id: Id
@@ -387,6 +400,8 @@ class ConfirmRequest:
     params: JsonObject
     summary: str
     expires_at: Timestamp
+    source: Name | None = None
+    destructive: bool | None = None
     seq: Count | None = None
 
 
@@ -404,7 +419,12 @@ class ConfirmResolved:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ActionExecuted:
-    """An approved action ran (exactly once); ``result`` is whatever the action returned."""
+    """An approved action ran (exactly once); ``result`` is whatever the action returned.
+
+    Attributes:
+        source: The tool source (host app) that carried the action out; absent for a built-in
+            tool.
+    """
 
     type: ClassVar[FrameType] = FrameType.ACTION_EXECUTED
     token: Id
@@ -414,6 +434,7 @@ class ActionExecuted:
     audit_id: Id
     conversation_id: Id | None = None
     turn_id: Id | None = None
+    source: Name | None = None
     seq: Count | None = None
 
 

@@ -32,6 +32,7 @@ from server.rest.routes import api_mount
 from server.security.origin import OriginGuard, OriginPolicy
 from server.security.redaction import install_secret_scrubber
 from server.socket.endpoint import websocket_endpoint
+from server.tools.sources.user_token import jwks_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         WebSocketRoute("/ws", websocket_endpoint),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/.well-known/jwks.json", jwks_endpoint),
         api_mount(),
     ]
     if settings.metrics_enabled:

@@ -28,6 +28,7 @@ from server.stream.hub import FrameHub
 from server.stream.notices import Notices
 from server.stream.snapshot import Snapshots
 from server.tools.registry import ToolRegistry
+from server.tools.sources.manager import open_tool_sources
 from server.turns.budgets import Budgets
 from server.turns.engine import TurnEngine
 from server.turns.history_cache import HistoryCache
@@ -70,6 +71,9 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
     stack.push_async_callback(db.close)
     metrics.instrument_database(db.engine)
     tools = ToolRegistry.from_import_paths(settings.tools) if settings.tools else None
+    if settings.tool_sources:
+        tools = tools or ToolRegistry()
+        await open_tool_sources(settings, tools, stack)
     await prepare_database(settings, db, tools)
     redis = await open_redis(settings)
     stack.push_async_callback(redis.aclose)
@@ -170,7 +174,9 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
             webhook=webhook,
             rate=WindowCounter(redis, prefix=prefix),
         ),
-        readiness=ReadinessParts(settings=settings, db=db, redis=redis, hub=hub, engine=engine),
+        readiness=ReadinessParts(
+            settings=settings, db=db, redis=redis, hub=hub, engine=engine, tools=tools
+        ),
         engine=engine,
         hub=hub,
     )

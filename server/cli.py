@@ -76,6 +76,7 @@ def _settings_help() -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from server.ops.demo_erp import demo_erp
     from server.ops.serving import run_worker, run_workers
 
     overrides: dict[str, Any] = {}
@@ -85,13 +86,17 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     if args.workers is not None:
         overrides["workers"] = args.workers
-    workers = Settings.from_env(**overrides).workers
+    settings = Settings.from_env(**overrides)
+    workers = settings.workers
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
-    if workers == 1:
-        run_worker(overrides)
-        return 0
-    return run_workers(overrides, workers)
+    # Started here, before any worker, so that N workers share one demo ERP app.
+    with demo_erp(settings) as demo_overrides:
+        overrides.update(demo_overrides)
+        if workers == 1:
+            run_worker(overrides)
+            return 0
+        return run_workers(overrides, workers)
 
 
 def _migrate(_args: argparse.Namespace) -> int:

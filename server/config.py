@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 DoubleTextingPolicy = Literal["queue", "reject", "interrupt"]
 LogFormat = Literal["auto", "json", "text"]
+DemoErpMode = Literal["host", "pack", "off"]
 
 
 def _setting(default: Any, doc: str, *, env: str | None = None, secret: bool = False) -> Any:
@@ -172,6 +173,73 @@ class Settings:
     confirmation_ttl_s: float = _setting(300.0, "time the user has to approve or reject an action")
     tools: tuple[str, ...] = _setting(
         ("examples.erp:pack",), "tool packs to load: import paths, comma-separated"
+    )
+    tool_sources: str | None = _setting(
+        None, "TOML file of host apps whose tools Parley calls over the network ([[source]])"
+    )
+    demo_erp: DemoErpMode = _setting(
+        "host",
+        "dev mode: what `parley serve` makes of the demo ERP pack named in PARLEY_TOOLS: host "
+        "starts the demo ERP app (python -m examples.erp) beside Parley and reaches it only as "
+        "the tool source `erp`; pack loads the pack in-process; off leaves it out",
+    )
+    demo_erp_port: int = _setting(
+        0, "dev mode, PARLEY_DEMO_ERP=host: port of the demo ERP app on 127.0.0.1 (0: a free one)"
+    )
+    demo_erp_database_url: str | None = _setting(
+        None,
+        "dev mode, PARLEY_DEMO_ERP=host: the demo ERP app's own database (unset: erp-demo.db "
+        "beside Parley's SQLite file, or ./erp-demo.db)",
+    )
+    demo_erp_url: str | None = _setting(
+        None,
+        "dev mode: URL of the demo ERP app whose live books the demo page shows (set by "
+        "`parley serve` when it starts the app)",
+    )
+    tool_timeout_s: float = _setting(
+        10.0, "time one attempt of a call to a tool source may take, unless the source sets one"
+    )
+    tool_response_max_bytes: int = _setting(
+        256 * 1024, "bytes of a tool source's answer read; the rest is cut with a note"
+    )
+    tool_document_max_bytes: int = _setting(
+        5 * 1024 * 1024, "largest OpenAPI document (or tool list) a source may publish"
+    )
+    tool_error_max_chars: int = _setting(
+        500, "characters of a host's error message passed on to the model and the user"
+    )
+    tool_source_concurrency: int = _setting(
+        16, "calls one worker makes to one tool source at once; more wait their turn"
+    )
+    tool_query_attempts: int = _setting(
+        3, "attempts of a query on connection errors and 5xx answers"
+    )
+    tool_action_attempts: int = _setting(
+        3, "attempts of an approved action where no answer came, all with the same key"
+    )
+    tool_retry_base_s: float = _setting(
+        0.2, "pause before the second attempt of a tool call; doubles with every further one"
+    )
+    tool_breaker_failures: int = _setting(
+        5, "failures in a row after which a tool source's circuit opens (its tools are hidden)"
+    )
+    tool_breaker_reset_s: float = _setting(
+        30.0, "time an open circuit waits before one trial call may go to the source again"
+    )
+    tool_source_retry_s: float = _setting(
+        15.0, "how often a worker tries again to load a tool source that is down"
+    )
+    tool_token_ttl_s: float = _setting(
+        30.0, "lifetime of the JWT on each call to a tool source (at most 60)"
+    )
+    tool_token_issuer: str = _setting("parley", "`iss` claim of the JWTs sent to tool sources")
+    tool_signing_key_file: str | None = _setting(
+        None,
+        "PEM private key (EC P-256 or RSA) signing tool-source JWTs of sources without a "
+        "`secret`; its public half is served at /.well-known/jwks.json",
+    )
+    dev_signing_key_file: str = _setting(
+        ".parley-dev-signing-key.pem", "dev mode: file holding the generated tool-signing key"
     )
     history_max_messages: int = _setting(100, "newest messages read when building the window")
     delta_flush_ms: float = _setting(5.0, "streamed text is batched this long before logging")

@@ -188,6 +188,8 @@ class AuditEvent(SQLModel, table=True):
     result: Any = _json_column()
     error: str | None = Field(default=None, sa_type=Text)
     via_ai: bool = Field(default=True)
+    # The tool source (host app) of the tool; None for a tool of an in-process pack.
+    source: str | None = Field(default=None, max_length=100)
     confirmation_token: str | None = Field(default=None, max_length=64)
     conversation_id: str | None = Field(default=None, max_length=40)
     turn_id: str | None = Field(default=None, max_length=40)

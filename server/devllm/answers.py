@@ -69,6 +69,10 @@ def answer_tool_results(results: Sequence[ToolResult]) -> str:
 
 
 def _answer_one(result: ToolResult) -> str:
+    # A tool source's tool answers like the pack tool it serves: "erp__cash_balance" reads as
+    # "cash_balance".
+    if result.name is not None:
+        result = ToolResult(name=result.name.rpartition("__")[2], content=result.content)
     try:
         data = json.loads(result.content, parse_float=Decimal)
     except ValueError:

@@ -9,10 +9,11 @@ The first matching rule answers. A rule marked ``combine=True`` also pulls in ev
 ``combine`` rule that matches the same message, so "dashboard and cash balance" can call two
 tools in one reply.
 
-A rule only calls a tool the request offers; for a tool that is not offered it says plainly that
-it has no tool for that. This is how tools hidden by the user's roles become visible in the
-conversation. ``ignore_offered_tools=True`` turns that check off (tests use it to force calls a
-real model might make by mistake).
+A rule only calls a tool the request offers, under its own name or as the one
+``<source>__<name>`` of a tool source (``erp__cash_balance`` for ``cash_balance``); for a tool
+that is not offered it says plainly that it has no tool for that. This is how tools hidden by
+the user's roles become visible in the conversation. ``ignore_offered_tools=True`` turns that
+check off (tests use it to force calls a real model might make by mistake).
 
 After tool results (the last message has role ``tool``) and no ``on="tool"`` rule matching, the
 script answers from the results themselves (see ``answers``).
@@ -29,6 +30,9 @@ import orjson
 
 from server.devllm.answers import ToolResult, answer_tool_results
 from server.devllm.wire import message_text
+
+# Tools of a tool source are offered as "<source>__<tool>" (server/tools/sources/config.py).
+SOURCE_SEPARATOR = "__"
 
 TextTemplate = str | Callable[[re.Match[str]], str]
 ArgumentsTemplate = Mapping[str, Any] | Callable[[re.Match[str]], Mapping[str, Any]]
@@ -146,10 +150,10 @@ def _render(matched: list[tuple[Rule, re.Match[str]]], offered: frozenset[str]) 
         if rule.text is not None:
             texts.append(_expand_text(rule.text, match))
         for template in rule.calls:
-            call = PlannedCall(
-                name=match.expand(template.name),
-                arguments=_render_arguments(template, match),
-            )
+            name = match.expand(template.name)
+            if not rule.ignore_offered_tools:
+                name = offered_name(name, offered)
+            call = PlannedCall(name=name, arguments=_render_arguments(template, match))
             if rule.ignore_offered_tools or call.name in offered:
                 if call not in calls:
                     calls.append(call)
@@ -159,6 +163,20 @@ def _render(matched: list[tuple[Rule, re.Match[str]]], offered: frozenset[str]) 
                 if sentence not in texts:
                     texts.append(sentence)
     return Reply(text=" ".join(text for text in texts if text), calls=tuple(calls))
+
+
+def offered_name(tool: str, offered: frozenset[str]) -> str:
+    """The offered name of ``tool``: itself, or the one ``<source>__<tool>`` of a tool source.
+
+    A host app's tools are offered with their source's name in front (``erp__cash_balance``),
+    so rules written for a pack's ``cash_balance`` also work against the same tools served by
+    a host app. Two sources offering the tool leave it ambiguous: the name stays as written.
+    """
+    if tool in offered:
+        return tool
+    suffix = f"{SOURCE_SEPARATOR}{tool}"
+    candidates = [name for name in offered if name.endswith(suffix)]
+    return candidates[0] if len(candidates) == 1 else tool
 
 
 def no_tool_sentence(tool: str, purpose: str | None) -> str:

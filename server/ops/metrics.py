@@ -64,6 +64,11 @@ MODEL_TOKENS = Counter(
 )
 MODEL_COST = Counter("parley_model_cost_usd", "Estimated cost of model calls in USD", ["model"])
 TOOL_CALLS = Counter("parley_tool_calls", "Tool calls by tool and outcome", ["tool", "outcome"])
+TOOL_SOURCE_ATTEMPTS = Counter(
+    "parley_tool_source_attempts",
+    "Requests to host apps' tool sources, by source and result",
+    ["source", "result"],
+)
 CONFIRMATIONS = Counter(
     "parley_confirmations", "Confirmations entering a status, by status", ["status"]
 )
@@ -147,6 +152,13 @@ def tool_call(registry: ToolRegistry | None, tool: str, outcome: str) -> None:
 def tool_refused(registry: ToolRegistry | None, tool: str, error: ToolError) -> None:
     """Count a call refused before it ran: ``forbidden`` by role, else ``invalid``."""
     tool_call(registry, tool, "forbidden" if isinstance(error, ToolForbidden) else "invalid")
+
+
+def tool_source_attempt(source: str, result: str) -> None:
+    """Count one request to a tool source: ``ok``, ``refused`` (4xx), ``server_error`` (5xx),
+    ``timeout``, ``no_answer`` (the connection broke), ``unreachable`` or ``circuit_open``
+    (neither was sent)."""
+    TOOL_SOURCE_ATTEMPTS.labels(source, result).inc()
 
 
 def confirmation(status: str) -> None:

@@ -9,18 +9,19 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from server.config import Settings
 from server.ops import metrics
 from server.security.auth import issue_token
 from server.stream.hub import FrameHub
+from server.tools.registry import ToolRegistry
 from server.turns.engine import TurnEngine
 from storage.db import Database
 from storage.readiness import head_revision, is_known_revision, schema_revision
@@ -44,6 +45,7 @@ class ReadinessParts:
     redis: Redis
     hub: FrameHub
     engine: TurnEngine
+    tools: ToolRegistry | None = None  # its tool sources may be degraded
 
 
 async def healthz(_request: Request) -> Response:
@@ -53,7 +55,8 @@ async def healthz(_request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     """Ready for traffic: the database answers and is migrated, Redis answers, frame fan-out
-    is connected and a model is configured. 503 with the reason of each failed check."""
+    is connected and a model is configured. 503 with the reason of each failed check; 200 with
+    ``"status": "degraded"`` and the reasons when only tool sources are down."""
     parts: ReadinessParts = request.app.state.readiness
     checks: dict[str, str] = {}
     probes: dict[str, Callable[[], Awaitable[str]]] = {
@@ -78,7 +81,17 @@ async def readyz(request: Request) -> Response:
     if problems:
         body = {"status": "unavailable", "problems": problems, "checks": checks}
         return JSONResponse(body, status_code=503, headers=headers)
+    # A tool source that is down hides its own tools; the worker still serves everything else,
+    # so it stays in the load balancer and says what is missing.
+    degraded = parts.tools.degraded_sources() if parts.tools is not None else {}
+    if degraded:
+        body = {"status": "degraded", "checks": checks, "degraded": _tool_sources(degraded)}
+        return JSONResponse(body, headers=headers)
     return JSONResponse({"status": "ready", "checks": checks}, headers=headers)
+
+
+def _tool_sources(degraded: dict[str, str]) -> dict[str, str]:
+    return {f"tool_source:{name}": problem for name, problem in degraded.items()}
 
 
 def _model_configuration(base_url: str | None) -> str:
@@ -126,8 +139,16 @@ async def metrics_page(_request: Request) -> Response:
     return Response(body, headers={"Content-Type": content_type})
 
 
-async def index_page(_request: Request) -> Response:
-    """The demo page: a mock ERP screen with the widget."""
+async def index_page(request: Request) -> Response:
+    """The demo page: an ERP screen with the widget.
+
+    With the demo ERP app running (``PARLEY_DEMO_ERP_URL``), the page is sent to
+    ``/?erp=<its URL>``, where it reads the app's live books instead of its mock data.
+    """
+    erp_url = request.app.state.settings.demo_erp_url
+    if erp_url and "erp" not in request.query_params:
+        query = urlencode([*request.query_params.multi_items(), ("erp", erp_url)])
+        return RedirectResponse(f"/?{query}", headers={"Cache-Control": "no-store"})
     return FileResponse(CLIENT_DIR / CLIENT_DEMO_FOLDER / "index.html")
 
 

@@ -31,6 +31,9 @@ class AuditEventOut(BaseModel):
     result: Any = None
     error: str | None = None
     via_ai: bool = Field(description="the assistant proposed it (as opposed to the host app)")
+    source: str | None = Field(
+        default=None, description="the tool source (host app) of the tool; unset for a built-in"
+    )
     confirmation_token: str | None = None
     conversation_id: str | None = None
     turn_id: str | None = None
@@ -93,6 +96,7 @@ def audit_out(row: AuditEvent) -> AuditEventOut:
         result=row.result,
         error=row.error,
         via_ai=row.via_ai,
+        source=row.source,
         confirmation_token=row.confirmation_token,
         conversation_id=row.conversation_id,
         turn_id=row.turn_id,

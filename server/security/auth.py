@@ -18,7 +18,7 @@ import logging
 import os
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,8 @@ class Principal:
     roles: frozenset[str]
     expires_at: float
     name: str | None = None
+    # The token itself, for tool sources that pass the user's own token on to the host app.
+    token: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_admin(self) -> bool:
@@ -143,7 +145,7 @@ class TokenVerifier:
         for key in candidates:
             claims = self._decode(token, key, str(algorithm))
             if claims is not None:
-                return _principal(claims)
+                return replace(_principal(claims), token=token)
         raise AuthError("token signature or format is invalid")
 
     def _keys_for(self, algorithm: object, kid: str | None) -> list[Any]:

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,6 +24,10 @@ class ToolContext:
     Tools must scope every read and write by `tenant`; the registry has already checked `roles`
     against the tool's roles, but a tool may look at them again for finer rules (for example an
     approval limit that depends on the approver's role).
+
+    A call to a host app's tool also needs the model's ``call_id``, for an approved action the
+    ``confirmation`` token (sent as its ``Idempotency-Key``), and, for a source whose
+    ``auth = "passthrough"``, the ``user_token`` the user authenticated with.
     """
 
     tenant: str
@@ -34,6 +38,9 @@ class ToolContext:
     currency: str
     locale: str
     sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]]
+    call_id: str = ""
+    confirmation: str | None = None
+    user_token: str | None = field(default=None, repr=False)
 
     def db(self) -> AbstractAsyncContextManager[AsyncSession]:
         """Open a new database session: `async with ctx.db() as session: ...`."""

@@ -17,12 +17,12 @@ import string
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, Protocol, Self, TypeVar
 
-from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.tools.arguments import ArgumentsValidator, ModelArguments
 from server.tools.context import TenantSettings, ToolContext
 from server.tools.errors import (
     ToolArgumentsInvalid,
@@ -31,12 +31,7 @@ from server.tools.errors import (
     ToolNotFound,
     ToolTimeout,
 )
-from server.tools.schema import (
-    arguments_model,
-    describe_validation_error,
-    parameters_schema,
-    parse_docstring,
-)
+from server.tools.schema import arguments_model, parameters_schema, parse_docstring
 
 __all__ = [
     "SetupHook",
@@ -45,10 +40,12 @@ __all__ = [
     "ToolKind",
     "ToolOutcome",
     "ToolPack",
+    "ToolProvider",
     "ToolRegistry",
     "ToolReturn",
     "ToolSpec",
     "ValidatedCall",
+    "template_summarizer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -84,7 +81,11 @@ class ToolSpec:
         parameters: JSON Schema of the arguments (an object), for OpenAI ``function.parameters``.
         func: ``async (ctx, **arguments) -> result | ToolReturn``.
         summarize: for actions, ``async (ctx, params) -> str``: the line the user confirms.
-        arguments_model: the pydantic model that validates the arguments.
+        arguments: what checks the arguments (a pydantic model, or a JSON Schema).
+        source: the tool source (host app) it comes from; None for a Python pack's tool.
+        source_roles: roles of which the user also needs one: the source's own gate.
+        destructive: for an action, whether the host says it may delete or overwrite data
+            (MCP ``destructiveHint``), for the confirmation card; None when nobody said.
     """
 
     name: str
@@ -95,10 +96,15 @@ class ToolSpec:
     parameters: dict[str, Any]
     func: ToolFunc
     summarize: Summarizer | None
-    arguments_model: type[BaseModel]
+    arguments: ArgumentsValidator
+    source: str | None = None
+    source_roles: frozenset[str] = frozenset()
+    destructive: bool | None = None
 
     def allowed(self, roles: frozenset[str]) -> bool:
         """Whether a user holding `roles` may see and run this tool."""
+        if self.source_roles and self.source_roles.isdisjoint(roles):
+            return False
         return not self.roles or not self.roles.isdisjoint(roles)
 
     def openai_tool(self) -> dict[str, Any]:
@@ -211,7 +217,8 @@ class ToolPack:
         if not text:
             raise ValueError(f"tool {tool_name!r} needs a description or a docstring")
         model = arguments_model(func, tool_name)
-        summarize = _summarizer(tool_name, summary, model) if summary is not None else None
+        names = frozenset(model.model_fields)
+        summarize = _summarizer(tool_name, summary, names) if summary is not None else None
         self.tools[tool_name] = ToolSpec(
             name=tool_name,
             description=text,
@@ -221,25 +228,67 @@ class ToolPack:
             parameters=parameters_schema(model),
             func=func,
             summarize=summarize,
-            arguments_model=model,
+            arguments=ModelArguments(model),
         )
 
 
-def _summarizer(tool_name: str, summary: Summarizer | str, model: type[BaseModel]) -> Summarizer:
+def _summarizer(tool_name: str, summary: Summarizer | str, names: frozenset[str]) -> Summarizer:
     if not isinstance(summary, str):
         return summary
-    template = summary
-    used = {field for _, field, _, _ in string.Formatter().parse(template) if field}
-    unknown = sorted(used - set(model.model_fields))
+    return template_summarizer(tool_name, summary, names)
+
+
+def template_summarizer(tool_name: str, template: str, names: frozenset[str]) -> Summarizer:
+    """A summarizer that fills ``template`` (``"Approve purchase order {po_number}"``) with the
+    call's arguments.
+
+    Raises:
+        ValueError: the template is malformed or uses a name that is not an argument.
+    """
+    try:
+        used = {field for _, field, _, _ in string.Formatter().parse(template) if field}
+    except ValueError as exc:
+        raise ValueError(f"tool {tool_name!r}: summary template is malformed ({exc})") from None
+    unknown = sorted(used - names)
     if unknown:
         raise ValueError(f"tool {tool_name!r}: summary uses unknown argument {unknown[0]!r}")
 
     async def format_summary(ctx: ToolContext, params: dict[str, Any]) -> str:
         # Optional arguments left out of the call read as empty rather than failing the prompt.
-        values = {name: "" for name in model.model_fields} | params
+        values = {name: "" for name in names} | params
         return template.format_map(values)
 
     return format_summary
+
+
+class ToolProvider(Protocol):
+    """Tools that come and go at run time: a host app's tool source.
+
+    Its tools are named ``<name>__<tool>``; the registry offers them only while the provider is
+    `available` (its host answers), and looks them up afresh on every call, so a source that
+    reloads its list (an OpenAPI document that changed, an MCP ``tools/list_changed``) is seen
+    on the next turn.
+    """
+
+    @property
+    def name(self) -> str:
+        """The source's name, the prefix of its tools' names."""
+        ...
+
+    @property
+    def available(self) -> bool:
+        """Whether its tools should be offered now."""
+        ...
+
+    @property
+    def tools(self) -> Mapping[str, ToolSpec]:
+        """Its current tools by full name (``<name>__<tool>``)."""
+        ...
+
+    @property
+    def problem(self) -> str | None:
+        """Why it is degraded (down, circuit open), or None when it is fine."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +323,7 @@ class ToolRegistry:
 
     def __init__(self) -> None:
         self.packs: list[ToolPack] = []
+        self.providers: list[ToolProvider] = []
         self._tools: dict[str, ToolSpec] = {}
 
     def add_pack(self, pack: ToolPack) -> None:
@@ -285,8 +335,44 @@ class ToolRegistry:
         clashes = sorted(set(pack.tools) & set(self._tools))
         if clashes:
             raise ValueError(f"tool {clashes[0]!r} of pack {pack.name!r} is already registered")
+        prefixed = sorted(name for name in pack.tools if self._provider_of(name) is not None)
+        if prefixed:
+            raise ValueError(f"tool {prefixed[0]!r} of pack {pack.name!r} uses a source's prefix")
         self.packs.append(pack)
         self._tools.update(pack.tools)
+
+    def add_provider(self, provider: ToolProvider) -> None:
+        """Add a tool source whose tools are named ``<provider.name>__<tool>``.
+
+        Raises:
+            ValueError: another source has that name, or a pack tool uses its prefix.
+        """
+        if any(known.name == provider.name for known in self.providers):
+            raise ValueError(f"tool source {provider.name!r} is already registered")
+        prefix = f"{provider.name}__"
+        clashes = sorted(name for name in self._tools if name.startswith(prefix))
+        if clashes:
+            raise ValueError(f"tool {clashes[0]!r} of a pack uses the prefix of {provider.name!r}")
+        self.providers.append(provider)
+
+    def _provider_of(self, name: str) -> ToolProvider | None:
+        source, separator, _ = name.partition("__")
+        if not separator:
+            return None
+        return next((known for known in self.providers if known.name == source), None)
+
+    def degraded_sources(self) -> dict[str, str]:
+        """Tool sources not fully usable now, by name, with the reason (for ``/readyz``)."""
+        return {
+            provider.name: provider.problem
+            for provider in self.providers
+            if provider.problem is not None
+        }
+
+    def source_of(self, name: str) -> str | None:
+        """The tool source that offers (or offered) the tool ``name``; None for a pack's tool."""
+        provider = self._provider_of(name)
+        return provider.name if provider is not None else None
 
     @classmethod
     def from_import_paths(cls, paths: Sequence[str]) -> Self:
@@ -310,12 +396,20 @@ class ToolRegistry:
     # -- what the model sees ---------------------------------------------------------------
 
     def get(self, name: str) -> ToolSpec | None:
-        """The tool called `name`, if any."""
+        """The tool called `name`, if any (a source's tool also while its source is down)."""
+        provider = self._provider_of(name)
+        if provider is not None:
+            return provider.tools.get(name)
         return self._tools.get(name)
 
     def visible_to(self, roles: frozenset[str]) -> list[ToolSpec]:
-        """The tools a user holding `roles` may use, in registration order."""
-        return [spec for spec in self._tools.values() if spec.allowed(roles)]
+        """The tools a user holding `roles` may use: packs' first, then each available
+        source's."""
+        specs = list(self._tools.values())
+        for provider in self.providers:
+            if provider.available:
+                specs.extend(provider.tools.values())
+        return [spec for spec in specs if spec.allowed(roles)]
 
     def openai_tools(self, roles: frozenset[str]) -> list[dict[str, Any]]:
         """The ``tools`` list for a chat-completions request on behalf of such a user."""
@@ -346,22 +440,26 @@ class ToolRegistry:
 
         Raises:
             ToolNotFound: no such tool.
+            ToolError: the tool's source is down and its tools are not known now.
             ToolForbidden: the user's roles do not allow it.
             ToolArgumentsInvalid: the arguments are not JSON, not an object, or do not fit;
                 the message names each offending argument.
         """
-        spec = self._tools.get(name)
+        spec = self.get(name)
         if spec is None:
+            provider = self._provider_of(name)
+            if provider is not None and not provider.available:
+                # Its list is unknown while the host is down: say so rather than "unknown".
+                raise ToolError(
+                    f"tool source {provider.name!r} is not available at the moment; "
+                    f"{name!r} was not called",
+                    code="source_unavailable",
+                )
             raise ToolNotFound(name)
         if not spec.allowed(roles):
             raise ToolForbidden(name)
         arguments = _parse_arguments(name, raw_arguments)
-        try:
-            model = spec.arguments_model.model_validate(arguments)
-        except ValidationError as exc:
-            problems, field_path = describe_validation_error(exc)
-            raise ToolArgumentsInvalid(name, problems, field=field_path) from exc
-        return ValidatedCall(spec, model.model_dump(mode="json", exclude_none=True))
+        return ValidatedCall(spec, spec.arguments.check(name, arguments))
 
     async def summarize(self, call: ValidatedCall, ctx: ToolContext) -> str:
         """The human line the user is asked to confirm, e.g. "Approve purchase order PO-1001 …".
@@ -395,12 +493,10 @@ class ToolRegistry:
         """
         spec = call.spec
         try:
-            model = spec.arguments_model.model_validate(call.arguments)
-        except ValidationError as exc:
+            kwargs = spec.arguments.keywords(spec.name, dict(call.arguments))
+        except ToolArgumentsInvalid as exc:
             # Stored arguments of a confirmed action may no longer fit a changed tool.
-            problems, _ = describe_validation_error(exc)
-            return _failure("; ".join(problems))
-        kwargs = {name: getattr(model, name) for name in type(model).model_fields}
+            return _failure(exc.message)
         deadline = asyncio.timeout(spec.timeout_s)
         try:
             async with deadline:

@@ -169,6 +169,8 @@ class TurnEngine:
                 user_message_id=message.id,
                 client_msg_id=ref,
                 context=dict(frame.context) if frame.context else None,
+                # Only tool sources may pass the user's token on; without them it is not kept.
+                user_token=principal.token if self._settings.tool_sources else None,
             )
         )
         return None

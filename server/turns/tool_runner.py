@@ -126,7 +126,14 @@ class ToolRunner:
                 await self._audit_refusal(turn, call, exc.message)
             await self._publish_progress(turn, call, {}, ToolOutcome(False, {}, exc.message))
             return ToolOutcome(False, {"error": exc.message}, exc.message)
-        context = self.context_for(turn.request.owner, roles, request.conversation_id, turn.turn_id)
+        context = self.context_for(
+            turn.request.owner,
+            roles,
+            request.conversation_id,
+            turn.turn_id,
+            call_id=call.id,
+            user_token=request.user_token,
+        )
         if validated.spec.kind == "query":
             await self._publish(turn, self._call_frame(turn, call, validated.arguments))
             outcome = await registry.run(validated, context)
@@ -181,6 +188,8 @@ class ToolRunner:
                     params=confirmation.params,
                     summary=summary,
                     expires_at=iso(confirmation.expires_at),
+                    source=validated.spec.source,
+                    destructive=validated.spec.destructive,
                 ),
             )
             turn.awaiting[call.id] = (
@@ -323,7 +332,16 @@ class ToolRunner:
         registry = self._tools
         roles = principal.roles
         owner = UserKey(tenant=confirmation.tenant, user=confirmation.user_id)
-        ctx = self.context_for(owner, roles, confirmation.conversation_id, confirmation.turn_id)
+        # The confirmation token goes to a host app as the action's Idempotency-Key.
+        ctx = self.context_for(
+            owner,
+            roles,
+            confirmation.conversation_id,
+            confirmation.turn_id,
+            call_id=confirmation.call_id,
+            confirmation=confirmation.token,
+            user_token=principal.token,
+        )
         try:
             if registry is None:
                 raise ToolError(f"unknown tool {confirmation.action!r}")
@@ -366,6 +384,7 @@ class ToolRunner:
                         audit_id=audit_id,
                         conversation_id=moved.conversation_id,
                         turn_id=moved.turn_id,
+                        source=self._source_of(moved.action),
                     )
                 )
             ],
@@ -396,7 +415,15 @@ class ToolRunner:
     # -- helpers -------------------------------------------------------------------------------
 
     def context_for(
-        self, owner: UserKey, roles: frozenset[str], conversation_id: str, turn_id: str
+        self,
+        owner: UserKey,
+        roles: frozenset[str],
+        conversation_id: str,
+        turn_id: str,
+        *,
+        call_id: str = "",
+        confirmation: str | None = None,
+        user_token: str | None = None,
     ) -> ToolContext:
         settings = self._tools.tenant_settings(owner.tenant) if self._tools is not None else None
         return ToolContext(
@@ -408,6 +435,9 @@ class ToolRunner:
             currency=settings.currency if settings else "USD",
             locale=settings.locale if settings else "en-US",
             sessions=self._db.session,
+            call_id=call_id,
+            confirmation=confirmation,
+            user_token=user_token,
         )
 
     def _audit_event(
@@ -432,6 +462,7 @@ class ToolRunner:
             result=result,
             error=error,
             via_ai=True,
+            source=self._source_of(confirmation.action),
             confirmation_token=confirmation.token,
             conversation_id=confirmation.conversation_id,
             turn_id=confirmation.turn_id,
@@ -448,6 +479,7 @@ class ToolRunner:
                 event=AuditEventKind.REFUSED,
                 error=reason,
                 via_ai=True,
+                source=self._source_of(call.name),
                 conversation_id=request.conversation_id,
                 turn_id=turn.turn_id,
             )
@@ -475,6 +507,7 @@ class ToolRunner:
             call_id=call.id,
             name=call.name[:200] or "unnamed",
             arguments=arguments,
+            source=self._source_of(call.name),
         )
 
     def _result_frame(
@@ -488,6 +521,10 @@ class ToolRunner:
             ok=outcome.ok,
             summary=outcome.summary[:500],
         )
+
+    def _source_of(self, tool: str) -> str | None:
+        """The tool source (host app) a tool comes from, for frames and audit rows."""
+        return self._tools.source_of(tool) if self._tools is not None else None
 
     async def _publish(self, turn: RunningTurn, *frames: object) -> None:
         await self._hub.publish(turn.request.owner, [_encode(frame) for frame in frames])

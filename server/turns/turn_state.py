@@ -28,6 +28,8 @@ class TurnRequest:
     # A continuation turn (after a confirmation whose own turn is gone) answers this note
     # instead of a user message.
     note: str | None = None
+    # The user's own token, for tool sources with auth = "passthrough" (kept while queued).
+    user_token: str | None = field(default=None, repr=False)
 
     @property
     def owner(self) -> UserKey:
@@ -44,6 +46,7 @@ class TurnRequest:
                 "client_msg_id": self.client_msg_id,
                 "context": self.context,
                 "note": self.note,
+                "user_token": self.user_token,
             }
         ).decode()
 

@@ -13,6 +13,7 @@ import pytest
 from examples.erp import pack
 from examples.erp.host.operations import OPERATIONS, Operation, check_operations
 from examples.erp.host.settings import HostSettings, SettingsError
+from server.tools.sources.config import load_sources_file
 from tests.examples.conftest import REPO, SECRET
 
 
@@ -122,8 +123,12 @@ def test_a_wrong_operation_table_fails_at_startup(
         check_operations(pack, operations)
 
 
-def test_the_sample_tool_sources_file_points_at_the_app() -> None:
-    sources = tomllib.loads((REPO / "examples" / "erp" / "tools.toml").read_text())["source"]
+def test_the_sample_tool_sources_file_points_at_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = REPO / "examples" / "erp" / "tools.toml"
+    monkeypatch.setenv("ERP_PARLEY_SECRET", SECRET)
+    (loaded,) = load_sources_file(path)  # Parley itself accepts the file
+    assert loaded.secret == SECRET
+    sources = tomllib.loads(path.read_text())["source"]
     assert len(sources) == 1
     source = sources[0]
     defaults = HostSettings(parley_secret=SECRET)

@@ -234,6 +234,9 @@ class ParleyServer:
                 "PARLEY_LOG_FORMAT": "json",
                 "PARLEY_REDIS_PREFIX": config.redis_prefix,
                 "PARLEY_SWEEP_INTERVAL_S": "0.5",
+                # The demo ERP pack stays in-process, its books in Parley's database where the
+                # tests read them; a test of `scripts/serve`'s own setup sets "host".
+                "PARLEY_DEMO_ERP": "pack",
             }
         )
         if config.redis_url:

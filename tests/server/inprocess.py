@@ -25,6 +25,7 @@ import asyncio
 import contextvars
 import gc
 import logging
+import os
 import threading
 import time
 import traceback
@@ -33,7 +34,7 @@ from typing import Any
 
 import uvicorn
 
-from server.config import Settings
+from server.config import Settings, describe
 from server.ops.logs import ContextFilter, JsonFormatter
 from server.security.redaction import SecretScrubber
 
@@ -191,6 +192,7 @@ class InProcessWorker(_ThreadServer):
     def __init__(self, environ: Mapping[str, str], *, name: str) -> None:
         super().__init__(name, ServerLog())
         self.settings = Settings.from_env(environ)
+        _export_referenced_variables(environ)
 
     def build(self) -> uvicorn.Server:
         from server.app import create_app
@@ -202,6 +204,18 @@ class InProcessWorker(_ThreadServer):
         assert self.log is not None
         self.log.scrubber = _worker_scrubber()
         return DrainingServer(uvicorn_config(app, self.settings), app)
+
+
+def _export_referenced_variables(environ: Mapping[str, str]) -> None:
+    """Give the test process the variables the worker's environment adds beyond its settings.
+
+    A tool sources file names secrets as ``${NAME}``, read from the environment of the process
+    the worker runs in: for an in-process worker, the test process's own.
+    """
+    settings = {name for name, _, _ in describe()}
+    for name, value in environ.items():
+        if name not in settings and not name.startswith("PARLEY_"):
+            os.environ.setdefault(name, value)
 
 
 class InProcessApp(_ThreadServer):

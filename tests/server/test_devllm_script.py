@@ -222,6 +222,46 @@ def test_default_script_explains_a_missing_tool(
     assert f"no {tool} tool is available" in reply.text
 
 
+# The demo ERP's tools as its host app offers them through the tool source "erp".
+HOST_APP_TOOLS = frozenset(
+    f"erp__{tool}"
+    for tool in {tool for _, tool, _ in ERP_PROMPTS} | {"dashboard_summary", "ar_aging"}
+)
+
+
+@pytest.mark.parametrize(("prompt", "tool", "arguments"), ERP_PROMPTS)
+def test_default_script_calls_a_tool_sources_tools(
+    prompt: str, tool: str, arguments: dict[str, Any]
+) -> None:
+    reply = ask(default_script(), prompt, HOST_APP_TOOLS)
+    assert [(call.name, json.loads(call.arguments)) for call in reply.calls] == [
+        (f"erp__{tool}", arguments)
+    ]
+    assert reply.text == ""
+
+
+def test_a_tools_own_name_wins_and_two_sources_leave_it_unoffered() -> None:
+    script = default_script()
+    both = {"cash_balance", "erp__cash_balance"}
+    assert [c.name for c in ask(script, "cash balance", both).calls] == ["cash_balance"]
+    # Two host apps serving the tool: which one is meant is not the script's guess to make.
+    ambiguous = ask(script, "cash balance", {"erp__cash_balance", "books__cash_balance"})
+    assert ambiguous.calls == ()
+    assert "no cash_balance tool is available" in ambiguous.text
+    # Only a whole "<source>__" prefix counts: "petty_cash_balance" is another tool.
+    assert ask(script, "cash balance", {"petty_cash_balance"}).calls == ()
+
+
+def test_answers_read_a_sources_tool_as_its_own_name() -> None:
+    result = {"accounts": [{"name": "Operating", "balance": "10.00"}], "total": "10.00"}
+    answer = answer_tool_results([ToolResult("erp__cash_balance", json.dumps(result))])
+    assert answer == "Cash across 1 bank account: Operating 10.00. Total: 10.00."
+    refused = ToolResult("erp__approve_purchase_order", json.dumps({"error": "not pending"}))
+    assert answer_tool_results([refused]) == (
+        "Sorry, approve purchase order didn't go through: not pending."
+    )
+
+
 def test_default_script_combines_queries() -> None:
     script = default_script()
     reply = ask(script, "dashboard and cash balance", {"cash_balance", "dashboard_summary"})

@@ -448,14 +448,20 @@ DEV_SECRET = "dev-secret"
 
 
 def start_server(tmp: Path) -> ParleyServer:
-    """Parley as ``scripts/serve`` runs it: dev mode, the demo ERP pack, the in-process dev
-    model, default settings, and tokens checked with the dev secret ``parley token`` signs with.
+    """Parley as ``scripts/serve`` runs it: ``parley serve`` in dev mode, which starts the demo
+    ERP app and reaches it as the tool source ``erp``; the in-process dev model, default
+    settings, and tokens checked with the dev secret ``parley token`` signs with.
     """
     config = ServerConfig(
         database_url=f"sqlite+aiosqlite:///{tmp / 'parley.db'}",
-        extra={"PARLEY_JWT_SECRET": "", "PARLEY_DEV_SECRET_FILE": str(tmp / DEV_SECRET)},
+        extra={
+            "PARLEY_JWT_SECRET": "",
+            "PARLEY_DEV_SECRET_FILE": str(tmp / DEV_SECRET),
+            "PARLEY_DEV_SIGNING_KEY_FILE": str(tmp / "dev-signing-key.pem"),
+            "PARLEY_DEMO_ERP": "host",
+        },
     )
-    return ParleyServer(tmp, config)
+    return ParleyServer(tmp, config, process=True)
 
 
 def issue_token(command: str, tmp: Path) -> str:
@@ -537,6 +543,9 @@ def record(transcript: Transcript, block: Block, tmp: Path) -> Recorded:
 
 
 # -- tests -------------------------------------------------------------------------------------
+
+# Each session runs against `parley serve` and the demo ERP app: processes, the full run's.
+pytestmark = pytest.mark.slow
 
 HINT = (
     "rewrite the block from a real run with: .venv/bin/python -m tests.server.test_docs_transcripts"

@@ -47,6 +47,7 @@ from examples.erp.host.errors import (
 from examples.erp.host.openapi import API_ROOT
 from examples.erp.host.operations import Operation
 from examples.erp.host.settings import HostSettings
+from server.tools.arguments import ModelArguments
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError
 from server.tools.registry import ToolPack, ToolReturn, ToolSpec
@@ -361,8 +362,10 @@ class Api:
 
 
 def _validated(spec: ToolSpec, arguments: dict[str, Any]) -> BaseModel:
+    # The pack's tools are Python functions: their arguments are a pydantic model.
+    assert isinstance(spec.arguments, ModelArguments), spec.name
     try:
-        return spec.arguments_model.model_validate(arguments)
+        return spec.arguments.model.model_validate(arguments)
     except ValidationError as exc:
         problems, _ = describe_validation_error(exc)
         raise BadRequest("; ".join(problems), code="invalid_arguments") from None
