@@ -23,6 +23,9 @@ from openapi_spec_validator import validate
 from examples.erp import pack
 from tests.examples.conftest import ISSUER, ErpHost, bearer, call_token
 
+# The ERP host app is a real process of its own: the full run has these tests.
+pytestmark = pytest.mark.slow
+
 
 def action_headers(key: str | None = None, **token: Any) -> dict[str, str]:
     """Headers of an action call: a token issued for a confirmation, and the key Parley sends."""

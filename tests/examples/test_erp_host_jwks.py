@@ -23,6 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from tests.examples.conftest import ErpHost, call_token
 
+# The ERP host app is a real process of its own: the full run has these tests.
+pytestmark = pytest.mark.slow
+
 KID = "parley-2026"
 
 

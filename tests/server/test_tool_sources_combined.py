@@ -24,7 +24,8 @@ from tests.server.harness import ParleyServer, Tab, frames_of
 from tests.server.mcp_peer import HttpPeer
 from tests.server.tool_sources_support import HOST_API_KEY, HOST_SECRET, HostApp
 
-pytestmark = pytest.mark.timeout(240)
+# Its peers (host apps, MCP servers) are real processes: the full run has it.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 PEER_SECRET = "mcp-peer-secret-for-the-combined-test-0123456789"
 

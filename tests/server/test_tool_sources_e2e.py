@@ -36,7 +36,8 @@ from tests.server.tool_sources_support import (
     sources_file,
 )
 
-pytestmark = pytest.mark.timeout(240)
+# Its peers (host apps, MCP servers) are real processes: the full run has it.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,8 @@ from tests.server.mcp_peer import (
     stdio_command,
 )
 
-pytestmark = pytest.mark.timeout(120)
+# Its peers (host apps, MCP servers) are real processes: the full run has it.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 LIMITS = McpLimits(list_timeout_s=10.0, retry_min_s=0.2, retry_max_s=0.5)
 PEER_TOOLS = {"lookup_invoice", "pay_invoice", "tag_invoice", "slow_report", "big_report"}

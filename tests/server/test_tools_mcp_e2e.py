@@ -28,7 +28,8 @@ from tests.server.mcp_peer import (
     stdio_command,
 )
 
-pytestmark = pytest.mark.timeout(300)
+# Its peers (host apps, MCP servers) are real processes: the full run has it.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 SOURCE = "peer"
 SECRET = "mcp-source-secret-for-tests-0123456789abcdef"

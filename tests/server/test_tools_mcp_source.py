@@ -25,7 +25,8 @@ from server.tools.sources.mcp import McpSource
 from server.tools.sources.user_token import CallAuth
 from tests.server.mcp_peer import HttpPeer, recorded_calls
 
-pytestmark = pytest.mark.timeout(120)
+# Its peers (host apps, MCP servers) are real processes: the full run has it.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 SECRET = "mcp-source-secret-for-tests-0123456789abcdef"
 ROLES = frozenset({"clerk"})
