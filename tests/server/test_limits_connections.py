@@ -75,6 +75,10 @@ async def test_sockets_per_user_trip_at_the_limit_and_free_on_close(
 async def test_sockets_per_address_trip_before_hello(start_server: StartServer) -> None:
     server = start_server(PARLEY_MAX_CONNECTIONS_PER_IP="3")
     sockets = [await Tab.connect(server.ws_url) for _ in range(3)]
+    for socket in sockets:
+        # Answered only once the server has counted the socket: the fourth then finds three.
+        await socket.send({"type": "ping"})
+        assert (await socket.expect("error"))["code"] == "hello_required"
     reason = await refused_with_4429(await Tab.connect(server.ws_url), None)
     assert reason == "too many connections for this address (at most 3)"
     await sockets[0].close()
