@@ -45,7 +45,7 @@ describe('the demo page against parley serve', { skip }, () => {
 
   test('a question shows the typing indicator, then the answer as it streams', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const tab = await DemoTab.open(context, server.security.origin, { user: uniqueUser('asker') });
+    const tab = await DemoTab.open(context, server.origin, { user: uniqueUser('asker') });
     await tab.testid('empty').waitFor();
     // The server runs the scripted dev model, and the widget says so.
     await tab.testid('dev-label').waitFor({ timeout: WAIT_MS });
@@ -102,7 +102,7 @@ describe('the demo page against parley serve', { skip }, () => {
       hasTouch: true,
     });
     const page = await context.newPage();
-    await page.goto(`${server.security.origin}/`);
+    await page.goto(`${server.origin}/`);
     // Anything wider than the screen widens the layout viewport and pushes the fixed launcher
     // off it, so the page must not scroll sideways.
     assert.equal(await page.evaluate(() => document.documentElement.scrollWidth), 390);
@@ -125,7 +125,7 @@ describe('the demo page against parley serve', { skip }, () => {
 
   test('model text that looks like HTML is shown as text and runs nothing', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const tab = await DemoTab.open(context, server.security.origin, { user: uniqueUser('xss') });
+    const tab = await DemoTab.open(context, server.origin, { user: uniqueUser('xss') });
     const payload =
       'Look: <img src=x onerror="window.parleyPwned=1;alert(1)"> ' +
       '<script>window.parleyPwned=2</script> <b onmouseover="window.parleyPwned=3">bold?</b>';
@@ -152,8 +152,8 @@ describe('the demo page against parley serve', { skip }, () => {
     // The demo's default identity: alice at acme, an admin, who may approve purchase orders.
     const alice = { user: 'alice', tenant: 'acme', roles: 'admin', name: 'Alice' };
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const first = await DemoTab.open(context, server.security.origin, alice);
-    const second = await DemoTab.open(context, server.security.origin, alice);
+    const first = await DemoTab.open(context, server.origin, alice);
+    const second = await DemoTab.open(context, server.origin, alice);
 
     await first.type('show overdue purchase orders');
     for (const tab of [first, second]) {

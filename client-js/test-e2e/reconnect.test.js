@@ -185,7 +185,7 @@ describe('an answer survives a lost connection', { skip }, () => {
   test('the server restarts during a reply: banner, reconnect, the finished answer', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     try {
-      const tab = await DemoTab.open(context, server.security.origin, { user: uniqueUser('restart') });
+      const tab = await DemoTab.open(context, server.origin, { user: uniqueUser('restart') });
       await tab.startRecording();
       await recordReady(tab);
       await tab.type(`[say] ${ANSWER_RESTART}`);
@@ -213,7 +213,7 @@ describe('an answer survives a lost connection', { skip }, () => {
   test('the server is killed during a reply: the page reconnects and nothing hangs', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     try {
-      const tab = await DemoTab.open(context, server.security.origin, { user: uniqueUser('killed') });
+      const tab = await DemoTab.open(context, server.origin, { user: uniqueUser('killed') });
       await tab.startRecording();
       await recordReady(tab);
       await tab.type(`[say] ${ANSWER_KILLED}`);

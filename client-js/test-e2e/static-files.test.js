@@ -34,7 +34,7 @@ describe('the files parley serve publishes from client-js/', { skip }, () => {
   });
 
   /** @param {string} path */
-  const get = (path) => fetch(server.security.origin + path);
+  const get = (path) => fetch(server.origin + path);
 
   test('the demo page and every shipped module are served', async () => {
     const page = await get('/');

@@ -262,7 +262,13 @@ class Erp:
         assert gl.get("1200", Decimal(0)) == stock
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+# The PostgreSQL half is the full run's (production_pair), like the server tests' real pair.
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.production_pair]),
+    ]
+)
 def erp_template(request: pytest.FixtureRequest) -> tuple[str, str]:
     """The backend of a test and its seeded template (resolved here, outside the event loop)."""
     if request.param == "sqlite":
