@@ -94,6 +94,9 @@ class TurnEngine:
         self._tool_runner = tool_runner
         self._loop = loop
         self._running: dict[str, RunningTurn] = {}
+        # Turns of this worker that stopped running and are being ended: their slot is still
+        # held until end_turn releases it, but there is nothing left to cancel.
+        self._ending: set[str] = set()
         self._accepting = True
 
     @property
@@ -341,6 +344,8 @@ class TurnEngine:
         holder = await self._leases.holder(owner, conversation_id)
         if holder is None or (turn_id is not None and holder != turn_id):
             return False
+        if holder in self._ending:
+            return False
         if self.cancel_local(holder, TurnStatus.CANCELLED):
             return True
         await self._control.publish(CancelTurn(turn_id=holder))
@@ -446,6 +451,7 @@ class TurnEngine:
             self._notices.turn_failed(owner, failure, ref=_ref_of(exc) or request.client_msg_id)
         finally:
             renewer.cancel()
+            self._ending.add(turn.turn_id)
             response = None
             try:
                 response = await self._loop.save_reply(turn, status)
@@ -509,6 +515,7 @@ class TurnEngine:
         # Until the lease is released, the conversation takes no other turn.
         with contextlib.suppress(Exception):
             await _through_outage(lambda: self._leases.release(owner, conversation_id, turn_id))
+        self._ending.discard(turn_id)
         try:
             await self.start_next(owner, conversation_id)
         except Exception as exc:
