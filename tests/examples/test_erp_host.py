@@ -306,6 +306,30 @@ async def test_an_action_without_a_key_is_refused_and_changes_nothing(host: ErpH
     assert await host.count("erp_customer", "acme") == before
 
 
+async def test_a_preview_answers_the_cards_line_and_changes_nothing(host: ErpHost) -> None:
+    # A preview is sent before the user is asked: a plain call token, no key.
+    headers = bearer(call_token(user="carol", roles=["finance"]))
+    preview = await post(host, "/api/purchase-orders/PO-1004/approve/preview", {}, headers)
+    assert preview.status_code == 200, preview.text
+    summary = preview.json()["summary"]
+    assert summary.startswith("Approve purchase order PO-1004")
+    assert "USD" in summary  # the looked-up amount, which a template cannot give
+    still = await get(host, "/api/purchase-orders", status="awaiting_approval")
+    assert "PO-1004" in [o["number"] for o in still.json()["purchase_orders"]]
+
+    # An action that cannot run is refused at the preview, with the books' reason.
+    done = await post(host, "/api/purchase-orders/PO-1006/approve/preview", {}, headers)
+    assert done.status_code == 403, done.text
+    assert "not awaiting approval" in done.json()["error"]
+    viewer = bearer(call_token(roles=["viewer"]))
+    refused = await post(host, "/api/purchase-orders/PO-1004/approve/preview", {}, viewer)
+    assert refused.status_code == 403
+    seller = bearer(call_token(roles=["sales"]))
+    bad = await post(host, "/api/sales-orders/preview", {"customer": 7}, seller)
+    assert bad.status_code == 400
+    assert bad.json()["code"] == "invalid_arguments"
+
+
 async def test_an_approval_lands_in_the_books_and_the_demo_data(host: ErpHost) -> None:
     key = f"confirm-{uuid.uuid4().hex}"
     headers = action_headers(key, user="carol", roles=["finance"])

@@ -107,6 +107,8 @@ async def test_an_approved_po_is_approved_in_the_apps_books_after_a_reload(
     try:
         card = await ask_for_approval(tab, "approve PO-1001", "m-approve")
         assert (card["action"], card.get("source")) == ("erp__approve_purchase_order", "erp")
+        # The app's preview gave the card its line, with what only the books know.
+        assert card["summary"].startswith("Approve purchase order PO-1001 from Acme Supplies")
         # Nothing changes in the app before the user decides.
         assert status_of(demo, "PO-1001") == "awaiting_approval"
         await tab.send({"type": "confirm", "token": card["token"], "decision": "approve"})
@@ -130,6 +132,20 @@ async def test_an_approved_po_is_approved_in_the_apps_books_after_a_reload(
     assert status_of(demo, "PO-1001") == "approved"
     (answer,) = of_type(listed, "response")
     assert "PO-1001" in answer["text"]
+
+
+async def test_an_action_the_books_refuse_gets_no_card(demo: ParleyServer) -> None:
+    tab = await demo.tab()
+    try:
+        frames = await tab.ask("approve PO-1006", "m-approved-already")
+    finally:
+        await tab.close()
+    assert of_type(frames, "confirm_request") == []
+    (result,) = of_type(frames, "tool_result")
+    assert result["ok"] is False
+    assert "not awaiting approval" in result["summary"]
+    assert frames[-1]["status"] == "completed"
+    assert status_of(demo, "PO-1006") == "approved"
 
 
 @pytest.mark.parametrize(

@@ -277,6 +277,18 @@ def broken(change: Any) -> dict[str, Any]:
             ["get_big", "'nope'"],
         ),
         (
+            lambda d: d["paths"]["/big"]["get"].update(
+                {"x-parley": {"kind": "action", "preview": "relative/preview"}}
+            ),
+            ["paths./big.get.x-parley.preview", "starting with '/'"],
+        ),
+        (
+            lambda d: d["paths"]["/big"]["get"].update(
+                {"x-parley": {"kind": "action", "preview": "/big/{id}/preview"}}
+            ),
+            ["paths./big.get.x-parley.preview", "'id' is not a path parameter"],
+        ),
+        (
             lambda d: d["paths"]["/big"]["get"].update(operationId="big report!"),
             ["GET /big", "'big report!'"],
         ),

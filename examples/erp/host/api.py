@@ -107,22 +107,41 @@ class Api:
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     def routes(self) -> list[Route]:
-        """One route per operation, below the API root."""
-        return [
+        """One route per operation, below the API root, and one per action's preview."""
+        routes = [
             Route(API_ROOT + op.path, self._endpoint(op), methods=[op.method], name=op.tool)
             for op in self._operations
         ]
+        routes += [
+            Route(
+                API_ROOT + op.preview_path,
+                self._endpoint(op, preview=True),
+                methods=["POST"],
+                name=f"{op.tool}_preview",
+            )
+            for op in self._operations
+            if op.preview_path is not None
+        ]
+        return routes
 
-    def _endpoint(self, operation: Operation) -> Callable[[Request], Awaitable[Response]]:
+    def _endpoint(
+        self, operation: Operation, *, preview: bool = False
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            return await self.handle(request, operation)
+            return await self.handle(request, operation, preview=preview)
 
         return endpoint
 
     # -- one request -----------------------------------------------------------------------
 
-    async def handle(self, request: Request, operation: Operation) -> Response:
-        """Answer one call of `operation`; every refusal is a JSON error, never an exception."""
+    async def handle(
+        self, request: Request, operation: Operation, *, preview: bool = False
+    ) -> Response:
+        """Answer one call of `operation`; every refusal is a JSON error, never an exception.
+
+        A preview of an action checks the same (token, roles, arguments) but needs no
+        confirmation or key: it changes nothing and answers the card's line.
+        """
         caller: Caller | None = None
         try:
             caller = await self._verifier.verify(request.headers.get("authorization"))
@@ -135,6 +154,10 @@ class Api:
             if operation.method == "GET":
                 arguments = self._query_arguments(request, operation)
                 response = await self._run_query(spec, caller, _validated(spec, arguments))
+            elif preview:
+                arguments = await self._body_arguments(request)
+                _validated(spec, arguments)
+                response = await self._run_preview(spec, caller, arguments)
             else:
                 if caller.confirmation is None:
                     raise Forbidden(
@@ -153,9 +176,10 @@ class Api:
             logger.exception("%s %s failed", operation.method, operation.tool)
             response = json_response({"error": "internal error"}, 500)
         logger.info(
-            "%s %s by %s@%s call=%s -> %d",
+            "%s %s%s by %s@%s call=%s -> %d",
             operation.method,
             operation.tool,
+            " (preview)" if preview else "",
             caller.user if caller else "-",
             caller.tenant if caller else "-",
             caller.call_id if caller else "-",
@@ -248,6 +272,24 @@ class Api:
         except ToolError as exc:
             raise _refusal(exc) from None
         return json_response(result)
+
+    async def _run_preview(
+        self, spec: ToolSpec, caller: Caller, arguments: dict[str, Any]
+    ) -> Response:
+        """The line the pack's summary gives for the action, or its refusal; writes nothing."""
+        ctx = self._context(caller, self._sessions)
+        assert spec.summarize is not None, spec.name  # every action of the pack has one
+        deadline = asyncio.timeout(spec.timeout_s)
+        try:
+            async with deadline:
+                summary = await spec.summarize(ctx, spec.arguments.check(spec.name, arguments))
+        except ToolError as exc:
+            raise _refusal(exc) from None
+        except TimeoutError:
+            if deadline.expired():
+                raise TimedOut(f"{spec.name} did not finish within {spec.timeout_s:g} s") from None
+            raise
+        return json_response({"summary": summary})
 
     async def _run_action(
         self,

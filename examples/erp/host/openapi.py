@@ -125,6 +125,8 @@ def _operation(spec: ToolSpec, operation: Operation, max_list_items: int) -> dic
     hints: dict[str, Any] = {"kind": spec.kind, "roles": sorted(spec.roles)}
     if operation.summary is not None:
         hints["summary"] = operation.summary
+    if operation.preview_path is not None:
+        hints["preview"] = operation.preview_path
     entry["x-parley"] = hints
     return entry
 

@@ -6,8 +6,10 @@ body. An argument that names the document an operation acts on is a path paramet
 (``POST /purchase-orders/{po_number}/approve``), as a REST API would have it.
 
 An action also carries the summary template Parley shows on the confirmation card, written
-from the action's arguments; the pack's own summaries look the document up for a richer line,
-which a template cannot, so these say the same thing with what the call itself holds.
+from the action's arguments, and a preview path (the action's path plus ``/preview``): Parley
+sends the action's request there before it asks the user, and the pack's own summary answers,
+looking the document up for a richer line ("... from Contoso for USD 12,000.00") or refusing an
+action that cannot run. The template is what the card says when the preview names no line.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ class Operation:
     tag: str
     status: int = 200
     summary: str | None = None
+
+    @property
+    def preview_path(self) -> str | None:
+        """Where an action is previewed: its own path plus ``/preview``; None for a query."""
+        return self.path + "/preview" if self.method == "POST" else None
 
     @property
     def path_parameters(self) -> tuple[str, ...]:

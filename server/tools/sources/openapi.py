@@ -8,6 +8,11 @@
   approves it. An ``x-parley`` object on the operation may set ``kind`` ("query"/"action"),
   ``roles`` (a list) and ``summary`` (the confirmation card's line, a template over the
   arguments: ``"Approve purchase order {po_number}"``); the sources file overrides all three.
+- An action's ``x-parley`` may also name a ``preview`` path (a template over the operation's
+  path parameters). Before the card is shown, Parley sends the action's request there, as the
+  user but without a confirmation: the host checks it without changing anything and answers
+  ``{"summary": "..."}`` for the card, or refuses (4xx) so the model is told before the user is
+  asked. An answer without a summary leaves the template's line.
 - Calls go to ``servers[0].url`` resolved against the document's URL (its variables take their
   defaults), or to the document's origin when it lists no server.
 
@@ -65,6 +70,7 @@ class Operation:
         kind: query or action, after ``x-parley`` (the sources file comes later).
         roles: from ``x-parley``, or None.
         summary: the ``x-parley`` summary template, or None.
+        preview: the ``x-parley`` preview path template, or None.
         path_params: names of the path parameters.
         query_params: names of the query parameters.
         body_params: names of the body's properties; None when the operation takes no body.
@@ -80,6 +86,7 @@ class Operation:
     kind: ToolKind
     roles: frozenset[str] | None
     summary: str | None
+    preview: str | None
     path_params: tuple[str, ...]
     query_params: tuple[str, ...]
     body_params: tuple[str, ...] | None
@@ -140,10 +147,13 @@ def tool_specs(
     found: list[Operation],
     limits: SourceLimits,
     caller: Any,
+    previewer: Any = None,
 ) -> dict[str, ToolSpec]:
     """The tools of ``found`` that the sources file lets through, with its overrides applied.
 
-    ``caller(operation)`` gives the tool's function: ``async (ctx, /, **arguments)``.
+    ``caller(operation, kind)`` gives the tool's function: ``async (ctx, /, **arguments)``;
+    ``previewer(operation, fallback)`` the summarizer of an action with a ``preview`` path,
+    given the summarizer to use when the host's answer names no summary.
 
     Raises:
         SourceLoadError: a tool name is not usable for a model, two operations share an
@@ -192,6 +202,8 @@ def tool_specs(
                 )
             except ValueError as exc:
                 raise SourceLoadError(config.name, operation.label, str(exc)) from None
+            if operation.preview is not None and previewer is not None:
+                summarize = previewer(operation, summarize)
         attempts = limits.action_attempts if kind == "action" else limits.query_attempts
         specs[name] = ToolSpec(
             name=name,
@@ -312,6 +324,7 @@ def _operation(
         kind=x_parley.get("kind", kind),
         roles=x_parley.get("roles"),
         summary=x_parley.get("summary"),
+        preview=_preview_path(source, x_parley.get("preview"), path_params, where),
         path_params=tuple(path_params),
         query_params=tuple(query_params),
         body_params=body_params,
@@ -363,9 +376,11 @@ def _x_parley(source: str, raw: Any, where: str) -> dict[str, Any]:
         return {}
     if not isinstance(raw, dict):
         raise SourceLoadError(source, where, "must be an object")
-    unknown = sorted(set(raw) - {"kind", "roles", "summary"})
+    unknown = sorted(set(raw) - {"kind", "roles", "summary", "preview"})
     if unknown:
-        raise SourceLoadError(source, f"{where}.{unknown[0]}", "unknown key (kind, roles, summary)")
+        raise SourceLoadError(
+            source, f"{where}.{unknown[0]}", "unknown key (kind, roles, summary, preview)"
+        )
     found: dict[str, Any] = {}
     if "kind" in raw:
         if raw["kind"] not in ("query", "action"):
@@ -380,7 +395,22 @@ def _x_parley(source: str, raw: Any, where: str) -> dict[str, Any]:
         if not isinstance(raw["summary"], str) or not raw["summary"]:
             raise SourceLoadError(source, f"{where}.summary", "must be a non-empty string")
         found["summary"] = raw["summary"]
+    if "preview" in raw:
+        if not isinstance(raw["preview"], str) or not raw["preview"].startswith("/"):
+            raise SourceLoadError(source, f"{where}.preview", "must be a path starting with '/'")
+        found["preview"] = raw["preview"]
     return found
+
+
+def _preview_path(source: str, path: str | None, path_params: list[str], where: str) -> str | None:
+    if path is None:
+        return None
+    unknown = sorted(set(re.findall(r"\{([^}]+)\}", path)) - set(path_params))
+    if unknown:
+        raise SourceLoadError(
+            source, f"{where}.x-parley.preview", f"{unknown[0]!r} is not a path parameter"
+        )
+    return path
 
 
 def _description(operation: dict[str, Any], method: str, path: str) -> str:
@@ -487,7 +517,7 @@ class OpenApiSource(ToolSource):
         document = await self._fetch_document()
         try:
             found = operations(self.name, document, self.document_url)
-            return tool_specs(self.config, found, self.limits, self._caller)
+            return tool_specs(self.config, found, self.limits, self._caller, self._previewer)
         except (AttributeError, TypeError, KeyError) as exc:
             # A shape the checks above did not foresee (a string where an object belongs).
             raise SourceLoadError(
@@ -529,9 +559,31 @@ class OpenApiSource(ToolSource):
 
         return call
 
+    def _previewer(self, operation: Operation, fallback: Any) -> Any:
+        assert operation.preview is not None
 
-def _request(operation: Operation, kind: ToolKind, arguments: Mapping[str, Any]) -> HttpRequest:
-    path = operation.path
+        async def summarize(ctx: ToolContext, params: dict[str, Any]) -> str:
+            # Sent like a query: as the user, retried on failures, without a confirmation or an
+            # Idempotency-Key, since the host must change nothing. A refusal propagates.
+            request = _request(operation, "query", params, path=operation.preview)
+            answer = await call_host(self, self._client, request, ctx)
+            summary = answer.get("summary") if isinstance(answer, dict) else None
+            if isinstance(summary, str) and summary.strip():
+                return " ".join(summary.split())[:SUMMARY_MAX_CHARS]
+            return str(await fallback(ctx, params))
+
+        return summarize
+
+
+def _request(
+    operation: Operation,
+    kind: ToolKind,
+    arguments: Mapping[str, Any],
+    *,
+    path: str | None = None,
+) -> HttpRequest:
+    """The request of one call; ``path`` replaces the operation's (a preview's)."""
+    path = path or operation.path
     for name in operation.path_params:
         path = path.replace("{" + name + "}", _path_segment(arguments[name]))
     query = {
