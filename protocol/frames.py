@@ -236,7 +236,10 @@ class MessageSnapshot:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PendingConfirmation:
-    """A confirmation still waiting for a decision, in the ``ready`` snapshot."""
+    """A confirmation still waiting for a decision, in the ``ready`` snapshot.
+
+    ``source`` and ``destructive`` are as on its ``confirm_request``.
+    """
 
     token: Id
     conversation_id: Id
@@ -245,6 +248,8 @@ class PendingConfirmation:
     params: JsonObject
     summary: str
     expires_at: Timestamp
+    source: Name | None = None
+    destructive: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -170,6 +170,10 @@ class Confirmation(SQLModel, table=True):
     decided_by_connection: str | None = Field(default=None, max_length=40)
     execution_result: Any = _json_column()
     audit_id: str | None = Field(default=None, max_length=40)
+    # As on the card: the tool source (host app) that will run the action (None for a tool of
+    # an in-process pack), and whether the host said it may delete or overwrite data.
+    source: str | None = Field(default=None, max_length=100)
+    destructive: bool | None = Field(default=None)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -128,6 +128,8 @@ class Snapshots:
                 params=row.params,
                 summary=row.summary,
                 expires_at=iso(row.expires_at),
+                source=row.source,
+                destructive=row.destructive,
             )
             for row in rows
         )

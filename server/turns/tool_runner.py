@@ -170,6 +170,8 @@ class ToolRunner:
             summary=summary,
             created_at=now,
             expires_at=now + timedelta(seconds=self._settings.confirmation_ttl_s),
+            source=validated.spec.source,
+            destructive=validated.spec.destructive,
         )
         event = asyncio.Event()
         self._waiting[confirmation.token] = event
@@ -188,8 +190,8 @@ class ToolRunner:
                     params=confirmation.params,
                     summary=summary,
                     expires_at=iso(confirmation.expires_at),
-                    source=validated.spec.source,
-                    destructive=validated.spec.destructive,
+                    source=confirmation.source,
+                    destructive=confirmation.destructive,
                 ),
             )
             turn.awaiting[call.id] = (
