@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { ConversationModel } from '../model.js';
+import { exportUrl } from '../widget/download.js';
 import { columnsOf, fieldsProblem, truncationNote, viewProblem } from '../widget/view-data.js';
 import { readyFrame } from './fake-websocket.js';
 
@@ -194,4 +195,26 @@ test('views survive a resume and a snapshot rebuild that still holds their turn'
   // A snapshot without that turn drops its tool line with it.
   model.reset({ ...ready, conversations: [], messages: [] });
   assert.equal(model.conversation(C), undefined);
+});
+
+test('an export path resolves on the Parley server only', () => {
+  const server = new URL('https://parley.example.com/');
+  assert.equal(
+    exportUrl('/api/v1/exports/call_1.csv', server)?.href,
+    'https://parley.example.com/api/v1/exports/call_1.csv',
+  );
+  // Behind a path prefix, like the socket and the status route.
+  assert.equal(
+    exportUrl('/api/v1/exports/call_1.csv', new URL('https://erp.example.com/parley/'))?.href,
+    'https://erp.example.com/parley/api/v1/exports/call_1.csv',
+  );
+  for (const path of [
+    'https://evil.example/x.csv',
+    '//evil.example/x.csv',
+    '/\\evil.example/x.csv',
+    'api/v1/exports/x.csv',
+    'javascript:alert(1)',
+  ]) {
+    assert.equal(exportUrl(path, server), null, path);
+  }
 });

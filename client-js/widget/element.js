@@ -35,21 +35,12 @@
  */
 
 import { ParleyClient } from '../client.js';
+import { h, icon } from './dom.js';
+import { downloadWithToken, exportUrl } from './download.js';
 import { usableLocale } from './format.js';
-import { updateMarkdown } from './markdown.js';
-import { paramList } from './params.js';
+import { ItemRenderer } from './items.js';
 import { WIDGET_STYLE } from './style.js';
-import { checkedFields, checkedView } from './view-data.js';
-import { drawView } from './views.js';
-import {
-  closeSentence,
-  confirmationResult,
-  errorSentence,
-  formatCountdown,
-  humanize,
-  resultFields,
-  toolLine,
-} from './wording.js';
+import { closeSentence, errorSentence } from './wording.js';
 
 /** @typedef {import('../types.js').ConversationItem} ConversationItem */
 /** @typedef {import('../types.js').MessageItem} MessageItem */
@@ -60,54 +51,10 @@ import {
 /** @typedef {import('../types.js').ReadyFrame} ReadyFrame */
 /** @typedef {import('../types.js').ConnectionState} ConnectionState */
 
-/** Inline SVG icons, drawn with DOM calls (static markup, never model text). */
-const ICONS = {
-  chat: 'M4 5h16v10H8l-4 4z',
-  minimise: 'M5 12h14',
-  plus: 'M12 5v14M5 12h14',
-  up: 'M7 10v10H4V10zM7 10l4-7a2 2 0 0 1 3 2l-1 5h6a2 2 0 0 1 2 2l-2 7a2 2 0 0 1-2 1H7',
-  down: 'M7 14V4H4v10zM7 14l4 7a2 2 0 0 0 3-2l-1-5h6a2 2 0 0 0 2-2l-2-7a2 2 0 0 0-2-1H7',
-};
-
-const SVG_NS = 'http://www.w3.org/2000/svg';
-
 /** How long a typing signal counts as "still typing" before the widget says it stopped. */
 const TYPING_IDLE_MS = 4000;
 /** How long an error note stays up. */
 const ERROR_VISIBLE_MS = 10_000;
-
-/**
- * @template {keyof HTMLElementTagNameMap} K
- * @param {K} tag
- * @param {Record<string, string>} [attributes]
- * @param {(Node | string)[]} [children]
- * @returns {HTMLElementTagNameMap[K]}
- */
-function h(tag, attributes = {}, children = []) {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
-  element.append(...children);
-  return element;
-}
-
-/**
- * @param {keyof typeof ICONS} name
- * @returns {SVGSVGElement}
- */
-function icon(name) {
-  const svg = document.createElementNS(SVG_NS, 'svg');
-  svg.setAttribute('viewBox', '0 0 24 24');
-  svg.setAttribute('fill', 'none');
-  svg.setAttribute('stroke', 'currentColor');
-  svg.setAttribute('stroke-width', '2');
-  svg.setAttribute('stroke-linecap', 'round');
-  svg.setAttribute('stroke-linejoin', 'round');
-  svg.setAttribute('aria-hidden', 'true');
-  const path = document.createElementNS(SVG_NS, 'path');
-  path.setAttribute('d', ICONS[name]);
-  svg.append(path);
-  return svg;
-}
 
 /** The `<parley-assistant>` element. */
 export class ParleyAssistant extends HTMLElement {
@@ -132,14 +79,15 @@ export class ParleyAssistant extends HTMLElement {
   #lastToken = undefined;
   /** @type {Map<string, HTMLElement>} rendered items by key */
   #nodes = new Map();
-  /** @type {Map<string, string>} the text each rendered message node shows */
-  #renderedText = new Map();
-  /** @type {Map<string, {view: unknown, dispose: () => void}>} the view drawn under each tool line */
-  #drawnViews = new Map();
   /** @type {Map<string, 'approve' | 'reject'>} decisions sent but not yet resolved */
   #deciding = new Map();
   /** @type {Map<string, 'up' | 'down'>} feedback given per assistant message */
   #ratings = new Map();
+  #items = new ItemRenderer({
+    deciding: this.#deciding,
+    ratings: this.#ratings,
+    locale: () => this.#locale(),
+  });
   /** @type {ReturnType<typeof setInterval> | undefined} */
   #countdownTimer;
   /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -763,42 +711,24 @@ export class ParleyAssistant extends HTMLElement {
   }
 
   /**
-   * Download a view's CSV. The route answers its owner only, so it is fetched with the socket's
-   * token (a fresh one if that was refused) and handed to the browser as a blob.
+   * Download a view's CSV with the socket's token; the button says so meanwhile.
    *
    * @param {string} path the `tool_result.export` path
    * @param {HTMLButtonElement} button
    */
   async #download(path, button) {
-    // A path on this server only: the token must never travel to another origin.
-    if (!/^\/[^/\\]/.test(path)) return;
-    const url = new URL(path.slice(1), this.#serverUrl());
+    const url = exportUrl(path, this.#serverUrl());
+    if (!url) return;
     const label = button.textContent;
     button.disabled = true;
     button.textContent = 'Downloading…';
     try {
-      /** @param {string | undefined} token */
-      const get = (token) =>
-        fetch(url, {
-          headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
-          credentials: 'same-origin',
-        });
-      let response = await get(this.#lastToken);
-      const source = this.#tokenSource();
-      if (response.status === 401 && source) {
-        this.#lastToken = await source();
-        response = await get(this.#lastToken);
-      }
-      if (!response.ok) throw new Error(`export answered ${response.status}`);
-      const blob = await response.blob();
-      const href = URL.createObjectURL(blob);
-      const link = h('a', { href, download: url.pathname.split('/').pop() || 'export.csv' });
-      link.hidden = true;
-      this.#root.append(link);
-      link.click();
-      link.remove();
-      // The browser has taken the file once the click's task is over.
-      setTimeout(() => URL.revokeObjectURL(href), 1000);
+      const freshToken = this.#tokenSource();
+      this.#lastToken = await downloadWithToken(url, {
+        token: this.#lastToken,
+        ...(freshToken ? { freshToken } : {}),
+        container: this.#root,
+      });
     } catch {
       this.#onError({
         type: 'error',
@@ -819,29 +749,6 @@ export class ParleyAssistant extends HTMLElement {
       usableLocale(document.documentElement.lang) ??
       usableLocale(globalThis.navigator?.language)
     );
-  }
-
-  /**
-   * Draw (once) the view of a tool result under its line.
-   *
-   * @param {HTMLElement} node
-   * @param {string} key
-   * @param {ToolItem} item
-   */
-  #updateView(node, key, item) {
-    const drawn = this.#drawnViews.get(key);
-    if (drawn?.view === item.view) return;
-    drawn?.dispose();
-    node.querySelector(':scope > .view')?.remove();
-    this.#drawnViews.delete(key);
-    const view = checkedView(item.view);
-    if (!view) return;
-    const { node: figure, dispose } = drawView(view, {
-      locale: this.#locale(),
-      exportPath: item.export,
-    });
-    node.append(figure);
-    this.#drawnViews.set(key, { view: item.view, dispose });
   }
 
   // ------------------------------------------------------------------------------------------
@@ -884,10 +791,10 @@ export class ParleyAssistant extends HTMLElement {
       wanted.add(key);
       let node = this.#nodes.get(key);
       if (!node) {
-        node = this.#createItem(item);
+        node = this.#items.create(item);
         this.#nodes.set(key, node);
       }
-      this.#updateItem(node, key, item);
+      this.#items.update(node, item);
       const at = log.children[index + 1];
       if (at !== node) log.insertBefore(node, at ?? null);
     });
@@ -895,9 +802,7 @@ export class ParleyAssistant extends HTMLElement {
       if (!wanted.has(key)) {
         node.remove();
         this.#nodes.delete(key);
-        this.#renderedText.delete(key);
-        this.#drawnViews.get(key)?.dispose();
-        this.#drawnViews.delete(key);
+        this.#items.dispose(node);
       }
     }
     if (nearBottom) log.scrollTop = log.scrollHeight;
@@ -938,230 +843,6 @@ export class ParleyAssistant extends HTMLElement {
     this.#syncCountdown();
   }
 
-  /**
-   * @param {ConversationItem} item
-   * @returns {HTMLElement}
-   */
-  #createItem(item) {
-    if (item.kind === 'tool') {
-      return h('div', { class: 'tool-item', 'data-call-id': item.id }, [
-        h('div', { class: 'tool', 'data-testid': 'tool-line' }),
-      ]);
-    }
-    if (item.kind === 'confirmation') return this.#createConfirmation(item);
-    const role = item.role === 'user' ? 'user' : 'assistant';
-    const node = h('div', { class: `msg ${role}`, 'data-testid': `message-${role}` }, [
-      h('div', { class: 'bubble' }),
-      h('div', { class: 'meta' }),
-    ]);
-    return node;
-  }
-
-  /**
-   * @param {HTMLElement} node
-   * @param {string} key
-   * @param {ConversationItem} item
-   */
-  #updateItem(node, key, item) {
-    if (item.kind === 'tool') {
-      const line = /** @type {HTMLElement} */ (node.firstElementChild);
-      line.dataset.status = item.status;
-      line.textContent = toolLine(item);
-      this.#updateView(node, key, item);
-      return;
-    }
-    if (item.kind === 'confirmation') {
-      this.#updateConfirmation(node, item);
-      return;
-    }
-    node.dataset.status = item.status;
-    node.dataset.messageId = item.id;
-    const bubble = /** @type {HTMLElement} */ (node.firstElementChild);
-    if (this.#renderedText.get(key) !== item.text) {
-      this.#renderedText.set(key, item.text);
-      if (item.role === 'user') bubble.textContent = item.text;
-      else updateMarkdown(bubble, item.text);
-    }
-    this.#updateMeta(/** @type {HTMLElement} */ (node.lastElementChild), item);
-  }
-
-  /**
-   * The line under a message: sending state, failure with retry, or feedback buttons.
-   *
-   * @param {HTMLElement} meta
-   * @param {MessageItem} item
-   */
-  #updateMeta(meta, item) {
-    const signature = `${item.status}|${this.#ratings.get(item.id) ?? ''}|${item.error?.code ?? ''}`;
-    if (meta.dataset.signature === signature) return;
-    meta.dataset.signature = signature;
-    meta.className = 'meta';
-    if (item.role === 'user') {
-      if (item.status === 'pending') {
-        meta.replaceChildren('Sending…');
-      } else if (item.status === 'failed') {
-        meta.classList.add('failed');
-        const reason = item.error ? errorSentence(item.error) : null;
-        meta.replaceChildren(
-          `Not sent. ${reason ?? ''}`.trim(),
-          h(
-            'button',
-            {
-              class: 'link-button',
-              type: 'button',
-              'data-action': 'retry',
-              'data-id': item.id,
-              'data-testid': 'retry',
-            },
-            ['Retry'],
-          ),
-          h(
-            'button',
-            { class: 'link-button', type: 'button', 'data-action': 'discard', 'data-id': item.id },
-            ['Discard'],
-          ),
-        );
-      } else {
-        meta.replaceChildren();
-      }
-      meta.hidden = meta.childNodes.length === 0;
-      return;
-    }
-    if (item.status === 'streaming') {
-      meta.replaceChildren();
-    } else if (item.status === 'cancelled') {
-      meta.replaceChildren('Stopped.');
-    } else if (item.status === 'interrupted') {
-      const reason = item.error ? errorSentence(item.error) : null;
-      meta.replaceChildren(reason ?? 'The answer was interrupted.');
-    } else {
-      const rating = this.#ratings.get(item.id);
-      const up = h(
-        'button',
-        {
-          type: 'button',
-          'data-action': 'up',
-          'data-id': item.id,
-          'data-testid': 'feedback-up',
-          'aria-label': 'Helpful answer',
-          'aria-pressed': String(rating === 'up'),
-          title: 'Helpful',
-        },
-        [icon('up')],
-      );
-      const down = h(
-        'button',
-        {
-          type: 'button',
-          'data-action': 'down',
-          'data-id': item.id,
-          'data-testid': 'feedback-down',
-          'aria-label': 'Unhelpful answer',
-          'aria-pressed': String(rating === 'down'),
-          title: 'Not helpful',
-        },
-        [icon('down')],
-      );
-      meta.replaceChildren(
-        h('div', { class: 'feedback' }, [up, down]),
-        rating ? 'Thanks for the feedback.' : '',
-      );
-    }
-    meta.hidden = meta.childNodes.length === 0;
-  }
-
-  /**
-   * @param {ConfirmationItem} item
-   * @returns {HTMLElement}
-   */
-  #createConfirmation(item) {
-    const list = paramList(item.params ?? {}, checkedFields(item.fields), this.#locale());
-    const approve = h(
-      'button',
-      {
-        class: 'approve',
-        type: 'button',
-        'data-action': 'approve',
-        'data-id': item.token,
-        'data-testid': 'approve',
-      },
-      ['Approve'],
-    );
-    const reject = h(
-      'button',
-      {
-        class: 'reject',
-        type: 'button',
-        'data-action': 'reject',
-        'data-id': item.token,
-        'data-testid': 'reject',
-      },
-      ['Reject'],
-    );
-    const card = h(
-      'div',
-      {
-        class: 'confirm',
-        role: 'group',
-        'aria-label': `Confirm: ${item.summary}`,
-        'data-testid': 'confirm-card',
-        'data-token': item.token,
-      },
-      [
-        h('p', { class: 'title' }, [`Confirm: ${humanize(item.action)}`]),
-        h('p', { class: 'summary' }, [item.summary]),
-        list,
-        h('p', { class: 'countdown', 'data-testid': 'countdown', 'aria-live': 'off' }),
-        h('div', { class: 'buttons' }, [approve, reject]),
-        h('div', { class: 'result', 'data-testid': 'action-result', role: 'status' }),
-      ],
-    );
-    if (list.childElementCount === 0) list.hidden = true;
-    return card;
-  }
-
-  /**
-   * @param {HTMLElement} card
-   * @param {ConfirmationItem} item
-   */
-  #updateConfirmation(card, item) {
-    card.dataset.status = item.status;
-    const buttons = /** @type {HTMLElement} */ (card.querySelector('.buttons'));
-    const countdown = /** @type {HTMLElement} */ (card.querySelector('.countdown'));
-    const result = /** @type {HTMLElement} */ (card.querySelector('.result'));
-    const outcome = confirmationResult(item);
-    if (outcome) {
-      this.#deciding.delete(item.token);
-      // A decided card changes once more at most (when the outcome arrives); skip repeats.
-      const signature = `${item.status}|${item.outcome ? 'outcome' : ''}`;
-      if (card.dataset.rendered === signature) return;
-      card.dataset.rendered = signature;
-      buttons.hidden = true;
-      countdown.hidden = true;
-      result.hidden = false;
-      result.dataset.tone = outcome.tone;
-      const fields = resultFields(item.outcome?.result);
-      const table = h('dl', { class: 'result-fields' });
-      for (const [label, value] of fields) table.append(h('dt', {}, [label]), h('dd', {}, [value]));
-      result.replaceChildren(h('div', {}, [outcome.text]), ...(fields.length ? [table] : []));
-      return;
-    }
-    const deciding = this.#deciding.get(item.token);
-    const left = formatCountdown(Date.parse(item.expiresAt) - Date.now());
-    for (const button of buttons.querySelectorAll('button'))
-      button.disabled = Boolean(deciding) || left === null;
-    buttons.hidden = false;
-    countdown.hidden = false;
-    countdown.textContent = left === null ? 'Expired.' : `Expires in ${left}`;
-    if (deciding) {
-      result.hidden = false;
-      result.dataset.tone = 'busy';
-      result.textContent = deciding === 'approve' ? 'Approving…' : 'Rejecting…';
-    } else {
-      result.hidden = true;
-    }
-  }
-
   /** Tick the countdowns once a second while a pending card is on screen. */
   #syncCountdown() {
     const hasPending = [...this.#nodes.values()].some(
@@ -1181,7 +862,7 @@ export class ParleyAssistant extends HTMLElement {
     for (const [key, node] of this.#nodes) {
       if (!key.startsWith('confirmation:')) continue;
       const item = model.confirmations.get(key.slice('confirmation:'.length));
-      if (item) this.#updateConfirmation(node, item);
+      if (item) this.#items.update(node, item);
     }
   }
 }

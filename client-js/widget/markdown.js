@@ -96,7 +96,12 @@ export function renderMarkdown(doc, text) {
     ALLOWED_URI_REGEXP: SAFE_URL,
     RETURN_DOM_FRAGMENT: true,
   });
-  return doc.importNode(clean, true);
+  const fragment = doc.importNode(clean, true);
+  // markdown-it puts a newline between blocks; as DOM it is only noise in the text of the answer.
+  for (const node of [...fragment.childNodes]) {
+    if (node.nodeType === Node.TEXT_NODE && !node.textContent?.trim()) node.remove();
+  }
+  return fragment;
 }
 
 /**
