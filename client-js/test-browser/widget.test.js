@@ -625,6 +625,55 @@ describe(
       await context.close();
     });
 
+    test('line and pie charts are drawn and labelled too', async () => {
+      const { page: p, context, testid, emit, problems } = await open('/open');
+      await emit({
+        type: 'message',
+        conversation_id: 'c1',
+        message_id: 'u1',
+        client_msg_id: 'x1',
+        role: 'user',
+        text: 'trends',
+      });
+      const bar = fixtureFrame('tool-result-view-chart');
+      for (const chart of ['line', 'pie']) {
+        await toolTurn(emit, {
+          ...bar,
+          call_id: `call_${chart}`,
+          view: { ...bar.view, chart, title: `Aging as ${chart}` },
+        });
+      }
+      const canvases = testid('chart');
+      await p.waitForFunction(() => {
+        const root = document.querySelector('parley-assistant')?.shadowRoot;
+        const all = /** @type {HTMLCanvasElement[]} */ ([
+          ...(root?.querySelectorAll('canvas') ?? []),
+        ]);
+        return (
+          all.length === 2 &&
+          all.every((c) => {
+            const data = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data ?? [];
+            let painted = 0;
+            for (let i = 3; i < data.length; i += 4) if (data[i] > 0) painted += 1;
+            return painted > 500;
+          })
+        );
+      });
+      assert.match(
+        String(await canvases.nth(0).getAttribute('aria-label')),
+        /^Line chart\. Aging as line:/,
+      );
+      assert.match(
+        String(await canvases.nth(1).getAttribute('aria-label')),
+        /^Pie chart\. Aging as pie:/,
+      );
+      assert.equal(await testid('chart-data').count(), 2);
+      await canvases.nth(1).scrollIntoViewIfNeeded();
+      await screenshot(p, 'view-pie');
+      assert.deepEqual(problems, []);
+      await context.close();
+    });
+
     test("views are formatted in the widget's lang and survive a snapshot rebuild", async () => {
       const { page: p, context, testid, emit } = await open('/open-de');
       await emit({

@@ -8,6 +8,7 @@
  */
 
 import { drawChart } from './chart.js';
+import { h } from './dom.js';
 import { compareValues, formatValue, isNumericType } from './format.js';
 import { truncationNote } from './view-data.js';
 
@@ -22,20 +23,6 @@ import { truncationNote } from './view-data.js';
  * @property {HTMLElement} node
  * @property {() => void} dispose frees what the view holds (a chart's canvas and observers)
  */
-
-/**
- * @template {keyof HTMLElementTagNameMap} K
- * @param {K} tag
- * @param {Record<string, string>} [attributes]
- * @param {(Node | string)[]} [children]
- * @returns {HTMLElementTagNameMap[K]}
- */
-function h(tag, attributes = {}, children = []) {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
-  element.append(...children);
-  return element;
-}
 
 /**
  * @param {View} view
