@@ -625,6 +625,41 @@ describe(
       await context.close();
     });
 
+    test('a malformed view is left out with one warning; the tool line stays', async () => {
+      const { page: p, context, testid, emit, problems } = await open('/open');
+      /** @type {string[]} */
+      const warnings = [];
+      p.on('console', (message) => {
+        if (message.type() === 'warning') warnings.push(message.text());
+      });
+      await emit({
+        type: 'message',
+        conversation_id: 'c1',
+        message_id: 'u1',
+        client_msg_id: 'x1',
+        role: 'user',
+        text: 'hi',
+      });
+      const result = fixtureFrame('tool-result-view-table');
+      await toolTurn(emit, { ...result, view: { ...result.view, columns: [{ label: 'no key' }] } });
+      await testid('tool-line').filter({ hasText: '12 purchase orders' }).waitFor();
+      // More renders of the same item (a delta) do not warn again.
+      await emit({
+        type: 'response_delta',
+        conversation_id: 'c1',
+        turn_id: result.turn_id,
+        message_id: 'a1',
+        delta: 'Here.',
+      });
+      await testid('message-assistant').waitFor();
+      assert.equal(await testid('view').count(), 0);
+      assert.deepEqual(warnings, [
+        'parley: a tool_result view is not shown: columns[0].key is missing',
+      ]);
+      assert.deepEqual(problems, []);
+      await context.close();
+    });
+
     test('line and pie charts are drawn and labelled too', async () => {
       const { page: p, context, testid, emit, problems } = await open('/open');
       await emit({

@@ -73,7 +73,11 @@ export class ItemRenderer {
     node.querySelector(':scope > .view')?.remove();
     this.#drawnViews.delete(node);
     const view = checkedView(item.view);
-    if (!view) return;
+    if (!view) {
+      // Remembered too, so a malformed view is reported once, not on every render.
+      this.#drawnViews.set(node, { view: item.view, dispose: () => {} });
+      return;
+    }
     const { node: figure, dispose } = drawView(view, {
       locale: this.#locale(),
       exportPath: item.export,
