@@ -264,6 +264,8 @@ export class ConversationModel extends EventTarget {
         this.turns.has(tool.turnId) ||
         conversation.items.some((item) => item.kind === 'message' && item.turnId === tool.turnId);
       if (!turnShown) continue;
+      // Its turn ended while this tab was away without the result arriving here: as turn_end does.
+      if (tool.status === 'running' && !this.turns.has(tool.turnId)) tool.status = 'failed';
       this.#tools.set(tool.id, tool);
       const answer = conversation.items.findIndex(
         (item) =>

@@ -157,9 +157,8 @@ test('views survive a resume and a snapshot rebuild that still holds their turn'
   assert.equal(model.conversation(C)?.items.length, 2);
 
   // The server could not resume: the snapshot has the messages of the turn, not its tool lines.
-  const ready = readyFrame({ resumed: false });
-  model.reset({
-    ...ready,
+  const ready = {
+    ...readyFrame({ resumed: false }),
     conversations: [
       { conversation_id: C, title: 't', status: 'active', updated_at: '2026-01-01T00:00:00Z' },
     ],
@@ -183,7 +182,8 @@ test('views survive a resume and a snapshot rebuild that still holds their turn'
         turn_id: T,
       },
     ],
-  });
+  };
+  model.reset(ready);
   const items = model.conversation(C)?.items ?? [];
   assert.deepEqual(
     items.map((item) => `${item.kind}:${item.id}`),
@@ -191,6 +191,19 @@ test('views survive a resume and a snapshot rebuild that still holds their turn'
   );
   const tool = items[1];
   assert.deepEqual(tool.kind === 'tool' && tool.view, frame.view);
+
+  // A tool line still running when the log was lost, of a turn that ended meanwhile, ends too.
+  model.apply({
+    type: 'tool_call',
+    conversation_id: C,
+    turn_id: T,
+    call_id: 'call_late',
+    name: 'late',
+    arguments: {},
+  });
+  model.reset(ready);
+  const late = model.conversation(C)?.items.find((item) => item.id === 'call_late');
+  assert.equal(late?.kind === 'tool' && late.status, 'failed');
 
   // A snapshot without that turn drops its tool line with it.
   model.reset({ ...ready, conversations: [], messages: [] });
