@@ -197,6 +197,8 @@ export class ConversationModel extends EventTarget {
   reset(ready) {
     this.user = ready.user;
     this.connectionId = ready.connection_id;
+    // The snapshot holds messages, not tool lines: keep the ones (and their views) already seen.
+    const toolsSeen = [...this.#tools.values()];
     this.conversations = new Map();
     this.turns = new Map();
     this.confirmations = new Map();
@@ -243,7 +245,35 @@ export class ConversationModel extends EventTarget {
       message.status = 'streaming';
     }
     for (const pending of ready.pending_confirmations ?? []) this.#addConfirmation(pending);
+    this.#restoreTools(toolsSeen);
     this.#changed('reset');
+  }
+
+  /**
+   * Put tool lines seen before a rebuild back into the rebuilt transcript, each before its
+   * turn's answer, when the snapshot still holds that turn (a message or a running turn).
+   * Tool lines of turns the snapshot left out go with them.
+   *
+   * @param {ToolItem[]} tools in the order they were first seen
+   */
+  #restoreTools(tools) {
+    for (const tool of tools) {
+      const conversation = this.conversations.get(tool.conversationId);
+      if (!conversation) continue;
+      const turnShown =
+        this.turns.has(tool.turnId) ||
+        conversation.items.some((item) => item.kind === 'message' && item.turnId === tool.turnId);
+      if (!turnShown) continue;
+      // Its turn ended while this tab was away without the result arriving here: as turn_end does.
+      if (tool.status === 'running' && !this.turns.has(tool.turnId)) tool.status = 'failed';
+      this.#tools.set(tool.id, tool);
+      const answer = conversation.items.findIndex(
+        (item) =>
+          item.kind === 'message' && item.role === 'assistant' && item.turnId === tool.turnId,
+      );
+      if (answer < 0) conversation.items.push(tool);
+      else conversation.items.splice(answer, 0, tool);
+    }
   }
 
   /**
@@ -320,6 +350,9 @@ export class ConversationModel extends EventTarget {
         );
         tool.status = frame.ok ? 'ok' : 'failed';
         tool.summary = frame.summary;
+        // A view is part of the logged frame, so every tab and every replay sets the same one.
+        if (frame.view !== undefined) tool.view = frame.view;
+        if (frame.export !== undefined) tool.export = frame.export;
         break;
       }
       case 'response_delta': {
@@ -504,6 +537,7 @@ export class ConversationModel extends EventTarget {
       expiresAt: request.expires_at,
       status: 'pending',
     };
+    if (request.fields !== undefined) item.fields = request.fields;
     this.confirmations.set(request.token, item);
     this.#ensureConversation(request.conversation_id).items.push(item);
   }

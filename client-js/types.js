@@ -133,6 +133,7 @@
  * @property {Record<string, unknown>} params
  * @property {string} summary
  * @property {string} expires_at
+ * @property {ConfirmField[]} [fields] labels and types of the params, for the card
  */
 
 /**
@@ -142,6 +143,71 @@
  * @property {string} message_id
  * @property {string} text partial text streamed so far
  * @property {string} [status]
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Views of tool results and fields of confirmation cards
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * @typedef {'text' | 'number' | 'money' | 'date' | 'percent'} ValueType how a value is shown:
+ *   numbers and money are JSON numbers or decimal strings, dates ISO 8601 strings, percent a
+ *   fraction (0.25 is 25%)
+ */
+
+/**
+ * @typedef {object} ViewColumn a column of a table, or a series of a chart
+ * @property {string} key the rows' key holding this column's values
+ * @property {string} label
+ * @property {ValueType} [type] required on table columns; "number" when absent on a series
+ * @property {string} [currency] ISO 4217, for money
+ */
+
+/**
+ * @typedef {object} TableView
+ * @property {'table'} kind
+ * @property {string} [title]
+ * @property {ViewColumn[]} columns
+ * @property {Record<string, unknown>[]} rows
+ * @property {number} [total_rows] how many rows there were before the view was cut
+ */
+
+/**
+ * @typedef {object} ChartView
+ * @property {'chart'} kind
+ * @property {'bar' | 'line' | 'pie'} chart
+ * @property {string} [title]
+ * @property {string} x the rows' key of the category (x axis, pie slices)
+ * @property {ViewColumn[]} series
+ * @property {Record<string, unknown>[]} rows
+ * @property {number} [total_rows]
+ */
+
+/**
+ * @typedef {object} MetricItem one KPI card
+ * @property {string} label
+ * @property {unknown} value
+ * @property {string} [hint]
+ * @property {ValueType} [type]
+ * @property {string} [currency]
+ */
+
+/**
+ * @typedef {object} MetricsView
+ * @property {'metrics'} kind
+ * @property {string} [title]
+ * @property {MetricItem[]} items
+ */
+
+/** @typedef {TableView | ChartView | MetricsView} View */
+
+/**
+ * @typedef {object} ConfirmField how one param of an action is labelled and shown on its card
+ * @property {string} key the params' key
+ * @property {string} label
+ * @property {ValueType | 'list'} type "list": an array of records, shown as a small table
+ * @property {string} [currency] ISO 4217, for money
+ * @property {ViewColumn[]} [columns] the columns of a list
  */
 
 // ---------------------------------------------------------------------------------------------
@@ -204,6 +270,8 @@
  * @property {string} name
  * @property {boolean} ok
  * @property {string} summary
+ * @property {View} [view] a table, chart or metrics view of the result, for people to look at
+ * @property {string} [export] the path of a CSV of all the view's rows, relative to the server
  * @property {number} [seq]
  */
 
@@ -240,6 +308,7 @@
  * @property {string} expires_at ISO 8601 UTC
  * @property {string} [source] the tool source (host app) of the tool; absent for a built-in one
  * @property {boolean} [destructive] the host says the action may delete or overwrite data
+ * @property {ConfirmField[]} [fields] labels and types of the params, for the card
  * @property {number} [seq]
  */
 
@@ -347,6 +416,8 @@
  * @property {Record<string, unknown>} arguments
  * @property {'running' | 'ok' | 'failed'} status
  * @property {string} [summary]
+ * @property {View} [view] from `tool_result.view`, as sent (the widget checks it before drawing)
+ * @property {string} [export] from `tool_result.export`
  */
 
 /**
@@ -369,6 +440,7 @@
  * @property {string} expiresAt
  * @property {'pending' | ConfirmationStatus} status
  * @property {ActionOutcome} [outcome] set when the action ran
+ * @property {ConfirmField[]} [fields] from `confirm_request.fields`
  */
 
 /** @typedef {MessageItem | ToolItem | ConfirmationItem} ConversationItem */

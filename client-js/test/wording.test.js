@@ -11,7 +11,7 @@ import {
   humanize,
   resultFields,
   toolLine,
-} from '../wording.js';
+} from '../widget/wording.js';
 
 /** Error codes of protocol v1 (docs/protocol.md). */
 const CODES = [

@@ -5,9 +5,11 @@
  * @module wording
  */
 
-/** @typedef {import('./types.js').ErrorFrame} ErrorFrame */
-/** @typedef {import('./types.js').ToolItem} ToolItem */
-/** @typedef {import('./types.js').ConfirmationItem} ConfirmationItem */
+import { plainText } from './format.js';
+
+/** @typedef {import('../types.js').ErrorFrame} ErrorFrame */
+/** @typedef {import('../types.js').ToolItem} ToolItem */
+/** @typedef {import('../types.js').ConfirmationItem} ConfirmationItem */
 
 const TRY_AGAIN_SOON = 'The assistant is temporarily unavailable. Please try again in a moment.';
 const OUR_SIDE = 'Something went wrong on our side. Please try again.';
@@ -51,7 +53,8 @@ const ERROR_SENTENCES = {
   turn_interrupted: 'The answer was interrupted. Please ask again.',
   tool_error: 'A lookup failed while answering.',
   internal_error: OUR_SIDE,
-  // Raised by the client itself.
+  // Raised by the client (or the widget) itself.
+  export_failed: 'The download failed. Please try again.',
   queue_full: 'You are offline and too much is waiting to be sent. Please wait for the connection.',
   token_unavailable: 'Could not sign you in to the assistant. Retrying…',
   connect_failed: 'Could not reach the assistant. Retrying…',
@@ -158,7 +161,7 @@ export function describeResult(result) {
     }
     return '';
   }
-  const text = JSON.stringify(result);
+  const text = plainText(result, undefined);
   return text.length > 160 ? `${text.slice(0, 157)}…` : text;
 }
 
@@ -236,5 +239,5 @@ export function formatParam(value) {
   if (typeof value === 'number') return value.toLocaleString();
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   if (value === null || value === undefined) return '—';
-  return JSON.stringify(value);
+  return plainText(value, undefined);
 }
