@@ -48,6 +48,7 @@ from server.stream.snapshot import iso
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError, ToolForbidden
 from server.tools.registry import ToolOutcome, ToolRegistry, ValidatedCall
+from server.turns.handoff import Handoffs
 from server.turns.llm import ModelReply, ToolCallRequest
 from storage.confirmation_states import AuditEventKind, ConfirmationState
 from storage.confirmations import ConfirmationStore
@@ -76,11 +77,13 @@ class ToolRunner:
         hub: FrameHub,
         confirmations: ConfirmationStore,
         db: Database,
+        handoffs: Handoffs | None = None,
     ) -> None:
         self._settings = settings
         self._tools = tools
         self._hub = hub
         self._db = db
+        self._handoffs = handoffs
         self.confirmations = confirmations
         self._waiting: dict[str, asyncio.Event] = {}
 
@@ -116,10 +119,18 @@ class ToolRunner:
         request = turn.request
         roles = frozenset(request.roles)
         registry = self._tools
+        if self._handoffs is not None and self._handoffs.handles(turn, call.name):
+            outcome = await self._handoffs.run(turn, call)
+            arguments = _loose_json(call.arguments)
+            await self._publish_progress(
+                turn, call, arguments if isinstance(arguments, dict) else {}, outcome
+            )
+            return outcome
         try:
             if registry is None:
                 raise ToolError(f"unknown tool {call.name!r}")
-            validated = registry.validate(call.name, call.arguments, roles)
+            # The second wall: a tool outside the role or the profile is refused here too.
+            validated = registry.validate(call.name, call.arguments, roles, turn.profile)
         except ToolError as exc:
             metrics.tool_refused(registry, call.name, exc)
             if isinstance(exc, ToolForbidden):
@@ -170,6 +181,7 @@ class ToolRunner:
             summary=summary,
             created_at=now,
             expires_at=now + timedelta(seconds=self._settings.confirmation_ttl_s),
+            profile=turn.profile.id if turn.profile is not None else None,
         )
         event = asyncio.Event()
         self._waiting[confirmation.token] = event
@@ -463,6 +475,7 @@ class ToolRunner:
             error=error,
             via_ai=True,
             source=self._source_of(confirmation.action),
+            profile=confirmation.profile,
             confirmation_token=confirmation.token,
             conversation_id=confirmation.conversation_id,
             turn_id=confirmation.turn_id,
@@ -480,6 +493,7 @@ class ToolRunner:
                 error=reason,
                 via_ai=True,
                 source=self._source_of(call.name),
+                profile=turn.profile.id if turn.profile is not None else None,
                 conversation_id=request.conversation_id,
                 turn_id=turn.turn_id,
             )
