@@ -27,12 +27,13 @@ class ProfileConfigError(ProfileError):
     """
 
     def __init__(self, path: str, profile: str | None, key: str | None, reason: str) -> None:
-        where = path
-        if profile is not None:
-            where += f": profile {profile!r}"
+        parts = [path]
+        named = [f"profile {profile!r}"] if profile is not None else []
         if key is not None:
-            where += f", key {key!r}"
-        super().__init__(f"{where}: {reason}")
+            named.append(f"key {key!r}")
+        if named:
+            parts.append(", ".join(named))
+        super().__init__(f"{': '.join(parts)}: {reason}")
         self.path = path
         self.profile = profile
         self.key = key

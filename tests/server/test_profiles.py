@@ -9,13 +9,21 @@ profiles split them so that no tool belongs to two profiles.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.server.db import rows
 from tests.server.harness import DevModel, ParleyServer, frames_of
-from tests.server.rest_support import BACKENDS, Callers, assert_error, start_server
+from tests.server.rest_support import (
+    BACKENDS,
+    Callers,
+    assert_error,
+    scrape,
+    start_server,
+    value,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -45,6 +53,16 @@ id = "backoffice"
 title = "Back office"
 roles = ["admin"]
 tools = []
+
+[[profile]]
+id = "short"
+title = "Short talks"
+max_messages_per_conversation = 2
+
+[[profile]]
+id = "frugal"
+title = "Frugal"
+budget_conversation_tokens = 20
 """
 
 
@@ -93,7 +111,7 @@ async def start(tab: Any, text: str, ref: str, **fields: Any) -> list[dict[str, 
 async def test_ready_lists_the_profiles_the_users_roles_allow(callers: Callers) -> None:
     member = await callers.new(roles=("member",)).tab()
     listed = member.ready["profiles"]
-    assert [profile["id"] for profile in listed] == ["letters", "memos"]
+    assert [profile["id"] for profile in listed] == ["letters", "memos", "short", "frugal"]
     assert listed[0] == {
         "id": "letters",
         "title": "Letter counter",
@@ -108,6 +126,8 @@ async def test_ready_lists_the_profiles_the_users_roles_allow(callers: Callers) 
         "letters",
         "memos",
         "backoffice",
+        "short",
+        "frugal",
     ]
     for tab in (member, admin):
         await tab.close()
@@ -279,3 +299,52 @@ async def test_a_hand_off_to_a_profile_it_does_not_list_is_refused(
     assert not frames_of(frames, "conversation_updated")
     assert [p for _, p in await conversation_rows(profiled, alice.user)] == ["letters"]
     await tab.close()
+
+
+async def test_a_profiles_own_limits_apply_to_its_conversations(
+    profiled: ParleyServer, callers: Callers
+) -> None:
+    alice = callers.new()
+    tab = await alice.tab()
+    short = await start(tab, "[say] one", "l-1", profile="short")
+    assert short[-1]["status"] == "completed"
+    await tab.send(
+        {
+            "type": "user_message",
+            "client_msg_id": "l-2",
+            "text": "[say] two",
+            "conversation_id": short[0]["conversation_id"],
+        }
+    )
+    error = await tab.expect("error")
+    assert (error["code"], error["ref"]) == ("conversation_full", "l-2")
+    assert "holds 2 messages" in error["message"]
+
+    frugal = await start(tab, "[say] costly", "l-3", profile="frugal")
+    assert frugal[-1]["status"] == "failed"
+    assert frugal[-1]["error"]["code"] == "budget_exceeded"
+    assert "token budget of 20" in frugal[-1]["error"]["message"]
+    # The default profile keeps the global budgets: the same words run there.
+    assert (await start(tab, "[say] costly", "l-4"))[-1]["status"] == "completed"
+    await tab.close()
+
+
+async def test_metrics_carry_the_profile(profiled: ParleyServer, callers: Callers) -> None:
+    tab = await callers.new().tab()
+    await start(tab, "[say] measured", "m-1", profile="memos")
+    await start(tab, "hand me over to memos", "m-2")
+    samples = scrape(profiled)
+    assert value(samples, "parley_profile_turns_total", profile="memos", status="completed") >= 1
+    assert value(samples, "parley_profile_model_tokens_total", profile="memos", kind="prompt") > 0
+    assert value(samples, "parley_profile_handoffs_total", profile="letters", target="memos") >= 1
+    await tab.close()
+
+
+def test_a_bad_profiles_file_stops_startup_naming_the_path_and_key(
+    request: pytest.FixtureRequest, tmp_path: Path, dev_model: DevModel
+) -> None:
+    path = tmp_path / "profiles.toml"
+    path.write_text('[[profile]]\nid = "ops"\ntitle = "Ops"\ntool = ["x"]\n', "utf-8")
+    with pytest.raises(RuntimeError) as caught:
+        start_server("embedded", request, tmp_path, dev_model, PARLEY_PROFILES=str(path))
+    assert f"{path}: profile 'ops', key 'tool': unknown key" in str(caught.value)
