@@ -41,6 +41,7 @@ from protocol import (
 from server.config import Settings
 from server.errors import ClientError
 from server.ops import metrics
+from server.profiles.catalog import Profile
 from server.security.auth import Principal
 from server.security.redaction import redact_for_model
 from server.stream.hub import FrameHub
@@ -144,6 +145,7 @@ class ToolRunner:
             turn.turn_id,
             call_id=call.id,
             user_token=request.user_token,
+            profile=turn.profile,
         )
         if validated.spec.kind == "query":
             await self._publish(turn, self._call_frame(turn, call, validated.arguments))
@@ -436,6 +438,7 @@ class ToolRunner:
         call_id: str = "",
         confirmation: str | None = None,
         user_token: str | None = None,
+        profile: Profile | None = None,
     ) -> ToolContext:
         settings = self._tools.tenant_settings(owner.tenant) if self._tools is not None else None
         return ToolContext(
@@ -450,6 +453,8 @@ class ToolRunner:
             call_id=call_id,
             confirmation=confirmation,
             user_token=user_token,
+            profile=profile.id if profile is not None else None,
+            knowledge=profile.knowledge if profile is not None else (),
         )
 
     def _audit_event(

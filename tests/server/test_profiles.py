@@ -18,6 +18,7 @@ from tests.server.db import rows
 from tests.server.harness import DevModel, ParleyServer, frames_of
 from tests.server.rest_support import (
     BACKENDS,
+    REST_TOOLS,
     Callers,
     assert_error,
     scrape,
@@ -33,7 +34,7 @@ id = "letters"
 title = "Letter counter"
 description = "Counts letters"
 system_prompt = "You count letters for the user."
-tools = ["count_*"]
+tools = ["count_*", "profile_context"]
 model = "gpt-4o"
 temperature = 0.2
 greeting = "Which text shall I count?"
@@ -46,7 +47,7 @@ default = true
 id = "memos"
 title = "Memo desk"
 system_prompt = "You send memos for the user."
-tools = ["send_memo", "audit_*"]
+tools = ["send_memo", "audit_*", "profile_context"]
 
 [[profile]]
 id = "backoffice"
@@ -76,7 +77,14 @@ def profiled(
     tmp = tmp_path_factory.mktemp("profiles")
     path = tmp / "profiles.toml"
     path.write_text(PROFILES_TOML, "utf-8")
-    server = start_server(request.param, request, tmp, dev_model, PARLEY_PROFILES=str(path))
+    server = start_server(
+        request.param,
+        request,
+        tmp,
+        dev_model,
+        PARLEY_PROFILES=str(path),
+        PARLEY_TOOLS=f"{REST_TOOLS},tests.server.profile_pack:pack",
+    )
     yield server
     server.stop()
 
@@ -141,7 +149,7 @@ async def test_each_conversation_is_offered_only_its_profiles_tools(
     letters = await start(tab, "[say] counting", "p-1")
     body = model.requests()[-1]["body"]
     # The default profile: its tools, its hand-off, its prompt, model and temperature.
-    assert offered(model) == {"count_letters", "handoff"}
+    assert offered(model) == {"count_letters", "profile_context", "handoff"}
     assert body["messages"][0] == {"role": "system", "content": "You count letters for the user."}
     assert (body["model"], body["temperature"]) == ("gpt-4o", 0.2)
     assert frames_of(letters, "response")[0]["usage"]["model"] == "gpt-4o"
@@ -149,7 +157,7 @@ async def test_each_conversation_is_offered_only_its_profiles_tools(
     memos = await start(tab, "[say] memo time", "p-2", profile="memos")
     body = model.requests()[-1]["body"]
     # audit_digest is the auditor's by role and in the profile by pattern: both walls pass.
-    assert offered(model) == {"send_memo", "audit_digest"}
+    assert offered(model) == {"send_memo", "audit_digest", "profile_context"}
     assert body["messages"][0]["content"] == "You send memos for the user."
     # No model or temperature of its own: the configured model, the endpoint's temperature.
     assert "temperature" not in body
@@ -163,7 +171,7 @@ async def test_each_conversation_is_offered_only_its_profiles_tools(
         conversation_id=memos[0]["conversation_id"],
         profile="letters",
     )
-    assert offered(model) == {"send_memo", "audit_digest"}
+    assert offered(model) == {"send_memo", "audit_digest", "profile_context"}
     stored = await conversation_rows(profiled, alice.user)
     assert [profile for _, profile in stored] == ["letters", "memos"]
     usage = await rows(
@@ -198,9 +206,15 @@ async def test_a_forced_call_to_another_profiles_tool_is_refused_and_audited(
     )
     assert refused == [("count_letters", "refused", "memos")]
 
-    # The same tool in its own profile runs.
+    # The same tool in its own profile runs, and tools see that profile's knowledge.
     ran = await start(tab, '[call count_letters] {"text": "abc"}', "f-2")
     assert frames_of(ran, "tool_result")[0]["ok"] is True
+    context = await start(
+        tab, "[call profile_context] {}", "f-3", conversation_id=ran[0]["conversation_id"]
+    )
+    assert frames_of(context, "tool_result")[0]["summary"] == (
+        "profile letters, knowledge style-guide"
+    )
     await tab.close()
 
 
@@ -256,7 +270,7 @@ async def test_hand_off_moves_the_conversation_and_every_tab_sees_it(
     call = frames_of(frames, "tool_result")[0]
     assert (call["name"], call["ok"]) == ("handoff", True)
     # The rest of the turn already ran under the new profile.
-    assert offered(model) == {"send_memo"}
+    assert offered(model) == {"send_memo", "profile_context"}
     assert model.requests()[-1]["body"]["messages"][0]["content"] == (
         "You send memos for the user."
     )
@@ -265,11 +279,16 @@ async def test_hand_off_moves_the_conversation_and_every_tab_sees_it(
 
     later = await start(first, "[say] what now?", "h-2", conversation_id=conversation_id)
     assert later[-1]["status"] == "completed"
-    assert offered(model) == {"send_memo"}
+    assert offered(model) == {"send_memo", "profile_context"}
     assert await conversation_rows(profiled, alice.user) == [(conversation_id, "memos")]
     got = (await alice.get(f"/conversations/{conversation_id}")).json()
     assert got["profile"] == "memos"
 
+    # Tools learn the conversation's profile and its knowledge collections.
+    context = await start(
+        first, "[call profile_context] {}", "h-4", conversation_id=conversation_id
+    )
+    assert frames_of(context, "tool_result")[0]["summary"] == "profile memos, knowledge none"
     # Memos lists no hand-off: the tool is gone, and a forced call is refused.
     forced = await start(
         first,
