@@ -14,6 +14,10 @@ from server.errors import ClientError
 from server.profiles.catalog import DEFAULT_PROFILE_ID, ProfileCatalog
 from server.profiles.config import load_profile_catalog, load_profiles_file
 from server.profiles.errors import ProfileConfigError
+from server.tools.errors import ToolForbidden, ToolNotInProfile
+from server.tools.registry import ToolRegistry
+from tests.server.host_app import DOCUMENT
+from tests.server.test_tool_sources_units import specs
 
 SETTINGS = Settings(
     model="gpt-4o-mini",
@@ -193,3 +197,31 @@ def test_tool_patterns_roles_and_hand_off_targets(tmp_path: Path) -> None:
         default=True,
     )
     assert ops.summary() == ProfileSummary(id="ops", title="Ops copilot")
+
+
+def test_the_registry_offers_and_validates_within_a_profile(tmp_path: Path) -> None:
+    # Patterns reach a tool source's tools as well as a pack's: both are just names.
+    registry = ToolRegistry.from_import_paths(["tests.server.rest_pack:pack"])
+
+    class Source:
+        name = "host"
+        available = True
+        problem = None
+        tools = specs(DOCUMENT)
+
+    registry.add_provider(Source())
+    text = '[[profile]]\nid = "p"\ntitle = "P"\ntools = ["host__get_*", "count_letters"]\n'
+    (profile,) = load_profiles_file(write(tmp_path, text), SETTINGS)
+    roles = frozenset({"admin", "auditor"})
+    everything = {spec.name for spec in registry.visible_to(roles)}
+    assert {"host__get_thing", "host__approve_order", "audit_digest"} <= everything
+    scoped = {tool["function"]["name"] for tool in registry.openai_tools(roles, profile)}
+    assert scoped == {"host__get_thing", "host__get_big", "host__get_salaries", "count_letters"}
+    assert registry.validate("host__get_thing", '{"thing_id": "T-1"}', roles, profile)
+    for outside in ("host__approve_order", "audit_digest"):
+        with pytest.raises(ToolNotInProfile, match=f"'{outside}' is not part of the profile 'p'"):
+            registry.validate(outside, "{}", roles, profile)
+    # The roles wall still comes first: a profile never widens what roles allow.
+    with pytest.raises(ToolForbidden) as forbidden:
+        registry.validate("audit_digest", "{}", frozenset(), profile)
+    assert not isinstance(forbidden.value, ToolNotInProfile)
