@@ -19,6 +19,7 @@ from server.ops import metrics
 from server.ops.background import BackgroundJobs
 from server.ops.pages import ReadinessParts
 from server.ops.shutdown import drain_worker
+from server.profiles.config import load_profile_catalog
 from server.rest.resources import RestResources
 from server.rest.webhooks import EscalationWebhook
 from server.security.auth import TokenVerifier
@@ -31,6 +32,7 @@ from server.tools.registry import ToolRegistry
 from server.tools.sources.manager import open_tool_sources
 from server.turns.budgets import Budgets
 from server.turns.engine import TurnEngine
+from server.turns.handoff import Handoffs
 from server.turns.history_cache import HistoryCache
 from server.turns.llm import ModelClient
 from server.turns.tool_runner import ToolRunner
@@ -67,6 +69,8 @@ class Worker:
 async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Worker:
     """Connect to the database, Redis and the model, build every part and start the
     background jobs; ``stack`` closes them all in reverse order."""
+    # A wrong profiles file stops the worker before it connects to anything.
+    profiles = load_profile_catalog(settings)
     db = Database(settings.database_url)
     stack.push_async_callback(db.close)
     metrics.instrument_database(db.engine)
@@ -96,10 +100,11 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
     notices = Notices(hub)
     model = ModelClient(settings, model_clients(settings))
     limits = Limits(settings, redis, transcripts)
-    snapshots = Snapshots(transcripts, confirmations, leases, frame_log)
+    snapshots = Snapshots(transcripts, confirmations, leases, frame_log, profiles)
     verifier = TokenVerifier(settings)
 
-    tool_runner = ToolRunner(settings, tools, hub, confirmations, db)
+    handoffs = Handoffs(profiles, transcripts, hub)
+    tool_runner = ToolRunner(settings, tools, hub, confirmations, db, handoffs)
     history = HistoryCache(
         ContextCache(redis, prefix=prefix, max_bytes=settings.context_cache_max_bytes),
         transcripts,
@@ -117,6 +122,8 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
         hub,
         leases,
         notices,
+        profiles,
+        handoffs,
     )
     worker_id = settings.worker_id or f"w_{secrets.token_hex(4)}"
     engine = TurnEngine(
@@ -131,6 +138,7 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
         notices,
         tool_runner,
         loop,
+        profiles,
     )
 
     webhook = EscalationWebhook(settings, EscalationStore(db))
@@ -165,6 +173,7 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
             verifier=verifier,
             hub=hub,
             tools=tools,
+            profiles=profiles,
             model_name=model.model,
             feedback=feedback,
             history=HistoryStore(db),

@@ -177,6 +177,11 @@ class Settings:
     tool_sources: str | None = _setting(
         None, "TOML file of host apps whose tools Parley calls over the network ([[source]])"
     )
+    profiles: str | None = _setting(
+        None,
+        "TOML file of assistant profiles ([[profile]]: prompt, tools, model, roles, budgets); "
+        "unset: one default profile made of these settings",
+    )
     demo_erp: DemoErpMode = _setting(
         "host",
         "dev mode: what `parley serve` makes of the demo ERP pack named in PARLEY_TOOLS: host "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from server.config import Settings
+from server.profiles.catalog import ProfileCatalog
 from server.rest.webhooks import EscalationWebhook
 from server.security.auth import TokenVerifier
 from server.stream.hub import FrameHub
@@ -25,6 +26,7 @@ class RestResources:
     verifier: TokenVerifier
     hub: FrameHub
     tools: ToolRegistry | None
+    profiles: ProfileCatalog
     model_name: str
     feedback: FeedbackStore
     history: HistoryStore

@@ -16,6 +16,7 @@ from protocol import (
     ConversationSummary,
     MessageSnapshot,
     PendingConfirmation,
+    ProfileSummary,
     TurnError,
     Usage,
     UserInfo,
@@ -33,6 +34,7 @@ VALUE_CLASSES = [
     PendingConfirmation,
     ActiveTurn,
     TurnError,
+    ProfileSummary,
 ]
 
 
