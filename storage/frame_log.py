@@ -35,15 +35,15 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from storage.errors import CorruptState
 from storage.keys import DEFAULT_PREFIX, KeySpace, UserKey
 from storage.redis_client import (
+    RedisClient,
     reply_int,
     reply_list,
     reply_str,
     state_errors,
+    wakeup_publish_command,
 )
 
 # Every frame handed to append starts like this; the seq is spliced in after the brace.
@@ -98,6 +98,11 @@ redis.call('PEXPIRE', KEYS[3], ARGV[5])
 redis.call('PUBLISH', ARGV[6], table.concat(texts, '\\n'))
 return first
 """
+# The publish above names the command literally (a script's commands are best spelled out,
+# not passed in): on a cluster the same script publishes with SPUBLISH instead, so the
+# wake-up goes only to the shard that owns the user's slot (the channel carries the
+# user's hash tag, like the keys).
+assert _APPEND_LUA.count("'PUBLISH'") == 1
 
 _POSITION_LUA = """
 -- KEYS: 1 log meta hash, 2 frames stream
@@ -158,7 +163,7 @@ class FrameLog:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         prefix: str = DEFAULT_PREFIX,
         max_len: int = 10_000,
@@ -184,7 +189,9 @@ class FrameLog:
         self._max_len = max_len
         self._max_age_ms = max(1, round(max_age_s * 1000))
         self._key_ttl_ms = max(2 * self._max_age_ms, MIN_KEY_TTL_MS)
-        self._append_script = redis.register_script(_APPEND_LUA)
+        self._append_script = redis.register_script(
+            _APPEND_LUA.replace("'PUBLISH'", f"'{wakeup_publish_command(redis)}'")
+        )
         self._position_script = redis.register_script(_POSITION_LUA)
         self._read_tail_script = redis.register_script(_READ_TAIL_LUA)
         # This log's identity as a writer, its call counter, and the per-user gate that

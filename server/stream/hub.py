@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from protocol import CloseCode
@@ -38,7 +37,8 @@ from server.ops import metrics
 from server.socket.connection import Connection
 from storage.frame_log import FrameLog, LoggedFrame, StreamPosition
 from storage.keys import UserKey
-from storage.redis_client import state_errors
+from storage.redis_client import RedisClient, state_errors
+from storage.redis_pubsub import WakeupSubscription
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Attachment:
 class FrameHub:
     """Delivers logged frames to local tabs, in order, exactly once each."""
 
-    def __init__(self, redis: Redis, frame_log: FrameLog) -> None:
+    def __init__(self, redis: RedisClient, frame_log: FrameLog) -> None:
         self._redis = redis
         self._log = frame_log
         self._users: dict[UserKey, _UserStream] = {}
@@ -89,14 +89,15 @@ class FrameHub:
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._stopping = False
-        self._resync = False  # the pub/sub connection was re-established
-        self._watched: Any = None  # the pub/sub connection whose reconnects we follow
+        self._resync = False  # a pub/sub connection was re-established, or a channel moved
         self.healthy = True
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        # Plain pub/sub on one Redis, sharded pub/sub on a cluster (storage.redis_pubsub).
+        self._pubsub = WakeupSubscription(self._redis)
+        self._pubsub.on_reconnect(self._reconnected)
         self._reader = asyncio.create_task(self._read_forever(), name="frame hub reader")
 
     async def stop(self) -> None:
@@ -198,7 +199,6 @@ class FrameHub:
         # both ways, and the seq check drops the copy.
         with state_errors("frame hub subscribe"):
             await self._pubsub.subscribe(channel)
-        self._follow_reconnects()
         position = await self._log.position(user)
         stream = self._users.get(user)  # another tab of the user may have won the race
         if stream is None:
@@ -274,9 +274,7 @@ class FrameHub:
                 if not self._by_channel:
                     await asyncio.sleep(0.05)
                     continue
-                message = await self._pubsub.get_message(
-                    ignore_subscribe_messages=True, timeout=POLL_TIMEOUT_S
-                )
+                message = await self._pubsub.get_message(timeout=POLL_TIMEOUT_S)
                 # Catch up before handing out what arrived: after a reconnect it may belong
                 # to a log made anew, which only the epoch check tells.
                 if self._resync or not self.healthy:
@@ -306,14 +304,6 @@ class FrameHub:
         channels = list(self._by_channel)
         if channels:
             await self._pubsub.subscribe(*channels)
-
-    def _follow_reconnects(self) -> None:
-        connection = self._pubsub.connection
-        if connection is not None and connection is not self._watched:
-            # Kept as a weak method by redis-py; called after each reconnect, once the
-            # pub/sub connection has subscribed its channels again.
-            connection.register_connect_callback(self._reconnected)
-            self._watched = connection
 
     def _reconnected(self, _connection: Any) -> None:
         self._resync = True

@@ -1,0 +1,130 @@
+"""Subscribing to wake-up channels, the same way on one Redis and on a cluster.
+
+A worker listens on two kinds of channel: each connected user's log channel (the frame log
+publishes every append there) and the control channel. :class:`WakeupSubscription` is that
+listener. On one Redis (and the embedded store, and Sentinel's primary) it is redis-py's
+plain pub/sub: ``SUBSCRIBE`` and ``PUBLISH``. On a cluster it is *sharded* pub/sub
+(``SSUBSCRIBE``, Redis 7): a publish reaches only the shard that owns the channel's slot
+instead of being copied to every node over the cluster bus, so fan-out grows with the
+cluster instead of with every node's share of all traffic. Every channel carries the hash
+tag of what it is about (a user's channel the user's), so it lives beside the keys its
+publisher's script touches.
+
+redis-py's ``ClusterPubSub`` keeps one connection per node that owns one of our channels and
+moves a channel to its new owner when a slot migrates or a replica is promoted. Messages
+published while a channel was moving, or while a connection was down, are lost: wake-ups
+are only hints, and the log is the truth. So the subscription tells its owner when it may
+have missed some — a connection came back, or a channel now lives on another node — through
+the callback given to :meth:`WakeupSubscription.on_reconnect`, and the owner catches up from
+the log by seq.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from storage.redis_client import RedisClient, is_cluster
+
+# The message types a subscription hands on: plain and sharded pub/sub data messages.
+_DATA_TYPES = frozenset({"message", "smessage"})
+
+
+class WakeupSubscription:
+    """Channels this worker listens to, over plain or sharded pub/sub.
+
+    The surface is the part of redis-py's ``PubSub`` a listener needs: subscribe,
+    unsubscribe, poll with a timeout, close. A data message comes back as a dict with
+    ``type`` ``"message"``, ``channel`` and ``data`` (bytes), on a cluster too; subscribe
+    confirmations are never handed on.
+    """
+
+    def __init__(self, redis: RedisClient) -> None:
+        self._sharded = is_cluster(redis)
+        self._pubsub: Any = redis.pubsub(ignore_subscribe_messages=True)
+        self._watched: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._homes: dict[bytes, str] = {}  # sharded: channel -> node it was last read on
+        self._on_reconnect: Callable[[Any], None] | None = None
+
+    @property
+    def sharded(self) -> bool:
+        """True when this subscription uses sharded pub/sub (a cluster)."""
+        return self._sharded
+
+    def on_reconnect(self, callback: Callable[[Any], None]) -> None:
+        """Call ``callback`` (with the connection, or None) whenever messages may have been
+        missed: a connection was re-established and subscribed again, or a channel moved
+        to another node. ``callback`` is held weakly when it is a bound method, as redis-py
+        holds it; keep its object alive."""
+        self._on_reconnect = callback
+        self._watch()
+
+    async def subscribe(self, *channels: str) -> None:
+        """Listen to ``channels`` (again, after an outage: subscribing twice is harmless).
+
+        Raises:
+            redis.exceptions.RedisError: Redis could not be reached (as for every method here).
+        """
+        if self._sharded:
+            await self._pubsub.ssubscribe(*channels)
+        else:
+            await self._pubsub.subscribe(*channels)
+        self._watch()
+
+    async def unsubscribe(self, *channels: str) -> None:
+        """Stop listening to ``channels``."""
+        if self._sharded:
+            await self._pubsub.sunsubscribe(*channels)
+        else:
+            await self._pubsub.unsubscribe(*channels)
+
+    async def get_message(self, timeout: float) -> dict[str, Any] | None:  # noqa: ASYNC109
+        """The next data message, or None when none came within ``timeout`` seconds.
+
+        The wait is redis-py's own read timeout: the read is never cancelled from outside,
+        since a cancelled read can leave a connection out of step with its replies."""
+        if self._sharded:
+            message = await self._pubsub.get_sharded_message(
+                ignore_subscribe_messages=True, timeout=timeout
+            )
+        else:
+            message = await self._pubsub.get_message(
+                ignore_subscribe_messages=True, timeout=timeout
+            )
+        self._watch()
+        if message is None or message.get("type") not in _DATA_TYPES:
+            return None
+        return {"type": "message", "channel": message["channel"], "data": message["data"]}
+
+    async def aclose(self) -> None:
+        """Close every connection of the subscription."""
+        await self._pubsub.aclose()
+
+    # -- noticing reconnects -------------------------------------------------------------
+
+    def _watch(self) -> None:
+        """Follow new connections, and notice channels that moved to another node."""
+        if self._sharded:
+            connections = []
+            homes: dict[bytes, str] = {}
+            for node, pubsub in list(self._pubsub.node_pubsub_mapping.items()):
+                connections.append(pubsub.connection)
+                for channel in pubsub.shard_channels:
+                    homes[channel] = node
+            moved = any(self._homes.get(channel, node) != node for channel, node in homes.items())
+            self._homes = homes
+            if moved:
+                self._missed(None)
+        else:
+            connections = [self._pubsub.connection]
+        for connection in connections:
+            if connection is not None and connection not in self._watched:
+                # Kept as a weak method by redis-py; called after each reconnect, once the
+                # connection has subscribed its channels again.
+                connection.register_connect_callback(self._missed)
+                self._watched.add(connection)
+
+    def _missed(self, connection: Any) -> None:
+        if self._on_reconnect is not None:
+            self._on_reconnect(connection)
