@@ -147,17 +147,18 @@ class RedisClusterProcesses:
         return f"redis://127.0.0.1:{node.port}/0"
 
     def wait_healthy(
-        self, *, masters: int, replicas: int = 0, timeout: float = STARTUP_TIMEOUT_S
+        self, *, masters: int, replicas: int | None = 0, timeout: float = STARTUP_TIMEOUT_S
     ) -> None:
         """Until every live node says the cluster is ok, with ``masters`` live masters each
-        having ``replicas`` live replicas."""
+        having ``replicas`` live replicas (any number, for None)."""
         deadline = time.monotonic() + timeout
         while True:
             live = [node for node in self.nodes if node.alive]
             states = [node.cli("cluster", "info") for node in live]
             layout = self._layout(live[0])
             ok = all("cluster_state:ok" in state for state in states)
-            if ok and len(layout) == masters and all(len(r) == replicas for r in layout.values()):
+            counts = {len(found) for found in layout.values()}
+            if ok and len(layout) == masters and (replicas is None or counts == {replicas}):
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"cluster not healthy: {states!r} {layout!r}")
