@@ -18,7 +18,9 @@ epoch; the user's local tabs are closed with 1012 and come back with ``resumed: 
 snapshot, since no seq of the old epoch can be trusted any more. Redis can also lose one log
 while the connection stays up (its keys expired under a long-idle tab, or were evicted): the
 new log's seqs start again at 1, which the hub hears as a seq going back on the channel and
-treats the same way once the epoch confirms it.
+treats the same way once the epoch confirms it. A log that survived a failover but lost its
+newest writes (the promoted replica had not received them) is behind a seq already heard; the
+position check renews its epoch then, so no seq is ever given out twice under one epoch.
 """
 
 from __future__ import annotations
@@ -223,7 +225,7 @@ class FrameHub:
         """
         if frames and frames[0].seq <= stream.heard_seq:
             async with stream.lock:
-                position = await self._log.position(stream.key)
+                position = await self._log.position(stream.key, at_least=_heard(stream))
                 if position.epoch != stream.epoch:
                     await self._lost_stream(stream)
                     return
@@ -313,13 +315,19 @@ class FrameHub:
         self._resync = False
         for stream in list(self._users.values()):
             async with stream.lock:
-                position = await self._log.position(stream.key)
+                # A failover may have left the log behind what was heard: then it is renewed.
+                position = await self._log.position(stream.key, at_least=_heard(stream))
                 if position.epoch != stream.epoch:
                     await self._lost_stream(stream)
                 else:
                     await self._backfill(stream)
         self.healthy = True
         logger.info("frame hub reconnected to Redis")
+
+
+def _heard(stream: _UserStream) -> StreamPosition:
+    """The newest position known to have been logged under the stream's epoch."""
+    return StreamPosition(stream.epoch, max(stream.heard_seq, stream.last_seq))
 
 
 def _text(value: bytes | str) -> str:
