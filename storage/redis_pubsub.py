@@ -29,6 +29,12 @@ from storage.redis_client import RedisClient, is_cluster
 
 # The message types a subscription hands on: plain and sharded pub/sub data messages.
 _DATA_TYPES = frozenset({"message", "smessage"})
+# redis-py reads a cluster subscription's node connections one after another, splitting the
+# wait among them: a message that reaches one node while the reader waits on another waits
+# out that node's share. With subscriptions on several nodes, a poll therefore waits at most
+# this long in all, which bounds that extra delay; an idle worker pays for it with about
+# 1 / SHARDED_POLL_S short polls a second.
+SHARDED_POLL_S = 0.01
 
 
 class WakeupSubscription:
@@ -80,11 +86,14 @@ class WakeupSubscription:
             await self._pubsub.unsubscribe(*channels)
 
     async def get_message(self, timeout: float) -> dict[str, Any] | None:  # noqa: ASYNC109
-        """The next data message, or None when none came within ``timeout`` seconds.
+        """The next data message, or None when none came within ``timeout`` seconds (at most
+        ``SHARDED_POLL_S`` on a cluster whose subscriptions span several nodes).
 
         The wait is redis-py's own read timeout: the read is never cancelled from outside,
         since a cancelled read can leave a connection out of step with its replies."""
         if self._sharded:
+            if len(self._pubsub.node_pubsub_mapping) > 1:
+                timeout = min(timeout, SHARDED_POLL_S)
             message = await self._pubsub.get_sharded_message(
                 ignore_subscribe_messages=True, timeout=timeout
             )
