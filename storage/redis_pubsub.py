@@ -16,7 +16,8 @@ published while a channel was moving, or while a connection was down, are lost: 
 are only hints, and the log is the truth. So the subscription tells its owner when it may
 have missed some — a connection came back, or a channel now lives on another node — through
 the callback given to :meth:`WakeupSubscription.on_reconnect`, and the owner catches up from
-the log by seq.
+the log by seq. A slot that moves by resharding is followed here: its old node unsubscribes us
+from its channels, and the subscription subscribes them again on the new owner.
 """
 
 from __future__ import annotations
@@ -47,8 +48,12 @@ class WakeupSubscription:
     """
 
     def __init__(self, redis: RedisClient) -> None:
+        self._redis = redis
         self._sharded = is_cluster(redis)
-        self._pubsub: Any = redis.pubsub(ignore_subscribe_messages=True)
+        # On a cluster the subscribe confirmations are read here, not dropped by redis-py: a
+        # SUNSUBSCRIBE nobody asked for is how a node says a channel's slot moved away.
+        self._pubsub: Any = redis.pubsub(ignore_subscribe_messages=not self._sharded)
+        self._wanted: set[bytes] = set()  # sharded: the channels subscribed to, encoded
         self._watched: weakref.WeakSet[Any] = weakref.WeakSet()
         self._homes: dict[bytes, str] = {}  # sharded: channel -> node it was last read on
         self._on_reconnect: Callable[[Any], None] | None = None
@@ -73,6 +78,7 @@ class WakeupSubscription:
             redis.exceptions.RedisError: Redis could not be reached (as for every method here).
         """
         if self._sharded:
+            self._wanted.update(channel.encode() for channel in channels)
             await self._pubsub.ssubscribe(*channels)
         else:
             await self._pubsub.subscribe(*channels)
@@ -81,6 +87,7 @@ class WakeupSubscription:
     async def unsubscribe(self, *channels: str) -> None:
         """Stop listening to ``channels``."""
         if self._sharded:
+            self._wanted.difference_update(channel.encode() for channel in channels)
             await self._pubsub.sunsubscribe(*channels)
         else:
             await self._pubsub.unsubscribe(*channels)
@@ -95,8 +102,13 @@ class WakeupSubscription:
             if len(self._pubsub.node_pubsub_mapping) > 1:
                 timeout = min(timeout, SHARDED_POLL_S)
             message = await self._pubsub.get_sharded_message(
-                ignore_subscribe_messages=True, timeout=timeout
+                ignore_subscribe_messages=False, timeout=timeout
             )
+            if message is not None and message.get("type") == "sunsubscribe":
+                channel = message["channel"]
+                if channel in self._wanted:
+                    await self._follow_moved(channel)
+                return None
         else:
             message = await self._pubsub.get_message(
                 ignore_subscribe_messages=True, timeout=timeout
@@ -133,6 +145,20 @@ class WakeupSubscription:
                 # connection has subscribed its channels again.
                 connection.register_connect_callback(self._missed)
                 self._watched.add(connection)
+
+    async def _follow_moved(self, channel: bytes) -> None:
+        """Subscribe again on the node that owns ``channel``'s slot now.
+
+        A node unsubscribes its clients from the shard channels of a slot it gives away. The
+        client learns the new owner from a fresh slot map (this is rare: resharding), then
+        redis-py's ``ssubscribe`` moves the channel there; what was published in between is
+        read back from the log by the owner of :meth:`on_reconnect`'s callback.
+        """
+        cluster: Any = self._redis
+        await cluster.nodes_manager.initialize()
+        await self._pubsub.ssubscribe(channel)
+        self._watch()
+        self._missed(None)
 
     def _missed(self, connection: Any) -> None:
         if self._on_reconnect is not None:

@@ -181,6 +181,27 @@ class RedisClusterProcesses:
                     return next(node for node in self.nodes if node.port == port)
         raise RuntimeError(f"no master owns slot {slot}")
 
+    def move_slot_of(self, key: str) -> _Node:
+        """Migrate ``key``'s slot, with its keys, to another live master (as resharding does,
+        one slot); the new owner."""
+        source = self.master_of(key)
+        slot = source.cli("cluster", "keyslot", key).strip()
+        ids = {node.port: node.cli("cluster", "myid").strip() for node in self.nodes if node.alive}
+        masters = [node for node in self.nodes if node.alive and node is not source]
+        target = next(node for node in masters if "role:master" in node.cli("info", "replication"))
+        target.cli("cluster", "setslot", slot, "importing", ids[source.port])
+        source.cli("cluster", "setslot", slot, "migrating", ids[target.port])
+        while keys := source.cli("cluster", "getkeysinslot", slot, "100").split():
+            reply = source.cli(
+                "migrate", "127.0.0.1", str(target.port), "", "0", "5000", "keys", *keys
+            )
+            if "OK" not in reply and "NOKEY" not in reply:
+                raise RuntimeError(f"MIGRATE failed: {reply}")
+        for node in self.nodes:
+            if node.alive:
+                node.cli("cluster", "setslot", slot, "node", ids[target.port])
+        return target
+
     def kill_master_of(self, key: str) -> _Node:
         """SIGKILL the master owning ``key``'s slot (its replica will take over); the node."""
         master = self.master_of(key)

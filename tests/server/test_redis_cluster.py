@@ -184,6 +184,39 @@ async def test_users_on_a_cluster_stream_alike_on_both_workers(
             worker.stop()
 
 
+async def test_a_users_slot_moves_to_another_master_and_fanout_follows(
+    real_backend: Backend, model: DevModel, tmp_path: Path, cluster: RedisClusterProcesses
+) -> None:
+    workers = start_workers(real_backend, model, tmp_path, cluster.url)
+    try:
+        first, second = workers
+        token = first.token()
+        asking, listening = await first.tab(token), await second.tab(token)
+        before = await asking.ask("[say] before the move", "m-1")
+        conversation = before[0]["conversation_id"]
+        assert logged(await listening.until("turn_end")) == logged(before)
+        old_owner = cluster.master_of(user_tag(first.user))
+
+        new_owner = cluster.move_slot_of(user_tag(first.user))
+        assert new_owner is not old_owner
+        assert cluster.master_of(user_tag(first.user)) is new_owner
+
+        # The log moved with the slot: seqs go on, and the tab on the other worker hears the
+        # next turn through its subscription, now on the new owner. (A subscription left on
+        # the old node would be noticed only by a periodic reconnect, long after the turn: the
+        # timeout, generous for frames already logged, tells the two apart.)
+        after = await asking.ask("[say] after the move", "m-2", conversation_id=conversation)
+        assert after[-1]["status"] == "completed"
+        assert after[0]["seq"] == before[-1]["seq"] + 1
+        heard = await listening.until(lambda frame: frame.get("seq") == after[-1]["seq"], timeout=5)
+        assert logged(heard) == logged(after)
+        await asking.close()
+        await listening.close()
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
 # -- a three-master, three-replica cluster loses a master mid-turn ------------------------------
 
 
