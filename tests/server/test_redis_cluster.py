@@ -174,6 +174,18 @@ async def test_users_on_a_cluster_stream_alike_on_both_workers(
         assert refused["code"] == "rate_limited", refused
         assert refused["retryable"] is True
 
+        # A cancel sent through the other worker reaches the turn over the control channel
+        # (a sharded channel on a cluster).
+        starter, stopper = pairs[1]
+        other_conversation = streams[1][0]["conversation_id"]
+        model.set_faults([{"fault": "token_rate", "rate": 20}])
+        await starter.send(message("m-cancelled", f"[say] {WORDS}", other_conversation))
+        await stopper.until("response_delta")
+        await stopper.send({"type": "cancel", "conversation_id": other_conversation})
+        ended = (await starter.until("turn_end"))[-1]
+        model.clear_faults()
+        assert ended["status"] == "cancelled", ended
+
         for pair in pairs[1:]:
             for tab in pair:
                 await tab.close()
