@@ -58,16 +58,11 @@ class WakeupSubscription:
         self._homes: dict[bytes, str] = {}  # sharded: channel -> node it was last read on
         self._on_reconnect: Callable[[Any], None] | None = None
 
-    @property
-    def sharded(self) -> bool:
-        """True when this subscription uses sharded pub/sub (a cluster)."""
-        return self._sharded
-
     def on_reconnect(self, callback: Callable[[Any], None]) -> None:
         """Call ``callback`` (with the connection, or None) whenever messages may have been
         missed: a connection was re-established and subscribed again, or a channel moved
-        to another node. ``callback`` is held weakly when it is a bound method, as redis-py
-        holds it; keep its object alive."""
+        to another node. It runs inside redis-py's reconnect, so it should only take note
+        (set a flag) and leave the catching up to the reader."""
         self._on_reconnect = callback
         self._watch()
 
