@@ -11,7 +11,6 @@ import secrets
 from dataclasses import dataclass
 
 import openai
-from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.config import Settings
@@ -45,7 +44,7 @@ from storage.feedback import FeedbackStore
 from storage.frame_log import FrameLog
 from storage.history import HistoryStore
 from storage.leases import TurnLeases
-from storage.redis_client import connect_redis
+from storage.redis_client import RedisClient, RedisMode, connect_redis
 from storage.small_stores import ContextCache, ControlChannel, WindowCounter
 from storage.transcripts import TranscriptStore
 from storage.turn_queue import TurnQueue
@@ -221,11 +220,12 @@ def model_clients(settings: Settings) -> list[openai.AsyncOpenAI]:
     ]
 
 
-async def open_redis(settings: Settings) -> Redis:
+async def open_redis(settings: Settings) -> RedisClient:
     # A worker starts even while Redis is down: /readyz reports it, sockets are refused with
     # 1013 until it answers, and everything reconnects as after a later outage.
     return await connect_redis(
         settings.redis_url,
+        mode=RedisMode(settings.redis_mode),
         max_connections=settings.redis_max_connections,
         require_reachable=False,
     )

@@ -23,13 +23,12 @@ import logging
 import math
 import time
 
-from redis.asyncio import Redis
-
 from protocol import CloseCode, ErrorCode
 from server.config import Settings
 from server.errors import ClientError, CloseSocket
 from storage.errors import NotFound
 from storage.keys import UserKey, tenant_counter, user_counter
+from storage.redis_client import RedisClient
 from storage.small_stores import Presence, WindowCounter
 from storage.transcripts import TranscriptStore
 
@@ -145,7 +144,9 @@ class ConnectionSlots:
 class Limits:
     """The per-socket and per-request limits of one worker's sockets."""
 
-    def __init__(self, settings: Settings, redis: Redis, transcripts: TranscriptStore) -> None:
+    def __init__(
+        self, settings: Settings, redis: RedisClient, transcripts: TranscriptStore
+    ) -> None:
         self._settings = settings
         self._transcripts = transcripts
         self._counter = WindowCounter(redis, prefix=settings.redis_prefix)
