@@ -202,8 +202,11 @@ export class ParleyAssistant extends HTMLElement {
   attributeChangedCallback(name, oldValue, newValue) {
     if (!this.#built || oldValue === newValue) return;
     if (name === 'open') this.#applyOpen();
-    else if (name === 'title') this.#applyTitle();
-    else if (name === 'suggestions' || name === 'profile') this.#scheduleRender();
+    else if (name === 'title' || name === 'suggestions' || name === 'profile') {
+      // The header's profile line is left out when it would only repeat the title.
+      if (name === 'title') this.#applyTitle();
+      this.#scheduleRender();
+    }
     else if (name === 'server' || name === 'token-url') {
       // A different server or identity: start over with a fresh connection and model.
       if (this.#client) {

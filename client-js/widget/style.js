@@ -55,7 +55,8 @@ header {
 }
 .heading { flex: 1; min-width: 0; }
 h2 { margin: 0; font-size: 15px; font-weight: 650; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.sub { display: flex; gap: 8px; align-items: center; font-size: 12px; color: var(--_muted); }
+.sub { display: flex; flex-wrap: wrap; gap: 2px 8px; align-items: center; font-size: 12px; color: var(--_muted); }
+.sub > * { white-space: nowrap; }
 .state::before {
   content: ""; display: inline-block; width: 7px; height: 7px; border-radius: 50%;
   margin-right: 5px; background: var(--_muted); vertical-align: 1px;
@@ -204,7 +205,7 @@ table.data th[aria-sort="descending"] button::after { content: "▼"; opacity: 0
 .profile-bar label { color: var(--_muted); }
 .profile-bar select { flex: 1; min-width: 0; font: inherit; color: inherit; background: var(--_bg); border: 1px solid var(--_line); border-radius: 8px; padding: 4px 6px; }
 .profile-bar select:focus-visible { outline: 2px solid var(--_accent); outline-offset: 1px; }
-.profile-label { font-weight: 600; color: var(--_fg); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.profile-label { font-weight: 600; color: var(--_fg); max-width: 100%; overflow: hidden; text-overflow: ellipsis; }
 .empty .greeting { color: var(--_fg); }
 .empty .description { font-size: 13px; }
 .note { align-self: center; max-width: 92%; font-size: 12.5px; color: var(--_muted); text-align: center; padding: 4px 10px; border-radius: 999px; background: var(--_soft); }
