@@ -19,6 +19,7 @@ import {
   confirmationResult,
   confirmSourceLine,
   DESTRUCTIVE_WARNING,
+  errorSentence,
   formatCountdown,
   messageErrorSentence,
   resultFields,
@@ -117,7 +118,9 @@ export class ItemRenderer {
       sourceList(undefined),
       h('div', { class: 'meta' }),
     ]);
-    if (role === 'assistant') node.addEventListener('click', (event) => onSourceClick(node, event));
+    if (role === 'assistant') {
+      node.addEventListener('click', (event) => onSourceClick(node, event));
+    }
     return node;
   }
 
@@ -218,7 +221,7 @@ export class ItemRenderer {
     } else if (item.status === 'cancelled') {
       meta.replaceChildren('Stopped.');
     } else if (item.status === 'interrupted') {
-      const reason = item.error ? messageErrorSentence(item.error) : null;
+      const reason = item.error ? errorSentence(item.error) : null;
       meta.replaceChildren(reason ?? 'The answer was interrupted.');
     } else {
       const rating = this.#ratings.get(item.id);
