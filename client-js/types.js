@@ -39,6 +39,7 @@
  * @property {string} text
  * @property {string} [conversation_id]
  * @property {Record<string, unknown>} [context]
+ * @property {string} [profile] the profile a new conversation is bound to; only on its first message
  */
 
 /**
@@ -110,6 +111,26 @@
  * @property {string} title
  * @property {string} status
  * @property {string} updated_at
+ * @property {string} [profile] the profile it runs under; absent for conversations older than profiles
+ */
+
+/**
+ * @typedef {object} ProfileSummary a profile (copilot) the user may start a conversation with
+ * @property {string} id what `user_message.profile` names
+ * @property {string} title
+ * @property {string} [description]
+ * @property {string} [greeting] the assistant's first words in a new conversation
+ * @property {string[]} [suggestions] example prompts for a new conversation
+ * @property {boolean} [default] true on the profile a conversation gets when it names none
+ */
+
+/**
+ * @typedef {object} Citation the source behind one `[n]` marker of an answer
+ * @property {number} n the marker's number: `[1]` is cited by `n: 1`
+ * @property {string} document_id
+ * @property {string} title
+ * @property {string} [url] a link back to the document in the host app
+ * @property {string} snippet the start of the cited passage
  */
 
 /**
@@ -122,6 +143,7 @@
  * @property {string} created_at
  * @property {string} [client_msg_id]
  * @property {string} [turn_id]
+ * @property {Citation[]} [citations] on an assistant message that cites sources
  */
 
 /**
@@ -134,6 +156,8 @@
  * @property {string} summary
  * @property {string} expires_at
  * @property {ConfirmField[]} [fields] labels and types of the params, for the card
+ * @property {string} [source] the tool source (host app) that will run the action
+ * @property {boolean} [destructive] the host says the action may delete or overwrite data
  */
 
 /**
@@ -227,6 +251,7 @@
  * @property {MessageSnapshot[]} [messages]
  * @property {PendingConfirmation[]} pending_confirmations
  * @property {ActiveTurn[]} active_turns
+ * @property {ProfileSummary[]} [profiles] the profiles this user may start a conversation with
  */
 
 /**
@@ -293,6 +318,7 @@
  * @property {string} message_id
  * @property {string} text
  * @property {Usage} usage
+ * @property {Citation[]} [citations] the sources of the `[n]` markers the text uses
  * @property {number} [seq]
  */
 
@@ -360,6 +386,8 @@
  * @property {string} conversation_id
  * @property {string} status
  * @property {string} [title]
+ * @property {string} [profile] the profile the conversation runs under (after a hand-off, the new one)
+ * @property {string} [note] a line to show in the conversation, e.g. why it was handed over
  * @property {number} [seq]
  */
 
@@ -404,6 +432,18 @@
  * @property {Usage} [usage]
  * @property {ErrorFrame} [error] why a pending message failed
  * @property {Record<string, unknown>} [context]
+ * @property {string} [profile] the profile a pending message asks a new conversation for
+ * @property {Citation[]} [citations] the sources of an answer's `[n]` markers
+ */
+
+/**
+ * @typedef {object} NoteItem a line about the conversation itself, e.g. a hand-off
+ * @property {'note'} kind
+ * @property {string} id
+ * @property {string} conversationId
+ * @property {string} text
+ * @property {string} [profile] the profile the conversation runs under from here on
+ * @property {string} [turnId] the turn that was running when it arrived
  */
 
 /**
@@ -441,9 +481,11 @@
  * @property {'pending' | ConfirmationStatus} status
  * @property {ActionOutcome} [outcome] set when the action ran
  * @property {ConfirmField[]} [fields] from `confirm_request.fields`
+ * @property {string} [source] the tool source (host app) that will run the action
+ * @property {boolean} [destructive] the host says the action may delete or overwrite data
  */
 
-/** @typedef {MessageItem | ToolItem | ConfirmationItem} ConversationItem */
+/** @typedef {MessageItem | ToolItem | ConfirmationItem | NoteItem} ConversationItem */
 
 /**
  * @typedef {object} Conversation
@@ -451,6 +493,7 @@
  * @property {string} title
  * @property {string} status
  * @property {string} [updatedAt]
+ * @property {string} [profile] the id of the profile it runs under, when known
  * @property {ConversationItem[]} items messages, tool progress and confirmations in arrival order
  * @property {boolean} otherTabTyping the user is typing in this conversation in another tab
  */

@@ -173,6 +173,7 @@ async function sendThroughApi(frame) {
         parley.sendMessage(frame.text, {
           conversationId: frame.conversation_id,
           context: frame.context,
+          profile: frame.profile,
         });
         break;
       case 'confirm':

@@ -55,3 +55,34 @@ test('emphasis, code, lists and single line breaks', () => {
   assert.match(html, /<ul>\n<li>PO-1006<\/li>/);
   assert.match(html, /<pre><code>raw \*\*text\*\*\n<\/code><\/pre>/);
 });
+
+const CITATIONS = [
+  { n: 1, document_id: 'policy.md', title: 'Purchasing policy', snippet: 'Up to 5,000 EUR.' },
+  { n: 2, document_id: 'limits.md', title: 'Approval limits', snippet: 'CFO above 50,000.' },
+];
+
+test('cited [n] markers are marked up; uncited ones stay text', () => {
+  const html = markdownToHtml('Buyers approve up to 5,000 EUR [1][2], never more [3].', CITATIONS);
+  assert.match(html, /EUR <sup class="cite" data-cite="1">\[1\]<\/sup><sup class="cite" data-cite="2">\[2\]<\/sup>,/);
+  assert.match(html, /never more \[3\]\./);
+  // Without citations nothing is a marker.
+  assert.doesNotMatch(markdownToHtml('see [1]'), /<sup/);
+  assert.doesNotMatch(markdownToHtml('see [1]', []), /<sup/);
+});
+
+test('markers in code spans, code blocks, escapes and links are left alone', () => {
+  const html = markdownToHtml(
+    'Use `items[1]` and \\[1] or [1](https://example.com/one).\n\n```\nrows[2] = 0\n```\n\n    [1] indented code',
+    CITATIONS,
+  );
+  assert.doesNotMatch(html, /<sup/);
+  assert.match(html, /<code>items\[1\]<\/code>/);
+  assert.match(html, /<a href="https:\/\/example.com\/one">1<\/a>/);
+  assert.match(html, /<pre><code>rows\[2\] = 0/);
+});
+
+test('markers inside emphasis, lists and tables are found', () => {
+  const html = markdownToHtml('- **limit [1]**\n\n| a | b |\n| - | - |\n| x [2] | y |', CITATIONS);
+  assert.match(html, /<strong>limit <sup class="cite" data-cite="1">/);
+  assert.match(html, /<td>x <sup class="cite" data-cite="2">/);
+});

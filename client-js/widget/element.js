@@ -14,7 +14,10 @@
  *   the page sets the `getToken` property.
  * - `title`: the panel heading (default "Assistant").
  * - `open`: present while the panel is open; set it to start open.
- * - `suggestions`: prompts offered on an empty conversation, separated by `|`.
+ * - `suggestions`: prompts offered on an empty conversation, separated by `|` (a profile's own
+ *   suggestions take their place).
+ * - `profile`: the profile (copilot) new conversations run under, one of `ready.profiles`; when
+ *   the user may use more than one, a switcher lets them choose for each new conversation.
  * - `lazy`: connect on first open instead of at once.
  *
  * Properties: `client` (the {@link ParleyClient}), `getToken` (async () => string), `context`
@@ -39,6 +42,7 @@ import { h, icon } from './dom.js';
 import { downloadWithToken, exportUrl } from './download.js';
 import { usableLocale } from './format.js';
 import { ItemRenderer } from './items.js';
+import { ProfileChooser, profileTitle } from './profiles.js';
 import { WIDGET_STYLE } from './style.js';
 import { closeSentence, errorSentence } from './wording.js';
 
@@ -58,7 +62,7 @@ const ERROR_VISIBLE_MS = 10_000;
 
 /** The `<parley-assistant>` element. */
 export class ParleyAssistant extends HTMLElement {
-  static observedAttributes = ['server', 'token-url', 'title', 'open', 'suggestions'];
+  static observedAttributes = ['server', 'token-url', 'title', 'open', 'suggestions', 'profile'];
 
   /** @type {(() => Promise<string> | string) | undefined} set by the page to supply tokens itself */
   getToken = undefined;
@@ -87,6 +91,11 @@ export class ParleyAssistant extends HTMLElement {
     deciding: this.#deciding,
     ratings: this.#ratings,
     locale: () => this.#locale(),
+    profileTitle: (id) => profileTitle(this.#client?.model.profiles ?? [], id),
+  });
+  #profiles = new ProfileChooser({
+    onSuggestion: (text) => this.send(text),
+    onPick: () => this.#scheduleRender(),
   });
   /** @type {ReturnType<typeof setInterval> | undefined} */
   #countdownTimer;
@@ -109,7 +118,6 @@ export class ParleyAssistant extends HTMLElement {
   #bannerText = /** @type {HTMLElement} */ (/** @type {unknown} */ (null));
   #bannerRetry = /** @type {HTMLButtonElement} */ (/** @type {unknown} */ (null));
   #log = /** @type {HTMLElement} */ (/** @type {unknown} */ (null));
-  #empty = /** @type {HTMLElement} */ (/** @type {unknown} */ (null));
   #typing = /** @type {HTMLElement} */ (/** @type {unknown} */ (null));
   #typingText = /** @type {HTMLElement} */ (/** @type {unknown} */ (null));
   #error = /** @type {HTMLElement} */ (/** @type {unknown} */ (null));
@@ -167,6 +175,8 @@ export class ParleyAssistant extends HTMLElement {
     return this.#client.sendMessage(trimmed, {
       conversationId: this.#conversationId,
       context: this.#pageContext(),
+      // Read by the client only when this message starts a conversation.
+      profile: this.#profiles.chosen,
     });
   }
 
@@ -192,8 +202,11 @@ export class ParleyAssistant extends HTMLElement {
   attributeChangedCallback(name, oldValue, newValue) {
     if (!this.#built || oldValue === newValue) return;
     if (name === 'open') this.#applyOpen();
-    else if (name === 'title') this.#applyTitle();
-    else if (name === 'suggestions') this.#renderSuggestions();
+    else if (name === 'title' || name === 'suggestions' || name === 'profile') {
+      // The header's profile line is left out when it would only repeat the title.
+      if (name === 'title') this.#applyTitle();
+      this.#scheduleRender();
+    }
     else if (name === 'server' || name === 'token-url') {
       // A different server or identity: start over with a fresh connection and model.
       if (this.#client) {
@@ -387,6 +400,7 @@ export class ParleyAssistant extends HTMLElement {
     delete this.#banner.dataset.kind;
     this.#statusFetched = false;
     this.#devLabel.hidden = true;
+    this.#profiles.reset();
     this.#scheduleRender();
   }
 
@@ -460,7 +474,7 @@ export class ParleyAssistant extends HTMLElement {
     const header = h('header', { part: 'header' }, [
       h('div', { class: 'heading' }, [
         this.#heading,
-        h('div', { class: 'sub' }, [this.#stateLabel, this.#devLabel]),
+        h('div', { class: 'sub' }, [this.#profiles.label, this.#stateLabel, this.#devLabel]),
       ]),
       newButton,
       minimise,
@@ -479,7 +493,6 @@ export class ParleyAssistant extends HTMLElement {
     ]);
     this.#banner.hidden = true;
 
-    this.#empty = h('div', { class: 'empty', 'data-testid': 'empty' });
     this.#log = h(
       'div',
       {
@@ -491,7 +504,7 @@ export class ParleyAssistant extends HTMLElement {
         'aria-label': 'Conversation',
         tabindex: '0',
       },
-      [this.#empty],
+      [this.#profiles.empty],
     );
     this.#log.addEventListener('click', (event) => this.#onLogClick(event));
 
@@ -554,7 +567,7 @@ export class ParleyAssistant extends HTMLElement {
         // An empty title stops the host's `title` attribute from showing as a tooltip everywhere.
         title: '',
       },
-      [header, this.#banner, this.#log, this.#typing, this.#error, form],
+      [header, this.#banner, this.#profiles.bar, this.#log, this.#typing, this.#error, form],
     );
     this.#panel.hidden = true;
     this.#panel.addEventListener('keydown', (event) => {
@@ -566,7 +579,6 @@ export class ParleyAssistant extends HTMLElement {
 
     this.#root.append(style, this.#launcher, this.#panel);
     this.#applyTitle();
-    this.#renderSuggestions();
     this.#render();
   }
 
@@ -594,24 +606,12 @@ export class ParleyAssistant extends HTMLElement {
     this.#launcher.focus();
   }
 
-  #renderSuggestions() {
-    const suggestions = (this.getAttribute('suggestions') ?? '')
+  /** @returns {string[]} the `suggestions` attribute's prompts */
+  #attributeSuggestions() {
+    return (this.getAttribute('suggestions') ?? '')
       .split('|')
       .map((s) => s.trim())
       .filter(Boolean);
-    const buttons = suggestions.map((text) => {
-      const button = h(
-        'button',
-        { class: 'suggestion', type: 'button', 'data-testid': 'suggestion' },
-        [text],
-      );
-      button.addEventListener('click', () => this.send(text));
-      return button;
-    });
-    this.#empty.replaceChildren(
-      h('p', {}, ['Ask about your orders, balances and customers. Actions always ask you first.']),
-      h('div', { class: 'suggestions' }, buttons),
-    );
   }
 
   // ------------------------------------------------------------------------------------------
@@ -702,7 +702,10 @@ export class ParleyAssistant extends HTMLElement {
         this.#scheduleRender();
       }
     } else if (action === 'retry') {
-      client.retryMessage(id);
+      // A message that starts a conversation goes again with the profile chosen now, so a
+      // user refused one assistant can pick another and retry.
+      const startsConversation = !client.model.pending.get(id)?.conversationId;
+      client.retryMessage(id, startsConversation ? { profile: this.#profiles.chosen ?? null } : {});
     } else if (action === 'discard') {
       client.model.removePending(id);
     } else if (action === 'export') {
@@ -784,7 +787,15 @@ export class ParleyAssistant extends HTMLElement {
     const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 48;
     /** @type {Set<string>} */
     const wanted = new Set();
-    this.#empty.hidden = items.length > 0;
+    this.#profiles.update({
+      profiles: model?.profiles ?? [],
+      attribute: this.getAttribute('profile'),
+      fallbackSuggestions: this.#attributeSuggestions(),
+      isNew: conversationId === undefined,
+      conversationProfile: conversation?.profile,
+      heading: this.#heading.textContent ?? '',
+    });
+    this.#profiles.empty.hidden = items.length > 0;
     // The log holds the empty state first, then one node per item in model order.
     items.forEach((item, index) => {
       const key = itemKey(item);

@@ -1,22 +1,27 @@
 /**
  * The DOM of the transcript's items: a message (Markdown for the assistant, text for the user)
- * with its status line, a tool line with the view of its result, a confirmation card. The
+ * with its cited sources and its status line, a tool line with the view of its result, a
+ * confirmation card, a note about the conversation (a hand-off). The
  * widget creates a node per model item once and updates it as the item changes; what a node
  * last showed is remembered here, so an update that changes nothing touches nothing.
  *
  * @module items
  */
 
+import { onSourceClick, sourceList } from './citations.js';
 import { h, icon } from './dom.js';
 import { updateMarkdown } from './markdown.js';
 import { paramList } from './params.js';
 import { checkedFields, checkedView } from './view-data.js';
 import { drawView } from './views.js';
 import {
+  actionTitle,
   confirmationResult,
+  confirmSourceLine,
+  DESTRUCTIVE_WARNING,
   errorSentence,
   formatCountdown,
-  humanize,
+  messageErrorSentence,
   resultFields,
   toolLine,
 } from './wording.js';
@@ -31,23 +36,28 @@ import {
  * @property {Map<string, 'approve' | 'reject'>} deciding decisions sent, not yet resolved, by token
  * @property {Map<string, 'up' | 'down'>} ratings feedback given, by message id
  * @property {() => string | undefined} locale the locale of views and cards
+ * @property {(id: string | undefined) => string | undefined} profileTitle a profile's title by id
  */
 
 /** Creates and updates the nodes of transcript items. */
 export class ItemRenderer {
   /** @type {WeakMap<HTMLElement, string>} the text each message node shows */
   #renderedText = new WeakMap();
+  /** @type {WeakMap<HTMLElement, unknown>} the citations each message node shows */
+  #renderedCitations = new WeakMap();
   /** @type {WeakMap<HTMLElement, {view: unknown, dispose: () => void}>} each tool node's view */
   #drawnViews = new WeakMap();
   #deciding;
   #ratings;
   #locale;
+  #profileTitle;
 
   /** @param {ItemState} state */
-  constructor({ deciding, ratings, locale }) {
+  constructor({ deciding, ratings, locale, profileTitle }) {
     this.#deciding = deciding;
     this.#ratings = ratings;
     this.#locale = locale;
+    this.#profileTitle = profileTitle;
   }
 
   /**
@@ -97,11 +107,20 @@ export class ItemRenderer {
       ]);
     }
     if (item.kind === 'confirmation') return this.#createConfirmation(item);
+    if (item.kind === 'note') {
+      return h('div', { class: 'note', role: 'note', 'data-testid': 'note' }, [
+        h('span', { class: 'note-text' }),
+      ]);
+    }
     const role = item.role === 'user' ? 'user' : 'assistant';
     const node = h('div', { class: `msg ${role}`, 'data-testid': `message-${role}` }, [
       h('div', { class: 'bubble' }),
+      sourceList(undefined),
       h('div', { class: 'meta' }),
     ]);
+    if (role === 'assistant') {
+      node.addEventListener('click', (event) => onSourceClick(node, event));
+    }
     return node;
   }
 
@@ -121,13 +140,26 @@ export class ItemRenderer {
       this.#updateConfirmation(node, item);
       return;
     }
+    if (item.kind === 'note') {
+      const text = /** @type {HTMLElement} */ (node.firstElementChild);
+      if (text.textContent !== item.text) text.textContent = item.text;
+      return;
+    }
     node.dataset.status = item.status;
     node.dataset.messageId = item.id;
     const bubble = /** @type {HTMLElement} */ (node.firstElementChild);
-    if (this.#renderedText.get(node) !== item.text) {
+    const citations = item.role === 'user' ? undefined : item.citations;
+    if (
+      this.#renderedText.get(node) !== item.text ||
+      this.#renderedCitations.get(node) !== citations
+    ) {
       this.#renderedText.set(node, item.text);
       if (item.role === 'user') bubble.textContent = item.text;
-      else updateMarkdown(bubble, item.text);
+      else updateMarkdown(bubble, item.text, citations);
+    }
+    if (this.#renderedCitations.get(node) !== citations) {
+      this.#renderedCitations.set(node, citations);
+      /** @type {HTMLElement} */ (bubble.nextElementSibling).replaceWith(sourceList(citations));
     }
     this.#updateMeta(/** @type {HTMLElement} */ (node.lastElementChild), item);
   }
@@ -139,7 +171,12 @@ export class ItemRenderer {
    * @param {MessageItem} item
    */
   #updateMeta(meta, item) {
-    const signature = `${item.status}|${this.#ratings.get(item.id) ?? ''}|${item.error?.code ?? ''}`;
+    const signature = [
+      item.status,
+      this.#ratings.get(item.id) ?? '',
+      item.error?.code ?? '',
+      item.profile ?? '',
+    ].join('|');
     if (meta.dataset.signature === signature) return;
     meta.dataset.signature = signature;
     meta.className = 'meta';
@@ -148,7 +185,12 @@ export class ItemRenderer {
         meta.replaceChildren('Sending…');
       } else if (item.status === 'failed') {
         meta.classList.add('failed');
-        const reason = item.error ? errorSentence(item.error) : null;
+        const reason = item.error
+          ? messageErrorSentence(item.error, {
+              profileTitle: this.#profileTitle(item.profile),
+              newConversation: !item.conversationId,
+            })
+          : null;
         meta.replaceChildren(
           `Not sent. ${reason ?? ''}`.trim(),
           h(
@@ -248,15 +290,27 @@ export class ItemRenderer {
     const card = h(
       'div',
       {
-        class: 'confirm',
+        class: item.destructive === true ? 'confirm destructive' : 'confirm',
         role: 'group',
         'aria-label': `Confirm: ${item.summary}`,
         'data-testid': 'confirm-card',
         'data-token': item.token,
       },
       [
-        h('p', { class: 'title' }, [`Confirm: ${humanize(item.action)}`]),
+        h('p', { class: 'title' }, [
+          actionTitle(item.action, item.source),
+          ...(item.source
+            ? [h('span', { class: 'via', 'data-testid': 'confirm-source' }, [
+                confirmSourceLine(item.source),
+              ])]
+            : []),
+        ]),
         h('p', { class: 'summary' }, [item.summary]),
+        ...(item.destructive === true
+          ? [h('p', { class: 'warning', role: 'note', 'data-testid': 'confirm-warning' }, [
+              DESTRUCTIVE_WARNING,
+            ])]
+          : []),
         list,
         h('p', { class: 'countdown', 'data-testid': 'countdown', 'aria-live': 'off' }),
         h('div', { class: 'buttons' }, [approve, reject]),

@@ -9,6 +9,9 @@
  * - DOMPurify keeps only the tags and attributes Markdown produces, only http(s) and mailto
  *   hrefs, and every link gets `target="_blank" rel="noopener noreferrer"`.
  *
+ * Cited answers: `[n]` markers whose n is among the answer's citations become markers that lead
+ * to its source chips (citations.js), found by a markdown-it rule, never inside code.
+ *
  * While an answer streams it is re-rendered as it grows; {@link updateMarkdown} keeps the
  * blocks that did not change, so finished paragraphs, tables and selections stay put and only
  * the growing block is replaced.
@@ -19,6 +22,10 @@
 import DOMPurify from 'dompurify';
 import MarkdownIt from 'markdown-it';
 
+import { citationMarkers, citedNumbers, linkMarkers } from './citations.js';
+
+/** @typedef {import('../types.js').Citation} Citation */
+
 /** The only link targets that survive: web pages and e-mail addresses. */
 const SAFE_URL = /^(?:https?:\/\/|mailto:)/i;
 
@@ -27,14 +34,15 @@ const SAFE_URL = /^(?:https?:\/\/|mailto:)/i;
 const ALLOWED_TAGS = [
   'p', 'br', 'strong', 'em', 's', 'del', 'code', 'pre', 'blockquote', 'hr',
   'ul', 'ol', 'li', 'a', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6',
-  'table', 'thead', 'tbody', 'tr', 'th', 'td',
+  'table', 'thead', 'tbody', 'tr', 'th', 'td', 'sup',
 ];
-const ALLOWED_ATTR = ['href', 'title', 'start', 'class'];
+const ALLOWED_ATTR = ['href', 'title', 'start', 'class', 'data-cite'];
 const ALIGNMENTS = new Set(['left', 'center', 'right']);
 
 const markdown = new MarkdownIt({ html: false, linkify: true, breaks: true, typographer: false });
 markdown.disable(['image']);
 markdown.validateLink = (url) => SAFE_URL.test(url.trim());
+markdown.use(citationMarkers);
 // GFM column alignment arrives as an inline style; a class says the same without letting any
 // style attribute through the sanitiser.
 markdown.core.ruler.push('parley_align', (state) => {
@@ -52,10 +60,11 @@ markdown.core.ruler.push('parley_align', (state) => {
  * Markdown → HTML, before sanitising. Pure: works in node as in the browser.
  *
  * @param {string} text
+ * @param {Citation[]} [citations] the answer's sources: their `[n]` markers are marked up
  * @returns {string}
  */
-export function markdownToHtml(text) {
-  return markdown.render(text);
+export function markdownToHtml(text, citations) {
+  return markdown.render(text, { parleyCited: citedNumbers(citations) });
 }
 
 /** @type {import('dompurify').DOMPurify | null} */
@@ -86,11 +95,12 @@ function sanitizer(window) {
  *
  * @param {Document} doc
  * @param {string} text
+ * @param {Citation[]} [citations]
  * @returns {DocumentFragment}
  */
-export function renderMarkdown(doc, text) {
+export function renderMarkdown(doc, text, citations) {
   const view = /** @type {Window & typeof globalThis} */ (doc.defaultView);
-  const clean = sanitizer(view).sanitize(markdownToHtml(text), {
+  const clean = sanitizer(view).sanitize(markdownToHtml(text, citations), {
     ALLOWED_TAGS,
     ALLOWED_ATTR,
     ALLOWED_URI_REGEXP: SAFE_URL,
@@ -101,6 +111,7 @@ export function renderMarkdown(doc, text) {
   for (const node of [...fragment.childNodes]) {
     if (node.nodeType === Node.TEXT_NODE && !node.textContent?.trim()) node.remove();
   }
+  linkMarkers(fragment, citations);
   return fragment;
 }
 
@@ -110,9 +121,10 @@ export function renderMarkdown(doc, text) {
  *
  * @param {HTMLElement} container
  * @param {string} text
+ * @param {Citation[]} [citations]
  */
-export function updateMarkdown(container, text) {
-  const fresh = [...renderMarkdown(container.ownerDocument, text).childNodes];
+export function updateMarkdown(container, text, citations) {
+  const fresh = [...renderMarkdown(container.ownerDocument, text, citations).childNodes];
   const current = [...container.childNodes];
   fresh.forEach((node, index) => {
     const old = current[index];
