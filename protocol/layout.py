@@ -12,24 +12,11 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import (
-    TYPE_CHECKING,
-    Annotated,
-    Any,
-    NamedTuple,
-    get_args,
-    get_origin,
-    get_type_hints,
-)
+from typing import Annotated, Any, NamedTuple, get_args, get_origin, get_type_hints
 
 from protocol.codes import ErrorCode
 from protocol.errors import ProtocolError
 from protocol.fields import BOOL, TEXT, Check, Export, Kind, field_path, invalid
-
-if TYPE_CHECKING:
-    # Only an annotation here: protocol.frames nests value classes whose union kinds are
-    # built with this module, so importing it at run time would be a cycle.
-    from protocol.frames import FrameType
 
 
 class FieldSpec(NamedTuple):
@@ -62,7 +49,9 @@ class Layout:
     """
 
     cls: type[Any]
-    frame_type: "FrameType | None"
+    # A StrEnum rather than FrameType: protocol.frames nests value classes whose union kinds
+    # are built with this module, so importing frames here would be a cycle.
+    frame_type: StrEnum | None
     fields: tuple[FieldSpec, ...]
     decode_plan: tuple[tuple[str, Check, bool], ...]
     encode_plan: tuple[tuple[str, Export | None, bool], ...]
@@ -147,9 +136,7 @@ def _build_layout(cls: type) -> Layout:
     tag_value = getattr(cls, "kind", None)
     return Layout(
         cls=cls,
-        frame_type=typing.cast("FrameType", frame_type)
-        if isinstance(frame_type, StrEnum)
-        else None,
+        frame_type=frame_type if isinstance(frame_type, StrEnum) else None,
         tag=("kind", str(tag_value)) if isinstance(tag_value, StrEnum) else None,
         fields=fields,
         decode_plan=tuple((spec.name, spec.kind.check, spec.optional) for spec in fields),
