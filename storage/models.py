@@ -224,6 +224,35 @@ class Feedback(SQLModel, table=True):
     created_at: datetime = _time_column()
 
 
+class ViewExport(SQLModel, table=True):
+    """All rows of a table or chart view a tool returned, kept for its CSV export.
+
+    The browser gets the view's first rows only; this row holds every one (up to the export
+    limit), with the columns that name them, for ``GET /api/v1/exports/{call_id}.csv``.
+    ``columns`` is ``[{"key", "label"}]`` in order; ``rows`` a list of objects by key.
+    """
+
+    __tablename__ = "view_export"
+    __table_args__ = (
+        UniqueConstraint("tenant", "user_id", "call_id", name="uq_view_export"),
+        Index("ix_view_export_owner_created", "tenant", "user_id", "created_at"),
+    )
+
+    id: str = Field(default_factory=lambda: new_id("x"), primary_key=True, max_length=40)
+    tenant: str = Field(max_length=200)
+    user_id: str = Field(max_length=200)
+    call_id: str = Field(max_length=200)
+    conversation_id: str = Field(max_length=40)
+    tool: str = Field(max_length=200)
+    title: str | None = Field(default=None, max_length=500)
+    columns: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    rows: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    total_rows: int = Field(default=0)
+    created_at: datetime = _time_column()
+
+
 class Escalation(SQLModel, table=True):
     """A conversation handed to a human, with the reason the user gave.
 

@@ -27,6 +27,7 @@ import orjson
 
 from protocol import (
     ActionExecuted,
+    AnyView,
     Confirm,
     ConfirmationStatus,
     ConfirmRequest,
@@ -51,6 +52,7 @@ from server.tools.errors import ToolError, ToolForbidden
 from server.tools.registry import ToolOutcome, ToolRegistry, ValidatedCall
 from server.turns.handoff import Handoffs
 from server.turns.llm import ModelReply, ToolCallRequest
+from server.turns.result_views import ResultViews
 from storage.confirmation_states import AuditEventKind, ConfirmationState
 from storage.confirmations import ConfirmationStore
 from storage.db import Database
@@ -78,6 +80,7 @@ class ToolRunner:
         hub: FrameHub,
         confirmations: ConfirmationStore,
         db: Database,
+        views: ResultViews,
         handoffs: Handoffs | None = None,
     ) -> None:
         self._settings = settings
@@ -85,6 +88,7 @@ class ToolRunner:
         self._hub = hub
         self._db = db
         self._handoffs = handoffs
+        self._views = views
         self.confirmations = confirmations
         self._waiting: dict[str, asyncio.Event] = {}
 
@@ -151,7 +155,10 @@ class ToolRunner:
             await self._publish(turn, self._call_frame(turn, call, validated.arguments))
             outcome = await registry.run(validated, context)
             metrics.tool_call(registry, call.name, "ok" if outcome.ok else "failed")
-            await self._publish(turn, self._result_frame(turn, call, outcome))
+            view, export = await self._views.present(
+                request.owner, request.conversation_id, call.id, call.name, outcome
+            )
+            await self._publish(turn, self._result_frame(turn, call, outcome, view, export))
             return outcome
         return await self._confirm_then_run(turn, call, validated, context)
 
@@ -532,7 +539,12 @@ class ToolRunner:
         )
 
     def _result_frame(
-        self, turn: RunningTurn, call: ToolCallRequest, outcome: ToolOutcome
+        self,
+        turn: RunningTurn,
+        call: ToolCallRequest,
+        outcome: ToolOutcome,
+        view: AnyView | None = None,
+        export: str | None = None,
     ) -> ToolResult:
         return ToolResult(
             conversation_id=turn.request.conversation_id,
@@ -541,6 +553,8 @@ class ToolRunner:
             name=call.name[:200] or "unnamed",
             ok=outcome.ok,
             summary=outcome.summary[:500],
+            view=view,
+            export=export,
         )
 
     def _source_of(self, tool: str) -> str | None:
