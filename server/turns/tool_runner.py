@@ -49,6 +49,7 @@ from server.stream.hub import FrameHub
 from server.stream.snapshot import iso
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError, ToolForbidden
+from server.tools.param_fields import param_fields
 from server.tools.registry import ToolOutcome, ToolRegistry, ValidatedCall
 from server.turns.handoff import Handoffs
 from server.turns.llm import ModelReply, ToolCallRequest
@@ -213,6 +214,7 @@ class ToolRunner:
                     expires_at=iso(confirmation.expires_at),
                     source=confirmation.source,
                     destructive=confirmation.destructive,
+                    fields=param_fields(validated.spec.parameters, ctx.currency) or None,
                 ),
             )
             turn.awaiting[call.id] = (

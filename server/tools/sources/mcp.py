@@ -53,7 +53,13 @@ from server.ops import metrics
 from server.tools.arguments import SchemaArguments
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError
-from server.tools.registry import Summarizer, ToolKind, ToolSpec, template_summarizer
+from server.tools.registry import (
+    Summarizer,
+    ToolKind,
+    ToolReturn,
+    ToolSpec,
+    template_summarizer,
+)
 from server.tools.sources.base import SourceLimits, SourceState, ToolSource
 from server.tools.sources.config import SourceConfig
 from server.tools.sources.errors import SourceLoadError
@@ -64,6 +70,7 @@ from server.tools.sources.mcp_connection import (
     McpUnavailable,
 )
 from server.tools.sources.user_token import CallAuth
+from server.tools.views import take_view
 
 __all__ = [
     "AUTHORIZATION_META_KEY",
@@ -382,7 +389,12 @@ class McpSource(ToolSource):
         if result.is_error:
             message = text.strip() or f"{tool!r} failed on the host without a message"
             raise ToolError(self._bounded(message), code="host_refused")
-        return bounded_result(text, result.structured_content, self.limits.response_max_bytes)
+        # A view rides in the structured content under parley_view; the model never reads it.
+        structured, view = take_view(result.structured_content)
+        if view is not None and _repeats(text, result.structured_content):
+            text = ""  # the text was the JSON of the structured content, view and all
+        bounded = bounded_result(text, structured, self.limits.response_max_bytes)
+        return bounded if view is None else ToolReturn(bounded, view=view)
 
     def _bounded(self, message: str) -> str:
         limit = self.limits.error_max_chars
