@@ -574,8 +574,8 @@ def _success(name: str, value: Any) -> ToolOutcome:
     if isinstance(value, ToolReturn):
         raw_view, raw_export, summary = value.view, value.export, value.summary
         value = value.result
-    result, carried = take_view(to_jsonable_python(value))
-    view = as_view(name, raw_view if raw_view is not None else carried)
+    result, carried_view, carried_export = take_view(to_jsonable_python(value))
+    view = as_view(name, raw_view if raw_view is not None else carried_view)
     if view is None:
         view = derive_table(result)
     return ToolOutcome(
@@ -583,7 +583,7 @@ def _success(name: str, value: Any) -> ToolOutcome:
         result,
         summary if summary is not None else _derive_summary(name, result),
         view=view,
-        export=as_view(name, raw_export),
+        export=as_view(name, raw_export if raw_export is not None else carried_export),
     )
 
 

@@ -5,8 +5,9 @@ A tool gives the user something to look at in one of three ways:
 - a Python pack's tool returns ``ToolReturn(result, view=TableView(...))`` (or a plain dict in
   the shape of a view), optionally with ``export=`` a table of the detail rows behind a chart;
 - a host app's tool answers JSON with the view under the key :data:`VIEW_KEY`
-  (``"parley_view"``) at the top level (OpenAPI) or in its structured content (MCP); Parley
-  takes the key out before the model sees the answer;
+  (``"parley_view"``) at the top level (OpenAPI) or in its structured content (MCP), and
+  optionally a table of the detail behind a chart under :data:`EXPORT_KEY`
+  (``"parley_export"``); Parley takes both keys out before the model sees the answer;
 - any tool that answers a list of flat objects gets a table derived from it.
 
 The browser gets the view's first rows (``PARLEY_VIEW_MAX_ROWS``, ``PARLEY_VIEW_MAX_BYTES``)
@@ -41,6 +42,7 @@ from protocol import (
 from protocol.fields import MAX_ID_LENGTH
 
 __all__ = [
+    "EXPORT_KEY",
     "VIEW_KEY",
     "ExportRows",
     "cell_text",
@@ -54,6 +56,8 @@ logger = logging.getLogger(__name__)
 
 VIEW_KEY = "parley_view"
 """The key under which a host app's JSON answer may carry a view."""
+EXPORT_KEY = "parley_export"
+"""The key under which a host app's JSON answer may carry the table its view's CSV holds."""
 
 _DERIVED_MAX_COLUMNS = 30  # a list of objects wider than this is data, not a table to look at
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$")
@@ -79,15 +83,13 @@ class ExportRows:
 # -- where a view comes from ----------------------------------------------------------------------
 
 
-def take_view(result: Any) -> tuple[Any, Any]:
-    """Split a host's answer into what the model sees and the raw view under :data:`VIEW_KEY`.
-
-    Returns ``(result, None)`` when the answer carries no view.
-    """
-    if isinstance(result, dict) and VIEW_KEY in result:
-        rest = {key: value for key, value in result.items() if key != VIEW_KEY}
-        return rest, result[VIEW_KEY]
-    return result, None
+def take_view(result: Any) -> tuple[Any, Any, Any]:
+    """Split a host's answer into what the model sees, the raw view under :data:`VIEW_KEY`
+    and the raw export table under :data:`EXPORT_KEY` (None for each one absent)."""
+    if isinstance(result, dict) and (VIEW_KEY in result or EXPORT_KEY in result):
+        rest = {key: value for key, value in result.items() if key not in (VIEW_KEY, EXPORT_KEY)}
+        return rest, result.get(VIEW_KEY), result.get(EXPORT_KEY)
+    return result, None, None
 
 
 def as_view(tool: str, value: Any) -> AnyView | None:

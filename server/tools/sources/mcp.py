@@ -390,11 +390,13 @@ class McpSource(ToolSource):
             message = text.strip() or f"{tool!r} failed on the host without a message"
             raise ToolError(self._bounded(message), code="host_refused")
         # A view rides in the structured content under parley_view; the model never reads it.
-        structured, view = take_view(result.structured_content)
-        if view is not None and _repeats(text, result.structured_content):
+        structured, view, export = take_view(result.structured_content)
+        if structured is result.structured_content:
+            return bounded_result(text, structured, self.limits.response_max_bytes)
+        if _repeats(text, result.structured_content):
             text = ""  # the text was the JSON of the structured content, view and all
         bounded = bounded_result(text, structured, self.limits.response_max_bytes)
-        return bounded if view is None else ToolReturn(bounded, view=view)
+        return ToolReturn(bounded, view=view, export=export)
 
     def _bounded(self, message: str) -> str:
         limit = self.limits.error_max_chars
