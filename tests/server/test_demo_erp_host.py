@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -95,7 +96,7 @@ async def test_the_assistant_offers_and_calls_the_apps_tools(demo: ParleyServer)
     (response,) = of_type(frames, "response")
     # The same figure the app's books give the demo page.
     cash = books(demo)["cash"]
-    assert f"Total: USD {cash}." in response["text"]
+    assert f"You have **${Decimal(cash):,.2f}** in cash" in response["text"]
     assert frames[-1]["status"] == "completed"
 
 
