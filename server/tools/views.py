@@ -62,6 +62,10 @@ EXPORT_KEY = "parley_export"
 _DERIVED_MAX_COLUMNS = 30  # a list of objects wider than this is data, not a table to look at
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Abbreviations that read wrong in sentence case ("Po number", "Sku").
+_ACRONYMS = {
+    word: word.upper() for word in ("id", "po", "sku", "vat", "iban", "bic", "url", "ar", "ap")
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +134,13 @@ def derive_table(result: Any) -> TableView | None:
 
 
 def humanize(key: str) -> str:
-    """A label from a key: ``open_amount`` → ``Open amount``, ``dueDate`` → ``Due date``."""
+    """A label from a key: ``open_amount`` → ``Open amount``, ``dueDate`` → ``Due date``,
+    ``po_number`` → ``PO number``."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", key).replace("_", " ").replace("-", " ")
-    words = " ".join(spaced.split()).lower()
-    return words[:1].upper() + words[1:] if words else key
+    words = [_ACRONYMS.get(word, word) for word in spaced.lower().split()]
+    if not words:
+        return key
+    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
 
 
 # -- what the browser and the CSV get ----------------------------------------------------------

@@ -147,7 +147,7 @@ async def test_a_list_of_flat_objects_gets_a_derived_table() -> None:
     outcome = await run(registry, "flat_list")
     assert outcome.view == TableView(
         columns=(
-            Column(key="sku", label="Sku", type=ValueType.TEXT),
+            Column(key="sku", label="SKU", type=ValueType.TEXT),
             Column(key="on_hand", label="On hand", type=ValueType.NUMBER),
             Column(key="counted", label="Counted", type=ValueType.DATE),
             Column(key="price", label="Price", type=ValueType.TEXT),
@@ -165,7 +165,9 @@ async def test_a_list_of_flat_objects_gets_a_derived_table() -> None:
 def test_labels_are_made_from_keys() -> None:
     assert humanize("open_amount") == "Open amount"
     assert humanize("dueDate") == "Due date"
-    assert humanize("PO-number") == "Po number"
+    assert humanize("po_number") == "PO number"
+    assert humanize("customer_id") == "Customer ID"
+    assert humanize("") == ""
 
 
 def test_a_view_is_cut_to_its_first_rows_and_its_csv_keeps_them_all() -> None:
