@@ -389,14 +389,7 @@ class McpSource(ToolSource):
         if result.is_error:
             message = text.strip() or f"{tool!r} failed on the host without a message"
             raise ToolError(self._bounded(message), code="host_refused")
-        # A view rides in the structured content under parley_view; the model never reads it.
-        structured, view, export = take_view(result.structured_content)
-        if structured is result.structured_content:
-            return bounded_result(text, structured, self.limits.response_max_bytes)
-        if _repeats(text, result.structured_content):
-            text = ""  # the text was the JSON of the structured content, view and all
-        bounded = bounded_result(text, structured, self.limits.response_max_bytes)
-        return ToolReturn(bounded, view=view, export=export)
+        return viewed_result(text, result.structured_content, self.limits.response_max_bytes)
 
     def _bounded(self, message: str) -> str:
         limit = self.limits.error_max_chars
@@ -411,6 +404,17 @@ def _attempt_result(failure: CallFailed) -> str:
     if failure.timed_out:
         return "timeout"
     return "no_answer" if failure.delivered is None else "unreachable"
+
+
+def viewed_result(text: str, structured: Any, max_bytes: int) -> dict[str, Any] | ToolReturn:
+    """What the model sees of a result (see `bounded_result`), and the view the structured
+    content carries under ``parley_view`` / ``parley_export``, which the model never reads."""
+    rest, view, export = take_view(structured)
+    if rest is structured:
+        return bounded_result(text, structured, max_bytes)
+    if _repeats(text, structured):
+        text = ""  # the text was the JSON of the structured content, view and all
+    return ToolReturn(bounded_result(text, rest, max_bytes), view=view, export=export)
 
 
 def bounded_result(text: str, structured: Any, max_bytes: int) -> dict[str, Any]:
