@@ -153,11 +153,13 @@ def prepare_view(
     max_rows: int,
     max_bytes: int,
     export_max_rows: int,
-) -> tuple[AnyView, ExportRows | None]:
+) -> tuple[AnyView | None, ExportRows | None]:
     """The view cut to its first rows for the browser, and the rows of its CSV.
 
     ``export`` is a table of the detail behind a chart (its open documents, say); without one,
-    a table's or chart's own rows are exported. A metrics view has no CSV.
+    a table's or chart's own rows are exported. A metrics view has no CSV and keeps its first
+    ``max_rows`` cards. A view still larger than ``max_bytes`` without any rows (a host's
+    thousand columns) is not shown at all; its CSV still is.
     """
     shown = _cut(view, max_rows, max_bytes)
     source = export if export is not None else view
@@ -185,17 +187,23 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-def _cut(view: AnyView, max_rows: int, max_bytes: int) -> AnyView:
+def _cut(view: AnyView, max_rows: int, max_bytes: int) -> AnyView | None:
     if isinstance(view, MetricsView):
-        return view
-    total = len(view.rows)
-    keep = min(total, max(0, max_rows))
+        cards = dataclasses.replace(view, items=view.items[: max(0, max_rows)])
+        return cards if _encoded_size(cards) <= max_bytes else None
+    # A tool may itself have sent only the first rows of more: the larger count wins.
+    total = max(len(view.rows), view.total_rows or 0)
+    keep = min(len(view.rows), max(0, max_rows))
     while True:
         candidate = dataclasses.replace(
-            view, rows=view.rows[:keep], total_rows=total if keep < total else view.total_rows
+            view,
+            rows=view.rows[:keep],
+            total_rows=total if keep < len(view.rows) else view.total_rows,
         )
-        if keep == 0 or _encoded_size(candidate) <= max_bytes:
+        if _encoded_size(candidate) <= max_bytes:
             return candidate
+        if keep == 0:
+            return None
         keep //= 2
 
 

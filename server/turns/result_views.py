@@ -38,7 +38,7 @@ class ResultViews:
         tool: str,
         outcome: ToolOutcome,
     ) -> tuple[AnyView | None, str | None]:
-        """The view for the ``tool_result`` frame and the path of its CSV (None: no CSV).
+        """The view for the ``tool_result`` frame and the path of its CSV (None: none).
 
         A CSV that cannot be stored (the database is away) costs the user the download link,
         never the view or the answer.
@@ -53,6 +53,8 @@ class ResultViews:
             max_bytes=settings.view_max_bytes,
             export_max_rows=settings.export_max_rows,
         )
+        if view is None:
+            logger.warning("the view of call %r is too large to show, even without rows", call_id)
         if rows is None:
             return view, None
         try:

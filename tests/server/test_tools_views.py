@@ -4,6 +4,7 @@ cells hold, and the confirmation fields read from an action's schema."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import date
 from decimal import Decimal
@@ -185,6 +186,19 @@ def test_a_view_is_cut_to_its_first_rows_and_its_csv_keeps_them_all() -> None:
     assert isinstance(small, TableView)
     assert 0 < len(small.rows) < 7
     assert small.total_rows == 7
+    # A view too large even without rows is not shown; its CSV still has the rows.
+    gone, kept = prepare_view(ORDERS, None, max_rows=50, max_bytes=20, export_max_rows=50)
+    assert gone is None
+    assert kept is not None
+    assert len(kept.rows) == 7
+    # A tool that sent the first rows of more keeps its count when cut further.
+    partial = dataclasses.replace(ORDERS, total_rows=100)
+    cut, _ = prepare_view(partial, None, max_rows=2, max_bytes=65536, export_max_rows=50)
+    assert isinstance(cut, TableView)
+    assert (len(cut.rows), cut.total_rows) == (2, 100)
+    _, partial_rows = prepare_view(partial, None, max_rows=2, max_bytes=65536, export_max_rows=50)
+    assert partial_rows is not None
+    assert partial_rows.total_rows == 100
     # A view within both limits goes as it is.
     whole, _ = prepare_view(ORDERS, None, max_rows=50, max_bytes=64 * 1024, export_max_rows=50)
     assert whole == ORDERS
@@ -204,11 +218,11 @@ def test_a_chart_exports_its_category_and_series_or_the_table_behind_it() -> Non
     assert detail is not None
     assert detail.title == "Orders"
     assert len(detail.rows) == 7
-    metrics = MetricsView(items=(MetricItem(label="Cash", value=1),))
-    assert prepare_view(metrics, None, max_rows=1, max_bytes=10, export_max_rows=1) == (
-        metrics,
-        None,
-    )
+    metrics = MetricsView(items=tuple(MetricItem(label=f"K{n}", value=n) for n in range(3)))
+    shown, none = prepare_view(metrics, None, max_rows=2, max_bytes=65536, export_max_rows=1)
+    assert none is None
+    assert shown == MetricsView(items=metrics.items[:2])
+    assert prepare_view(metrics, None, max_rows=2, max_bytes=10, export_max_rows=1) == (None, None)
 
 
 def test_csv_cells_are_raw_values_and_never_formulas() -> None:
