@@ -83,6 +83,8 @@ from protocol.views import (
     ValueType,
     ViewKind,
     decode_view,
+    param_fields_from_json,
+    param_fields_to_json,
 )
 
 __all__ = [
@@ -159,6 +161,8 @@ __all__ = [
     "encode",
     "is_temporary",
     "json_schema",
+    "param_fields_from_json",
+    "param_fields_to_json",
     "to_dict",
     "write_schema",
 ]

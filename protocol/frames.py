@@ -269,7 +269,8 @@ class MessageSnapshot:
 class PendingConfirmation:
     """A confirmation still waiting for a decision, in the ``ready`` snapshot.
 
-    ``source`` and ``destructive`` are as on its ``confirm_request``.
+    ``source``, ``destructive`` and ``fields`` (how to show each parameter) are as on its
+    ``confirm_request``.
     """
 
     token: Id
@@ -281,6 +282,7 @@ class PendingConfirmation:
     expires_at: Timestamp
     source: Name | None = None
     destructive: bool | None = None
+    fields: tuple[ParamField, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

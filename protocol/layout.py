@@ -218,6 +218,16 @@ def _list_kind(item: Kind) -> Kind:
     return Kind("list", check, {"type": "array", "items": item.schema}, export=export, of=item)
 
 
+def kind_of(hint: Any) -> Kind:
+    """The wire kind of an annotation such as ``tuple[ParamField, ...]``, for checking or
+    exporting a value outside a frame (a stored copy of a frame's field).
+
+    Raises:
+        RuntimeError: The annotation has no wire kind.
+    """
+    return _kind_for(hint, repr(hint))
+
+
 def tagged_union_kind(tag: str, classes: tuple[type, ...]) -> Kind:
     """The kind of a field holding one of ``classes``, told apart by their ``tag`` key.
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Final, TypeAlias
 
 from protocol.fields import MAX_SAFE_INTEGER, Count, Kind, Name, invalid
-from protocol.layout import tagged_union_kind
+from protocol.layout import kind_of, tagged_union_kind
 
 
 class ViewKind(StrEnum):
@@ -264,6 +264,7 @@ class ParamField:
 
 
 VIEW: Final = tagged_union_kind("kind", (TableView, ChartView, MetricsView))
+PARAM_FIELDS: Final = kind_of(tuple[ParamField, ...])
 
 AnyView: TypeAlias = TableView | ChartView | MetricsView
 """Any view."""
@@ -279,3 +280,19 @@ def decode_view(value: Any) -> AnyView:
             ``view``.
     """
     return VIEW.check(value, "", "view")  # type: ignore[return-value]
+
+
+def param_fields_to_json(fields: tuple[ParamField, ...]) -> list[dict[str, object]]:
+    """Confirmation fields as their JSON, e.g. to store them with the confirmation."""
+    assert PARAM_FIELDS.export is not None
+    return PARAM_FIELDS.export(fields)  # type: ignore[return-value]
+
+
+def param_fields_from_json(value: Any) -> tuple[ParamField, ...]:
+    """Confirmation fields from their JSON, checked as ``confirm_request.fields`` is.
+
+    Raises:
+        ProtocolError: ``invalid_field`` or ``missing_field`` naming the first bad field under
+            ``fields``.
+    """
+    return PARAM_FIELDS.check(value, "", "fields")  # type: ignore[return-value]

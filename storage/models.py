@@ -167,6 +167,9 @@ class Confirmation(SQLModel, table=True):
     action: str = Field(max_length=200)
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     summary: str = Field(default="", sa_type=Text)
+    # How the card shows each parameter (``confirm_request.fields``), kept so that a tab opened
+    # later gets the same card from the snapshot.
+    fields: Any = _json_column()
     status: ConfirmationState = _enum_column(ConfirmationState, default=ConfirmationState.PENDING)
     created_at: datetime = _time_column()
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -38,6 +38,7 @@ from protocol import (
     ToolResult,
     TurnStatus,
     encode,
+    param_fields_to_json,
 )
 from server.config import Settings
 from server.errors import ClientError
@@ -179,6 +180,7 @@ class ToolRunner:
             return refused
         request = turn.request
         now = utcnow()
+        fields = param_fields(validated.spec.parameters, ctx.currency)
         confirmation = Confirmation(
             token=secrets.token_urlsafe(24),
             tenant=request.tenant,
@@ -189,6 +191,7 @@ class ToolRunner:
             action=validated.spec.name,
             params=validated.arguments,
             summary=summary,
+            fields=param_fields_to_json(fields) or None,
             created_at=now,
             expires_at=now + timedelta(seconds=self._settings.confirmation_ttl_s),
             source=validated.spec.source,
@@ -214,7 +217,7 @@ class ToolRunner:
                     expires_at=iso(confirmation.expires_at),
                     source=confirmation.source,
                     destructive=confirmation.destructive,
-                    fields=param_fields(validated.spec.parameters, ctx.currency) or None,
+                    fields=fields or None,
                 ),
             )
             turn.awaiting[call.id] = (

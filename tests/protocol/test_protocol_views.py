@@ -9,16 +9,20 @@ from protocol import (
     ChartType,
     ChartView,
     Column,
+    FieldType,
     MetricItem,
     MetricsView,
+    ParamField,
     ProtocolError,
     TableView,
     ToolResult,
     ValueType,
     decode_view,
+    param_fields_from_json,
+    param_fields_to_json,
     to_dict,
 )
-from protocol.layout import tagged_union_kind
+from protocol.layout import kind_of, tagged_union_kind
 
 
 def test_decode_view_builds_each_kind() -> None:
@@ -83,3 +87,34 @@ def test_a_union_member_without_its_tag_is_a_programming_mistake() -> None:
 
     with pytest.raises(RuntimeError, match="Untagged: no 'kind' class variable"):
         tagged_union_kind("kind", (Untagged,))
+
+
+def test_param_fields_round_trip_through_their_json() -> None:
+    fields = (
+        ParamField(
+            key="lines",
+            label="Lines",
+            type=FieldType.LIST,
+            columns=(Column(key="price", label="Price", type=ValueType.MONEY, currency="EUR"),),
+        ),
+        ParamField(key="note", label="Note", type=FieldType.TEXT),
+    )
+    stored = param_fields_to_json(fields)
+    assert stored == [
+        {
+            "key": "lines",
+            "label": "Lines",
+            "type": "list",
+            "columns": [{"key": "price", "label": "Price", "type": "money", "currency": "EUR"}],
+        },
+        {"key": "note", "label": "Note", "type": "text"},
+    ]
+    assert param_fields_from_json(stored) == fields
+    with pytest.raises(ProtocolError) as caught:
+        param_fields_from_json([{"key": "a", "label": "A", "type": "blob"}])
+    assert caught.value.field == "fields[0].type"
+
+
+def test_kind_of_refuses_an_annotation_without_a_wire_kind() -> None:
+    with pytest.raises(RuntimeError, match="no wire kind"):
+        kind_of(set[int])

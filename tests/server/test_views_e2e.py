@@ -212,3 +212,14 @@ async def test_the_sales_order_card_gets_its_lines_as_a_list_with_columns(
         ],
     }
     assert fields["tax_rate"]["type"] == "percent"
+    # A tab opened later gets the same card from its snapshot.
+    fresh = await erp.tab(token(erp))
+    try:
+        ready = fresh.frames[0]
+    finally:
+        await fresh.close()
+    assert ready["type"] == "ready"
+    (pending,) = [
+        card for card in ready["pending_confirmations"] if card["token"] == request["token"]
+    ]
+    assert pending["fields"] == request["fields"]

@@ -1,4 +1,4 @@
-"""view exports
+"""view exports and confirmation fields
 
 Revision ID: 0006
 Revises: 0005
@@ -38,9 +38,14 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_view_export_owner_created", ["tenant", "user_id", "created_at"], unique=False
         )
+    # How a confirmation card shows each parameter, for the snapshot of a tab opened later.
+    with op.batch_alter_table("confirmation", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("fields", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("confirmation", schema=None) as batch_op:
+        batch_op.drop_column("fields")
     with op.batch_alter_table("view_export", schema=None) as batch_op:
         batch_op.drop_index("ix_view_export_owner_created")
     op.drop_table("view_export")
