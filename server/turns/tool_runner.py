@@ -52,6 +52,7 @@ from server.tools.context import ToolContext
 from server.tools.errors import ToolError, ToolForbidden
 from server.tools.param_fields import param_fields
 from server.tools.registry import ToolOutcome, ToolRegistry, ValidatedCall
+from server.turns.action_outcomes import outcome_for_model, result_text
 from server.turns.handoff import Handoffs
 from server.turns.llm import ModelReply, ToolCallRequest
 from server.turns.result_views import ResultViews
@@ -66,7 +67,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RESULT_TEXT_LIMIT = 16_000  # characters of one tool result sent back to the model
 
 # Counts an action about to execute; raises ClientError(rate_limited) to stop it.
 AdmitAction = Callable[[UserKey, str], Awaitable[None]]
@@ -116,7 +116,7 @@ class ToolRunner:
             outcome = await self._run_call(turn, call)
             # Sensitive fields never reach the model, nor the transcript that replays to it.
             redacted = redact_for_model(outcome.result, self._settings, source="tool result")
-            content = _result_text(redacted)
+            content = result_text(redacted)
             record["results"].append(
                 {"tool_call_id": call.id, "name": call.name, "content": content}
             )
@@ -235,7 +235,7 @@ class ToolRunner:
             raise
         finally:
             self._waiting.pop(confirmation.token, None)
-        return _outcome_for_model(decided)
+        return outcome_for_model(decided)
 
     async def _await_decision(
         self, confirmation: Confirmation, event: asyncio.Event
@@ -570,39 +570,6 @@ class ToolRunner:
         await self._hub.publish(turn.request.owner, [_encode(frame) for frame in frames])
 
 
-def _outcome_for_model(confirmation: Confirmation) -> ToolOutcome:
-    """What the model hears about a decided action."""
-    status = confirmation.status
-    if status in (ConfirmationState.EXECUTED, ConfirmationState.FAILED):
-        execution = confirmation.execution_result or {}
-        return ToolOutcome(
-            bool(execution.get("ok")),
-            execution.get("result"),
-            str(execution.get("summary", status)),
-        )
-    messages = {
-        ConfirmationState.REJECTED: "The user rejected this action; it was not carried out.",
-        ConfirmationState.EXPIRED: (
-            "The user did not confirm this action in time; it was not carried out."
-        ),
-        ConfirmationState.CANCELLED: (
-            "The turn was cancelled before the user decided; nothing was carried out."
-        ),
-    }
-    message = messages.get(status, f"The action was not carried out ({status}).")
-    return ToolOutcome(False, {"error": message, "status": status}, message)
-
-
-def outcome_note(confirmation: Confirmation) -> str:
-    """A note for a continuation turn: what became of an action whose turn is gone."""
-    outcome = _outcome_for_model(confirmation)
-    return (
-        f"Update on the action {confirmation.action} "
-        f"({_result_text(confirmation.params)}), requested earlier in this conversation: "
-        f"{_result_text(outcome.result)}. Tell the user the outcome briefly."
-    )
-
-
 def _resolved(confirmation: Confirmation, status: ConfirmationStatus) -> ConfirmResolved:
     return ConfirmResolved(
         token=confirmation.token,
@@ -610,13 +577,6 @@ def _resolved(confirmation: Confirmation, status: ConfirmationStatus) -> Confirm
         conversation_id=confirmation.conversation_id,
         turn_id=confirmation.turn_id,
     )
-
-
-def _result_text(value: Any) -> str:
-    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
-    if len(text) > RESULT_TEXT_LIMIT:
-        return text[:RESULT_TEXT_LIMIT] + "…(truncated)"
-    return text
 
 
 def _loose_json(raw: str) -> Any:
