@@ -171,6 +171,19 @@ async def test_orders_by_status_this_quarter_is_a_chart_a_table_and_a_csv(
         assert DECIMAL.match(row[5])
 
 
+async def test_a_german_company_hears_its_money_in_german(erp: ParleyServer) -> None:
+    tab = await erp.tab(token(erp, tenant="globex"))
+    try:
+        frames = await tab.ask("what's our cash balance?", "v-globex")
+    finally:
+        await tab.close()
+    (result,) = frames_of(frames, "tool_result")
+    assert result["view"]["series"][0]["currency"] == "EUR"
+    answer = frames_of(frames, "response")[0]["text"]
+    # German separators and the euro sign after the amount, as Babel writes de-DE.
+    assert re.match(r"^You have \*\*\d{1,3}(\.\d{3})*,\d{2}\xa0€\*\* in cash across", answer)
+
+
 async def test_the_dashboard_is_metric_cards_without_a_csv(erp: ParleyServer) -> None:
     frames = await ask(erp, "dashboard", "v-dash")
     (result,) = frames_of(frames, "tool_result")
