@@ -28,6 +28,7 @@ from protocol.fields import (
     ShortText,
     Timestamp,
 )
+from protocol.views import ParamField, View
 
 
 class FrameType(StrEnum):
@@ -268,7 +269,8 @@ class MessageSnapshot:
 class PendingConfirmation:
     """A confirmation still waiting for a decision, in the ``ready`` snapshot.
 
-    ``source`` and ``destructive`` are as on its ``confirm_request``.
+    ``source``, ``destructive`` and ``fields`` (how to show each parameter) are as on its
+    ``confirm_request``.
     """
 
     token: Id
@@ -280,6 +282,7 @@ class PendingConfirmation:
     expires_at: Timestamp
     source: Name | None = None
     destructive: bool | None = None
+    fields: tuple[ParamField, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -380,7 +383,14 @@ class ToolCall:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolResult:
-    """A read-only tool finished; ``summary`` is a short human-readable outcome."""
+    """A read-only tool finished; ``summary`` is a short human-readable outcome.
+
+    Attributes:
+        view: A table, chart or metrics view of the result for the user to look at; the
+            model gets the data itself, not the view.
+        export: The path of a CSV of all the view's rows (``/api/v1/exports/{call_id}.csv``),
+            for a table or chart view; only the user it was made for may fetch it.
+    """
 
     type: ClassVar[FrameType] = FrameType.TOOL_RESULT
     conversation_id: Id
@@ -389,6 +399,8 @@ class ToolResult:
     name: Name
     ok: bool
     summary: str
+    view: View | None = None
+    export: str | None = None
     seq: Count | None = None
 
 
@@ -427,6 +439,8 @@ class ConfirmRequest:
         destructive: True when the host says the action may delete or overwrite data (MCP's
             ``destructiveHint``), False when it says the action only adds; absent when it says
             nothing. A card may warn on true; the summary says it in words as well.
+        fields: How to show each parameter (label, format, a list as a table), derived from
+            the action's parameter schema, so that a card never shows raw JSON.
     """
 
     type: ClassVar[FrameType] = FrameType.CONFIRM_REQUEST
@@ -439,6 +453,7 @@ class ConfirmRequest:
     expires_at: Timestamp
     source: Name | None = None
     destructive: bool | None = None
+    fields: tuple[ParamField, ...] | None = None
     seq: Count | None = None
 
 

@@ -17,7 +17,6 @@ from typing import Annotated, Any, NamedTuple, get_args, get_origin, get_type_hi
 from protocol.codes import ErrorCode
 from protocol.errors import ProtocolError
 from protocol.fields import BOOL, TEXT, Check, Export, Kind, field_path, invalid
-from protocol.frames import FrameType
 
 
 class FieldSpec(NamedTuple):
@@ -42,16 +41,21 @@ class Layout:
     Attributes:
         cls: The dataclass.
         frame_type: The ``type`` written first for frames; None for nested value classes.
+        tag: ``(key, value)`` written first for a member of a tagged union (a view's
+            ``kind``); None otherwise.
         fields: The class's fields in declaration (= wire) order.
         decode_plan: ``(name, check, optional)`` per field, for the decoder's hot loop.
         encode_plan: ``(name, export, optional)`` per field, for the encoder's hot loop.
     """
 
     cls: type[Any]
-    frame_type: FrameType | None
+    # A StrEnum rather than FrameType: protocol.frames nests value classes whose union kinds
+    # are built with this module, so importing frames here would be a cycle.
+    frame_type: StrEnum | None
     fields: tuple[FieldSpec, ...]
     decode_plan: tuple[tuple[str, Check, bool], ...]
     encode_plan: tuple[tuple[str, Export | None, bool], ...]
+    tag: tuple[str, str] | None = None
 
 
 _LAYOUTS: dict[type, Layout] = {}
@@ -99,6 +103,8 @@ def export_fields(layout: Layout, instance: object) -> dict[str, object]:
     out: dict[str, object] = {}
     if layout.frame_type is not None:
         out["type"] = layout.frame_type.value
+    elif layout.tag is not None:
+        out[layout.tag[0]] = layout.tag[1]
     for name, export, optional in layout.encode_plan:
         value = getattr(instance, name)
         if value is None:
@@ -125,9 +131,13 @@ def _build_layout(cls: type) -> Layout:
             FieldSpec(field.name, _kind_for(hint, f"{cls.__name__}.{field.name}"), optional)
         )
     fields = tuple(specs)
+    # A class-level StrEnum is a tag; a field of the same name (a column's ``type``) is not.
+    frame_type = getattr(cls, "type", None)
+    tag_value = getattr(cls, "kind", None)
     return Layout(
         cls=cls,
-        frame_type=getattr(cls, "type", None),
+        frame_type=frame_type if isinstance(frame_type, StrEnum) else None,
+        tag=("kind", str(tag_value)) if isinstance(tag_value, StrEnum) else None,
         fields=fields,
         decode_plan=tuple((spec.name, spec.kind.check, spec.optional) for spec in fields),
         encode_plan=tuple((spec.name, spec.kind.export, spec.optional) for spec in fields),
@@ -206,3 +216,48 @@ def _list_kind(item: Kind) -> Kind:
         return [export_item(element) for element in value]
 
     return Kind("list", check, {"type": "array", "items": item.schema}, export=export, of=item)
+
+
+def kind_of(hint: Any) -> Kind:
+    """The wire kind of an annotation such as ``tuple[ParamField, ...]``, for checking or
+    exporting a value outside a frame (a stored copy of a frame's field).
+
+    Raises:
+        RuntimeError: The annotation has no wire kind.
+    """
+    return _kind_for(hint, repr(hint))
+
+
+def tagged_union_kind(tag: str, classes: tuple[type, ...]) -> Kind:
+    """The kind of a field holding one of ``classes``, told apart by their ``tag`` key.
+
+    Each class names its tag value in a ``ClassVar`` StrEnum attribute called ``tag`` (for a
+    view: ``kind = ViewKind.TABLE``); decode picks the class by that value and encode writes it
+    first.
+
+    Raises:
+        RuntimeError: A class has no such attribute (a mistake in a value class).
+    """
+    by_value: dict[str, Layout] = {}
+    for cls in classes:
+        value = getattr(cls, tag, None)
+        if not isinstance(value, StrEnum):
+            raise RuntimeError(f"{cls.__name__}: no {tag!r} class variable to tell it apart")
+        by_value[value.value] = layout_of(cls)
+    problem = "must be one of " + ", ".join(f"'{value}'" for value in by_value)
+
+    def check(value: object, parent: str, key: str | int) -> object:
+        if type(value) is not dict:
+            raise invalid(parent, key, "must be an object")
+        path = field_path(parent, key)
+        chosen = value.get(tag)
+        layout = by_value.get(chosen) if type(chosen) is str else None
+        if layout is None:
+            raise invalid(path, tag, problem)
+        return decode_fields(layout, value, path)
+
+    def export(value: object) -> object:
+        return export_fields(layout_of(type(value)), value)
+
+    schema = {"oneOf": [{"$ref": f"#/$defs/{cls.__name__}"} for cls in classes]}
+    return Kind("union", check, schema, export=export, of=classes)

@@ -83,6 +83,9 @@ def _value_classes(layout: Layout) -> list[type]:
         if kind.name == "object":
             nested = cast(type, kind.of)
             found += [nested, *_value_classes(layout_of(nested))]
+        elif kind.name == "union":
+            for member in cast(tuple[type, ...], kind.of):
+                found += [member, *_value_classes(layout_of(member))]
     return found
 
 
@@ -92,6 +95,9 @@ def _definition(layout: Layout) -> dict[str, object]:
     if layout.frame_type is not None:
         properties["type"] = {"const": layout.frame_type.value}
         required.append("type")
+    elif layout.tag is not None:
+        properties[layout.tag[0]] = {"const": layout.tag[1]}
+        required.append(layout.tag[0])
     for spec in layout.fields:
         schema = copy.deepcopy(dict(spec.kind.schema))
         if spec.optional:

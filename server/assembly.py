@@ -34,12 +34,14 @@ from server.turns.engine import TurnEngine
 from server.turns.handoff import Handoffs
 from server.turns.history_cache import HistoryCache
 from server.turns.llm import ModelClient
+from server.turns.result_views import ResultViews
 from server.turns.tool_runner import ToolRunner
 from server.turns.turn_loop import TurnLoop
 from storage.activity import ActivityStore
 from storage.confirmations import ConfirmationStore
 from storage.db import Database
 from storage.escalations import EscalationStore
+from storage.exports import ExportStore
 from storage.feedback import FeedbackStore
 from storage.frame_log import FrameLog
 from storage.history import HistoryStore
@@ -103,7 +105,10 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
     verifier = TokenVerifier(settings)
 
     handoffs = Handoffs(profiles, transcripts, hub)
-    tool_runner = ToolRunner(settings, tools, hub, confirmations, db, handoffs)
+    exports = ExportStore(db, settings.export_max_per_user)
+    tool_runner = ToolRunner(
+        settings, tools, hub, confirmations, db, ResultViews(settings, exports), handoffs
+    )
     history = HistoryCache(
         ContextCache(redis, prefix=prefix, max_bytes=settings.context_cache_max_bytes),
         transcripts,
@@ -175,6 +180,7 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
             profiles=profiles,
             model_name=model.model,
             feedback=feedback,
+            exports=exports,
             history=HistoryStore(db),
             activity=ActivityStore(db),
             usage=UsageStore(db),

@@ -254,6 +254,19 @@ class Settings:
     dev_signing_key_file: str = _setting(
         ".parley-dev-signing-key.pem", "dev mode: file holding the generated tool-signing key"
     )
+    # Views of tool results (tables, charts, metrics) and their CSV exports.
+    view_max_rows: int = _setting(
+        50, "rows of a table or chart view sent to the browser; the rest are counted in total_rows"
+    )
+    view_max_bytes: int = _setting(
+        48 * 1024, "largest encoded view sent to the browser; rows are dropped until it fits"
+    )
+    export_max_rows: int = _setting(
+        10_000, "rows of a view kept for its CSV export; a longer result is cut there"
+    )
+    export_max_per_user: int = _setting(
+        200, "CSV exports kept per user; making one more removes the oldest"
+    )
     history_max_messages: int = _setting(100, "newest messages read when building the window")
     delta_flush_ms: float = _setting(5.0, "streamed text is batched this long before logging")
     delta_flush_chars: int = _setting(200, "or until this many characters are waiting")

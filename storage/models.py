@@ -167,6 +167,9 @@ class Confirmation(SQLModel, table=True):
     action: str = Field(max_length=200)
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     summary: str = Field(default="", sa_type=Text)
+    # How the card shows each parameter (``confirm_request.fields``), kept so that a tab opened
+    # later gets the same card from the snapshot.
+    fields: Any = _json_column()
     status: ConfirmationState = _enum_column(ConfirmationState, default=ConfirmationState.PENDING)
     created_at: datetime = _time_column()
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
@@ -221,6 +224,35 @@ class Feedback(SQLModel, table=True):
     conversation_id: str = Field(max_length=40)
     rating: str = Field(max_length=10)  # "1".."5", "up" or "down"
     comment: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = _time_column()
+
+
+class ViewExport(SQLModel, table=True):
+    """All rows of a table or chart view a tool returned, kept for its CSV export.
+
+    The browser gets the view's first rows only; this row holds every one (up to the export
+    limit), with the columns that name them, for ``GET /api/v1/exports/{call_id}.csv``.
+    ``columns`` is ``[{"key", "label"}]`` in order; ``rows`` a list of objects by key.
+    """
+
+    __tablename__ = "view_export"
+    __table_args__ = (
+        UniqueConstraint("tenant", "user_id", "call_id", name="uq_view_export"),
+        Index("ix_view_export_owner_created", "tenant", "user_id", "created_at"),
+    )
+
+    id: str = Field(default_factory=lambda: new_id("x"), primary_key=True, max_length=40)
+    tenant: str = Field(max_length=200)
+    user_id: str = Field(max_length=200)
+    call_id: str = Field(max_length=200)
+    conversation_id: str = Field(max_length=40)
+    tool: str = Field(max_length=200)
+    title: str | None = Field(default=None, max_length=500)
+    columns: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    rows: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    total_rows: int = Field(default=0)
     created_at: datetime = _time_column()
 
 

@@ -6,6 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from examples.erp.analytics import register_analytics
 from examples.erp.companies import COMPANIES, Today
 from examples.erp.models import ErpBase
 from examples.erp.purchasing import register_purchasing
@@ -51,6 +52,7 @@ def build_pack(today: Today = date.today) -> ToolPack:
     """The demo ERP pack, reading the current day from `today` (tests pass a fixed day)."""
     pack = ToolPack("erp_demo")
     register_queries(pack, today)
+    register_analytics(pack, today)
     register_purchasing(pack, today)
     register_sales(pack, today)
     register_settlements(pack, today)

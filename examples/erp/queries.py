@@ -34,6 +34,13 @@ from examples.erp.models import (
     Supplier,
 )
 from examples.erp.money import amount_text, format_money, quantity_text, require_amount
+from examples.erp.views import (
+    aging_documents_table,
+    aging_view,
+    cash_view,
+    dashboard_view,
+    purchase_orders_table,
+)
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError
 from server.tools.registry import ToolPack, ToolReturn
@@ -184,6 +191,7 @@ def register_queries(pack: ToolPack, today: Today) -> None:
         result = {
             "as_of": today().isoformat(),
             "currency": ctx.currency,
+            "locale": ctx.locale,
             "accounts": [
                 {
                     "name": bank.name,
@@ -200,7 +208,7 @@ def register_queries(pack: ToolPack, today: Today) -> None:
             f"{count} bank account{'s' if count != 1 else ''}, "
             f"total {format_money(total, ctx.currency, ctx.locale)}"
         )
-        return ToolReturn(result, summary)
+        return ToolReturn(result, summary, view=cash_view(result))
 
     @pack.query(roles=QUERY_ROLES["ar_aging"])
     async def ar_aging(ctx: ToolContext) -> ToolReturn:
@@ -211,8 +219,12 @@ def register_queries(pack: ToolPack, today: Today) -> None:
         """
         async with ctx.db() as session:
             report = await receivables_aging(session, ctx.tenant, today())
+        result = {**report.as_result(ctx.currency, "customers"), "locale": ctx.locale}
         return ToolReturn(
-            report.as_result(ctx.currency, "customers"), _aging_summary("AR", report, ctx)
+            result,
+            _aging_summary("AR", report, ctx),
+            view=aging_view(result, "Receivables"),
+            export=aging_documents_table(result, "Customer", "Invoice"),
         )
 
     @pack.query(roles=QUERY_ROLES["ap_aging"])
@@ -224,8 +236,12 @@ def register_queries(pack: ToolPack, today: Today) -> None:
         """
         async with ctx.db() as session:
             report = await payables_aging(session, ctx.tenant, today())
+        result = {**report.as_result(ctx.currency, "suppliers"), "locale": ctx.locale}
         return ToolReturn(
-            report.as_result(ctx.currency, "suppliers"), _aging_summary("AP", report, ctx)
+            result,
+            _aging_summary("AP", report, ctx),
+            view=aging_view(result, "Payables"),
+            export=aging_documents_table(result, "Supplier", "Bill"),
         )
 
     @pack.query(roles=QUERY_ROLES["list_purchase_orders"])
@@ -289,6 +305,7 @@ def register_queries(pack: ToolPack, today: Today) -> None:
         total = sum((order.total for order, _ in rows), ZERO)
         result = {
             "currency": ctx.currency,
+            "locale": ctx.locale,
             "count": len(rows),
             "total": amount_text(total),
             "purchase_orders": [
@@ -302,7 +319,7 @@ def register_queries(pack: ToolPack, today: Today) -> None:
             f"{len(rows)} purchase order{'s' if len(rows) != 1 else ''}, "
             f"total {format_money(total, ctx.currency, ctx.locale)}"
         )
-        return ToolReturn(result, summary)
+        return ToolReturn(result, summary, view=purchase_orders_table(result, "Purchase orders"))
 
     @pack.query(roles=QUERY_ROLES["pending_approvals"])
     async def pending_approvals(ctx: ToolContext) -> ToolReturn:
@@ -338,6 +355,7 @@ def register_queries(pack: ToolPack, today: Today) -> None:
             orders.append(entry)
         result = {
             "currency": ctx.currency,
+            "locale": ctx.locale,
             "approval_limit": amount_text(limit),
             "count": len(mine),
             "total": amount_text(total),
@@ -348,7 +366,8 @@ def register_queries(pack: ToolPack, today: Today) -> None:
             f"{len(mine)} purchase order{'s' if len(mine) != 1 else ''} to approve, "
             f"total {format_money(total, ctx.currency, ctx.locale)}"
         )
-        return ToolReturn(result, summary)
+        view = purchase_orders_table(result, "Awaiting your approval")
+        return ToolReturn(result, summary, view=view)
 
     @pack.query(roles=QUERY_ROLES["stock_levels"])
     async def stock_levels(ctx: ToolContext, below_reorder: bool | None = None) -> ToolReturn:
@@ -437,6 +456,7 @@ def register_queries(pack: ToolPack, today: Today) -> None:
         result = {
             "as_of": day.isoformat(),
             "currency": ctx.currency,
+            "locale": ctx.locale,
             "cash": amount_text(cash),
             "receivables": {
                 "total": amount_text(receivables.total),
@@ -465,7 +485,7 @@ def register_queries(pack: ToolPack, today: Today) -> None:
             f"cash {money(cash)}, receivables {money(receivables.total)}, "
             f"payables {money(payables.total)}, {awaiting[0]} POs awaiting approval"
         )
-        return ToolReturn(result, summary)
+        return ToolReturn(result, summary, view=dashboard_view(result))
 
 
 async def _quantities_on_order(session: AsyncSession, tenant: str) -> dict[int, Decimal]:

@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import func
@@ -53,6 +53,8 @@ _MAX_LINES = 50
 _MAX_NAME_CHARS = 200
 _MAX_EMAIL_CHARS = 254
 _RATE_STEP = Decimal("0.0001")
+# A fraction (0.19) that the confirmation card shows as a percentage (19 %).
+_PERCENT: dict[str, Any] = {"x-parley-type": "percent"}
 
 
 class SalesOrderLineInput(BaseModel):
@@ -61,7 +63,10 @@ class SalesOrderLineInput(BaseModel):
     item: str = Field(description="item name, the start of it, or its SKU")
     quantity: Decimal = Field(description="how many units")
     unit_price: Decimal | None = Field(
-        default=None, description="price per unit; the item's list price when left out"
+        default=None,
+        description="price per unit; the item's list price when left out",
+        # Shown as money in the company currency on the confirmation card.
+        json_schema_extra={"x-parley-type": "money"},
     )
 
 
@@ -328,7 +333,7 @@ def register_sales(pack: ToolPack, today: Today) -> None:
         ctx: ToolContext,
         customer: str,
         lines: list[SalesOrderLineInput],
-        tax_rate: Decimal | None = None,
+        tax_rate: Annotated[Decimal | None, Field(json_schema_extra=_PERCENT)] = None,
     ) -> ToolReturn:
         """Create a sales order for a customer; it is invoiced later with post_ar_invoice.
 

@@ -1,9 +1,11 @@
-"""Short plain-language answers built from tool results.
+"""Short answers built from tool results, in Markdown.
 
 After the turn engine runs the tools a reply asked for, the dev model sees their results and has
-to say something a person can read. It knows the shape of a few demo ERP results (cash balance)
-and otherwise describes any JSON compactly: a list of items by their names and main figures, an
-object by its keys and values. An ``{"error": ...}`` result is answered by saying what went wrong.
+to say something a person can read. It knows the shape of the demo ERP's reports
+(``report_answers``: a sentence for the total, a table for the list, money in the tenant's
+locale); a list of flat objects becomes a table; anything else is described compactly: a list
+of items by their names and main figures, an object by its keys and values. An
+``{"error": ...}`` result is answered by saying what went wrong.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from server.devllm.report_answers import REPORTS, flat_table
 
 # Bounds that keep an answer readable (and the stream short) whatever a tool returns.
 MAX_ITEMS = 8
@@ -42,12 +46,12 @@ LABEL_KEYS = (
 )
 # Keys holding an item's main figure, most telling first.
 FIGURE_KEYS = ("balance", "amount", "total", "outstanding", "value", "quantity_on_hand")
-TOTAL_KEYS = ("total", "total_balance", "total_cash", "balance")
 INTROS = {
     "cash_balance": "Cash balance",
     "ar_aging": "Receivables aging",
     "ap_aging": "Payables aging",
     "list_purchase_orders": "Purchase orders",
+    "purchase_orders_by_status": "Purchase orders by status",
     "pending_approvals": "Purchase orders awaiting your approval",
     "stock_levels": "Stock levels",
     "dashboard_summary": "Dashboard summary",
@@ -64,8 +68,8 @@ class ToolResult:
 
 
 def answer_tool_results(results: Sequence[ToolResult]) -> str:
-    """A short answer covering every result, one paragraph each."""
-    return "\n\n".join(_shorten(_answer_one(result)) for result in results)
+    """A short answer covering every result, one paragraph (or table) each."""
+    return "\n\n".join(_answer_one(result) for result in results)
 
 
 def _answer_one(result: ToolResult) -> str:
@@ -78,14 +82,19 @@ def _answer_one(result: ToolResult) -> str:
     except ValueError:
         # Not JSON: pass the text on, it is all there is.
         text = result.content.strip() or "nothing"
-        return f"{_intro(result.name)}: {text}"
+        return _shorten(f"{_intro(result.name)}: {text}")
     if isinstance(data, Mapping) and "error" in data:
-        return _answer_error(result.name, data["error"])
-    if result.name == "cash_balance":
-        answer = _answer_cash_balance(data)
+        return _shorten(_answer_error(result.name, data["error"]))
+    report = REPORTS.get(result.name or "")
+    if report is not None and isinstance(data, Mapping):
+        answer = report(data)
         if answer is not None:
             return answer
-    return f"{_intro(result.name)}: {_describe(data, 0)}."
+    if isinstance(data, list):
+        answer = flat_table(_intro(result.name), data)
+        if answer is not None:
+            return answer
+    return _shorten(f"{_intro(result.name)}: {_describe(data, 0)}.")
 
 
 def _intro(name: str | None) -> str:
@@ -104,27 +113,6 @@ def _answer_error(name: str | None, error: Any) -> str:
     message = str(error).strip().rstrip(".") or "no reason given"
     what = f"{_humanize(name)} didn't go through" if name else "that didn't work"
     return f"Sorry, {what}: {message}."
-
-
-def _answer_cash_balance(data: Any) -> str | None:
-    """Accounts and total, when the result has a list of accounts; None otherwise."""
-    if not isinstance(data, Mapping):
-        return None
-    accounts = data.get("accounts")
-    if not isinstance(accounts, list):
-        accounts = next((v for v in data.values() if isinstance(v, list)), None)
-    if not accounts or not all(isinstance(account, Mapping) for account in accounts):
-        return None
-    listed = ", ".join(_describe_item(account, brief=True) for account in accounts[:MAX_ITEMS])
-    if len(accounts) > MAX_ITEMS:
-        listed += f" and {len(accounts) - MAX_ITEMS} more"
-    count = f"{len(accounts)} bank account{'s' if len(accounts) != 1 else ''}"
-    answer = f"Cash across {count}: {listed}."
-    total = next((data[key] for key in TOTAL_KEYS if key in data), None)
-    if total is not None:
-        currency = data.get("currency") if isinstance(data.get("currency"), str) else None
-        answer += f" Total: {_figure(total, currency)}."
-    return answer
 
 
 def _describe(value: Any, depth: int) -> str:

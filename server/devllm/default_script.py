@@ -22,6 +22,7 @@ EXAMPLE_PROMPTS = (
     "what's our cash balance?",
     "show overdue purchase orders",
     "show purchase orders from <supplier>",
+    "purchase orders by status this quarter",
     "pending approvals",
     "ar aging / ap aging",
     "stock below reorder",
@@ -102,6 +103,11 @@ def _purchase_order_filters(match: re.Match[str]) -> Mapping[str, Any]:
     if maximum := _MAX_AMOUNT.search(text):
         filters["max_amount"] = maximum.group("amount")
     return filters
+
+
+def _period_arguments(match: re.Match[str]) -> Mapping[str, Any]:
+    period = re.search(r"\bthis\s+(month|quarter|year)\b", match.string, re.IGNORECASE)
+    return {"period": period.group(1).lower()} if period else {}
 
 
 def _stock_filters(match: re.Match[str]) -> Mapping[str, Any]:
@@ -231,7 +237,14 @@ def default_script() -> Script:
             "list the approvals waiting for you",
         ),
         _query(
-            r"\bpurchase\s+orders?\b(?!.*\b(?:pending|awaiting|needs?)\b)|\bPOs\b",
+            r"\b(?:purchase\s+orders?|POs)\s+(?:by|per)\s+status\b",
+            "purchase_orders_by_status",
+            "count purchase orders by status",
+            _period_arguments,
+        ),
+        _query(
+            r"\bpurchase\s+orders?\b(?!.*\b(?:pending|awaiting|needs?|by\s+status|per\s+status)\b)"
+            r"|\bPOs\b(?!\s+(?:by|per)\s+status)",
             "list_purchase_orders",
             "list purchase orders",
             _purchase_order_filters,

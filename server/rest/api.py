@@ -22,6 +22,7 @@ answer is ``{"error": {"code", "message"}}``.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -51,7 +52,8 @@ logger = logging.getLogger(__name__)
 
 QueryT = TypeVar("QueryT")
 BodyT = TypeVar("BodyT")
-Handler = Callable[["ApiCall[Any, Any]"], Awaitable[BaseModel | None]]
+# A handler answers a model (sent as JSON), None (204) or a ready Response (a CSV stream).
+Handler = Callable[["ApiCall[Any, Any]"], Awaitable[BaseModel | Response | None]]
 
 BODY_LIMIT_BYTES = 64 * 1024
 
@@ -88,6 +90,10 @@ class Operation:
     body: type[BaseModel] | None = None
     admin: bool = False
     errors: tuple[int, ...] = ()  # statuses beyond those every operation can answer
+    # For a handler that answers a Response of its own: its media type and the schema of its
+    # body, for the OpenAPI document (``response`` is None then).
+    media_type: str | None = None
+    media_schema: Mapping[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -104,7 +110,8 @@ class Operation:
 
     @property
     def path_params(self) -> list[str]:
-        return [part[1:-1].partition(":")[0] for part in self.path.split("/") if part[:1] == "{"]
+        # "{call_id}.csv" is a parameter followed by a literal suffix, as Starlette reads it.
+        return [name.partition(":")[0] for name in re.findall(r"{([^}]+)}", self.path)]
 
 
 class ApiRouter:
@@ -250,6 +257,8 @@ async def _handle(op: Operation, request: Request, rest: RestResources) -> Respo
         request=request, principal=principal, query=query, body=body, rest=rest
     )
     result = await op.handler(call)
+    if isinstance(result, Response):
+        return result
     return json_response(result, op.status)
 
 

@@ -33,6 +33,7 @@ class RestErrorCode(StrEnum):
     ROUTE_NOT_FOUND = "route_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
+    EXPORT_NOT_FOUND = "export_not_found"
 
 
 Code = ErrorCode | RestErrorCode

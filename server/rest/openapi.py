@@ -52,8 +52,8 @@ def build_document(
             "title": "Parley REST API",
             "version": version,
             "description": (
-                "History, feedback, escalation, confirmations, audit and usage of a Parley "
-                "server. Authenticate with the same JWT the WebSocket uses, as "
+                "History, feedback, escalation, confirmations, audit, usage and CSV exports "
+                "of a Parley server. Authenticate with the same JWT the WebSocket uses, as "
                 "`Authorization: Bearer <token>`. Lists are newest first and paged with an "
                 'opaque `next_cursor`. Every error is `{"error": {"code", "message"}}`.'
             ),
@@ -117,6 +117,8 @@ def _operation(
     if op.response is not None:
         schema = {"$ref": refs[(op.response, "serialization")]}
         success["content"] = {"application/json": {"schema": schema}}
+    elif op.media_type is not None:
+        success["content"] = {op.media_type: {"schema": dict(op.media_schema or {})}}
     responses: dict[str, Any] = {str(int(op.status)): success}
     for status in sorted(_error_statuses(op)):
         responses[str(status)] = {"$ref": f"#/components/responses/{_ERRORS[status][0]}"}

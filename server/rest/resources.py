@@ -12,6 +12,7 @@ from server.stream.hub import FrameHub
 from server.tools.registry import ToolRegistry
 from storage.activity import ActivityStore
 from storage.escalations import EscalationStore
+from storage.exports import ExportStore
 from storage.feedback import FeedbackStore
 from storage.history import HistoryStore
 from storage.small_stores import WindowCounter
@@ -29,6 +30,7 @@ class RestResources:
     profiles: ProfileCatalog
     model_name: str
     feedback: FeedbackStore
+    exports: ExportStore
     history: HistoryStore
     activity: ActivityStore
     usage: UsageStore

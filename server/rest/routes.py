@@ -15,6 +15,7 @@ from server.rest import (
     confirmations,
     conversations,
     escalations,
+    exports,
     feedback,
     status,
     usage,
@@ -32,6 +33,7 @@ ROUTERS: tuple[ApiRouter, ...] = (
     confirmations.router,
     audit.router,
     usage.router,
+    exports.router,
     status.router,
 )
 

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -25,9 +26,12 @@ from protocol import (
     ConversationSummary,
     FrameType,
     MessageSnapshot,
+    ParamField,
     PendingConfirmation,
+    ProtocolError,
     Ready,
     UserInfo,
+    param_fields_from_json,
 )
 from server.profiles.catalog import ProfileCatalog
 from server.security.auth import Principal
@@ -137,6 +141,7 @@ class Snapshots:
                 expires_at=iso(row.expires_at),
                 source=row.source,
                 destructive=row.destructive,
+                fields=_stored_fields(row.fields),
             )
             for row in rows
         )
@@ -242,3 +247,15 @@ def iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _stored_fields(stored: Any) -> tuple[ParamField, ...] | None:
+    """The card fields stored with a confirmation; None for none (a row from before they
+    were stored) or for ones that no longer read: the card then shows the plain values."""
+    if not stored:
+        return None
+    try:
+        return param_fields_from_json(stored)
+    except ProtocolError:
+        logger.warning("stored confirmation fields do not read; the card shows plain values")
+        return None

@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol, Self, TypeVar
 from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from protocol import AnyView
 from server.tools.arguments import ArgumentsValidator, ModelArguments
 from server.tools.context import TenantSettings, ToolContext
 from server.tools.errors import (
@@ -33,6 +34,7 @@ from server.tools.errors import (
     ToolTimeout,
 )
 from server.tools.schema import arguments_model, parameters_schema, parse_docstring
+from server.tools.views import as_view, derive_table, take_view
 
 __all__ = [
     "SetupHook",
@@ -64,10 +66,21 @@ _SUMMARY_LIMIT = 160
 
 @dataclass(frozen=True, slots=True)
 class ToolReturn:
-    """What a tool may return to give its result a one-line summary of its own choosing."""
+    """What a tool may return to give its result a summary or a view of its own choosing.
+
+    Attributes:
+        result: what the model gets (bounded, as any result).
+        summary: the one line of the ``tool_result`` frame; None derives one.
+        view: what the user sees: a `protocol.TableView`, `ChartView` or `MetricsView`, or
+            a dict in their JSON shape. The model never sees it.
+        export: a table of the detail rows behind the view (a chart's documents), exported
+            as CSV instead of the view's own rows.
+    """
 
     result: Any
-    summary: str
+    summary: str | None = None
+    view: Any = None
+    export: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,11 +339,15 @@ class ToolOutcome:
         ok: whether the tool succeeded.
         result: JSON-able value for the model; ``{"error": message}`` when not ok.
         summary: one line for the `tool_result` frame and the UI.
+        view: what the user sees of the result, with all its rows; None when nothing.
+        export: the table whose rows the view's CSV holds, when not the view's own.
     """
 
     ok: bool
     result: Any
     summary: str
+    view: AnyView | None = None
+    export: AnyView | None = None
 
 
 class ToolRegistry:
@@ -530,10 +547,7 @@ class ToolRegistry:
         try:
             async with deadline:
                 value = await spec.func(ctx, **kwargs)
-            if isinstance(value, ToolReturn):
-                return ToolOutcome(True, to_jsonable_python(value.result), value.summary)
-            result = to_jsonable_python(value)
-            return ToolOutcome(True, result, _derive_summary(spec.name, result))
+            return _success(spec.name, value)
         except ToolError as exc:
             return _failure(exc.message)
         except Exception as exc:
@@ -553,6 +567,24 @@ def _parse_arguments(name: str, raw: str | Mapping[str, Any]) -> Any:
         return json.loads(raw, parse_float=Decimal)
     except ValueError as exc:
         raise ToolArgumentsInvalid(name, ["arguments are not valid JSON"]) from exc
+
+
+def _success(name: str, value: Any) -> ToolOutcome:
+    raw_view = raw_export = summary = None
+    if isinstance(value, ToolReturn):
+        raw_view, raw_export, summary = value.view, value.export, value.summary
+        value = value.result
+    result, carried_view, carried_export = take_view(to_jsonable_python(value))
+    view = as_view(name, raw_view if raw_view is not None else carried_view)
+    if view is None:
+        view = derive_table(result)
+    return ToolOutcome(
+        True,
+        result,
+        summary if summary is not None else _derive_summary(name, result),
+        view=view,
+        export=as_view(name, raw_export if raw_export is not None else carried_export),
+    )
 
 
 def _failure(message: str) -> ToolOutcome:

@@ -105,7 +105,8 @@ def parameters_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The JSON Schema of an arguments model in the shape function-calling endpoints accept.
 
     Every ``$ref`` is inlined (some OpenAI-compatible servers do not resolve them), titles are
-    dropped (they only repeat the names), and an optional argument that defaults to None is
+    dropped where they only repeat the names (one written with ``Field(title=...)`` stays),
+    and an optional argument that defaults to None is
     described by its type alone: leaving it out is how the model says "none".
 
     Raises:
@@ -139,11 +140,21 @@ def _clean(node: Any, definitions: dict[str, Any], resolving: tuple[str, ...]) -
         if key == "properties" and isinstance(value, dict):
             # Keys here are argument names, not schema keywords: keep them, clean their schemas.
             cleaned[key] = {
-                name: _clean(prop, definitions, resolving) for name, prop in value.items()
+                name: _with_own_title(name, prop, _clean(prop, definitions, resolving))
+                for name, prop in value.items()
             }
         else:
             cleaned[key] = _clean(value, definitions, resolving)
     return _drop_null_default(cleaned)
+
+
+def _with_own_title(name: str, raw: Any, cleaned: Any) -> Any:
+    """Keep a title the tool's author wrote (``Field(title="Article")``): confirmation cards
+    label the parameter with it. Pydantic's own titles only repeat the name and are dropped."""
+    title = raw.get("title") if isinstance(raw, dict) else None
+    if not isinstance(title, str) or title == name.title().replace("_", " "):
+        return cleaned
+    return {"title": title, **cleaned} if isinstance(cleaned, dict) else cleaned
 
 
 def _drop_null_default(node: dict[str, Any]) -> dict[str, Any]:

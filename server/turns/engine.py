@@ -34,7 +34,8 @@ from server.security.auth import Principal
 from server.security.limits import Limits
 from server.stream.hub import FrameHub
 from server.stream.notices import Notices
-from server.turns.tool_runner import ToolRunner, outcome_note
+from server.turns.action_outcomes import outcome_note
+from server.turns.tool_runner import ToolRunner
 from server.turns.turn_loop import TurnLoop
 from server.turns.turn_state import RunningTurn, TurnRequest
 from storage.control_messages import CancelTurn, ConfirmationDecided, StartNext

@@ -27,6 +27,7 @@ import orjson
 
 from protocol import (
     ActionExecuted,
+    AnyView,
     Confirm,
     ConfirmationStatus,
     ConfirmRequest,
@@ -37,6 +38,7 @@ from protocol import (
     ToolResult,
     TurnStatus,
     encode,
+    param_fields_to_json,
 )
 from server.config import Settings
 from server.errors import ClientError
@@ -48,9 +50,12 @@ from server.stream.hub import FrameHub
 from server.stream.snapshot import iso
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError, ToolForbidden
+from server.tools.param_fields import param_fields
 from server.tools.registry import ToolOutcome, ToolRegistry, ValidatedCall
+from server.turns.action_outcomes import outcome_for_model, result_text
 from server.turns.handoff import Handoffs
 from server.turns.llm import ModelReply, ToolCallRequest
+from server.turns.result_views import ResultViews
 from storage.confirmation_states import AuditEventKind, ConfirmationState
 from storage.confirmations import ConfirmationStore
 from storage.db import Database
@@ -62,7 +67,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RESULT_TEXT_LIMIT = 16_000  # characters of one tool result sent back to the model
 
 # Counts an action about to execute; raises ClientError(rate_limited) to stop it.
 AdmitAction = Callable[[UserKey, str], Awaitable[None]]
@@ -78,6 +82,7 @@ class ToolRunner:
         hub: FrameHub,
         confirmations: ConfirmationStore,
         db: Database,
+        views: ResultViews,
         handoffs: Handoffs | None = None,
     ) -> None:
         self._settings = settings
@@ -85,6 +90,7 @@ class ToolRunner:
         self._hub = hub
         self._db = db
         self._handoffs = handoffs
+        self._views = views
         self.confirmations = confirmations
         self._waiting: dict[str, asyncio.Event] = {}
 
@@ -110,7 +116,7 @@ class ToolRunner:
             outcome = await self._run_call(turn, call)
             # Sensitive fields never reach the model, nor the transcript that replays to it.
             redacted = redact_for_model(outcome.result, self._settings, source="tool result")
-            content = _result_text(redacted)
+            content = result_text(redacted)
             record["results"].append(
                 {"tool_call_id": call.id, "name": call.name, "content": content}
             )
@@ -151,7 +157,10 @@ class ToolRunner:
             await self._publish(turn, self._call_frame(turn, call, validated.arguments))
             outcome = await registry.run(validated, context)
             metrics.tool_call(registry, call.name, "ok" if outcome.ok else "failed")
-            await self._publish(turn, self._result_frame(turn, call, outcome))
+            view, export = await self._views.present(
+                request.owner, request.conversation_id, call.id, call.name, outcome
+            )
+            await self._publish(turn, self._result_frame(turn, call, outcome, view, export))
             return outcome
         return await self._confirm_then_run(turn, call, validated, context)
 
@@ -171,6 +180,7 @@ class ToolRunner:
             return refused
         request = turn.request
         now = utcnow()
+        fields = param_fields(validated.spec.parameters, ctx.currency)
         confirmation = Confirmation(
             token=secrets.token_urlsafe(24),
             tenant=request.tenant,
@@ -181,6 +191,7 @@ class ToolRunner:
             action=validated.spec.name,
             params=validated.arguments,
             summary=summary,
+            fields=param_fields_to_json(fields) or None,
             created_at=now,
             expires_at=now + timedelta(seconds=self._settings.confirmation_ttl_s),
             source=validated.spec.source,
@@ -206,6 +217,7 @@ class ToolRunner:
                     expires_at=iso(confirmation.expires_at),
                     source=confirmation.source,
                     destructive=confirmation.destructive,
+                    fields=fields or None,
                 ),
             )
             turn.awaiting[call.id] = (
@@ -223,7 +235,7 @@ class ToolRunner:
             raise
         finally:
             self._waiting.pop(confirmation.token, None)
-        return _outcome_for_model(decided)
+        return outcome_for_model(decided)
 
     async def _await_decision(
         self, confirmation: Confirmation, event: asyncio.Event
@@ -532,7 +544,12 @@ class ToolRunner:
         )
 
     def _result_frame(
-        self, turn: RunningTurn, call: ToolCallRequest, outcome: ToolOutcome
+        self,
+        turn: RunningTurn,
+        call: ToolCallRequest,
+        outcome: ToolOutcome,
+        view: AnyView | None = None,
+        export: str | None = None,
     ) -> ToolResult:
         return ToolResult(
             conversation_id=turn.request.conversation_id,
@@ -541,6 +558,8 @@ class ToolRunner:
             name=call.name[:200] or "unnamed",
             ok=outcome.ok,
             summary=outcome.summary[:500],
+            view=view,
+            export=export,
         )
 
     def _source_of(self, tool: str) -> str | None:
@@ -551,39 +570,6 @@ class ToolRunner:
         await self._hub.publish(turn.request.owner, [_encode(frame) for frame in frames])
 
 
-def _outcome_for_model(confirmation: Confirmation) -> ToolOutcome:
-    """What the model hears about a decided action."""
-    status = confirmation.status
-    if status in (ConfirmationState.EXECUTED, ConfirmationState.FAILED):
-        execution = confirmation.execution_result or {}
-        return ToolOutcome(
-            bool(execution.get("ok")),
-            execution.get("result"),
-            str(execution.get("summary", status)),
-        )
-    messages = {
-        ConfirmationState.REJECTED: "The user rejected this action; it was not carried out.",
-        ConfirmationState.EXPIRED: (
-            "The user did not confirm this action in time; it was not carried out."
-        ),
-        ConfirmationState.CANCELLED: (
-            "The turn was cancelled before the user decided; nothing was carried out."
-        ),
-    }
-    message = messages.get(status, f"The action was not carried out ({status}).")
-    return ToolOutcome(False, {"error": message, "status": status}, message)
-
-
-def outcome_note(confirmation: Confirmation) -> str:
-    """A note for a continuation turn: what became of an action whose turn is gone."""
-    outcome = _outcome_for_model(confirmation)
-    return (
-        f"Update on the action {confirmation.action} "
-        f"({_result_text(confirmation.params)}), requested earlier in this conversation: "
-        f"{_result_text(outcome.result)}. Tell the user the outcome briefly."
-    )
-
-
 def _resolved(confirmation: Confirmation, status: ConfirmationStatus) -> ConfirmResolved:
     return ConfirmResolved(
         token=confirmation.token,
@@ -591,13 +577,6 @@ def _resolved(confirmation: Confirmation, status: ConfirmationStatus) -> Confirm
         conversation_id=confirmation.conversation_id,
         turn_id=confirmation.turn_id,
     )
-
-
-def _result_text(value: Any) -> str:
-    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
-    if len(text) > RESULT_TEXT_LIMIT:
-        return text[:RESULT_TEXT_LIMIT] + "…(truncated)"
-    return text
 
 
 def _loose_json(raw: str) -> Any:

@@ -24,6 +24,7 @@ from protocol import (
 )
 from protocol.fields import TIMESTAMP_PATTERN, Kind
 from protocol.layout import layout_of
+from protocol.views import CURRENCY_PATTERN
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "frames"
@@ -94,6 +95,12 @@ json_values = st.recursive(
     max_leaves=12,
 )
 json_objects = st.dictionaries(st.text(max_size=8), json_values, max_size=4)
+view_scalars = (
+    st.text(max_size=20)
+    | st.booleans()
+    | st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER)
+    | st.floats(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER)
+)
 
 _SIMPLE_KINDS: dict[str, st.SearchStrategy[Any]] = {
     "text": st.text(max_size=40),
@@ -109,6 +116,9 @@ _SIMPLE_KINDS: dict[str, st.SearchStrategy[Any]] = {
     "rating": st.integers(min_value=1, max_value=5) | st.sampled_from(Thumb),
     "json_object": json_objects,
     "json_value": json_values,
+    "currency": st.from_regex(CURRENCY_PATTERN, fullmatch=True),
+    "scalar": view_scalars,
+    "row": st.dictionaries(st.text(max_size=8), st.none() | view_scalars, max_size=4),
 }
 
 
@@ -121,6 +131,8 @@ def kind_strategy(kind: Kind) -> st.SearchStrategy[Any]:
         return instances(of)
     if kind.name == "list":
         return st.lists(kind_strategy(of), max_size=3).map(tuple)
+    if kind.name == "union":
+        return st.one_of([instances(member) for member in of])
     return _SIMPLE_KINDS[kind.name]
 
 

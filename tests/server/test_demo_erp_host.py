@@ -9,11 +9,14 @@ same demo endpoint the page reads after a reload.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -95,7 +98,7 @@ async def test_the_assistant_offers_and_calls_the_apps_tools(demo: ParleyServer)
     (response,) = of_type(frames, "response")
     # The same figure the app's books give the demo page.
     cash = books(demo)["cash"]
-    assert f"Total: USD {cash}." in response["text"]
+    assert f"You have **${Decimal(cash):,.2f}** in cash" in response["text"]
     assert frames[-1]["status"] == "completed"
 
 
@@ -173,6 +176,51 @@ async def test_every_readme_prompt_reaches_the_app(
     finally:
         await tab.close()
     assert frames[-1]["status"] == "completed"
+
+
+async def test_the_apps_answers_carry_their_views_and_csv(demo: ParleyServer) -> None:
+    # The app adds parley_view / parley_export to its JSON; Parley shows and exports them.
+    tab = await demo.tab()
+    try:
+        frames = await tab.ask("show AR aging", "m-aging")
+        card = await ask_for_approval(
+            tab, "create a sales order for Acme: 2 units of Widget at 50", "m-card"
+        )
+        await tab.send({"type": "confirm", "token": card["token"], "decision": "reject"})
+        await tab.until("turn_end")
+    finally:
+        await tab.close()
+    (result,) = of_type(frames, "tool_result")
+    assert result["name"] == "erp__ar_aging"
+    view = result["view"]
+    assert (view["kind"], view["chart"], view["x"]) == ("chart", "bar", "bucket")
+    async with httpx.AsyncClient(base_url=demo.url, timeout=30) as client:
+        reply = await client.get(
+            result["export"], headers={"Authorization": f"Bearer {demo.token()}"}
+        )
+        other = await client.get(
+            result["export"], headers={"Authorization": f"Bearer {demo.token('bob-host')}"}
+        )
+    assert reply.status_code == 200, reply.text
+    assert other.status_code == 404
+    header, *documents = list(csv.reader(io.StringIO(reply.text)))
+    assert header == ["Invoice", "Customer", "Due", "Days past due", "Bucket", "Open amount"]
+    # Every open invoice: together they are what the chart's buckets add up to.
+    assert documents
+    assert sum(Decimal(row[5]) for row in documents) == sum(
+        Decimal(row["amount"]) for row in view["rows"]
+    )
+    (response,) = of_type(frames, "response")
+    assert f"on {len(documents)} open invoices" in response["text"]
+    # The app's OpenAPI document carries x-parley-type, so the card shows the lines as a table.
+    lines = next(field for field in card["fields"] if field["key"] == "lines")
+    assert lines["type"] == "list"
+    assert lines["columns"][2] == {
+        "key": "unit_price",
+        "label": "Unit price",
+        "type": "money",
+        "currency": "USD",
+    }
 
 
 def test_parleys_database_holds_no_books(demo: ParleyServer) -> None:

@@ -480,8 +480,11 @@ async def test_after_a_tool_result_the_model_answers_with_text(peer: Peer) -> No
     )
     text, chunks = await stream_text(stream)
     assert text == (
-        "Cash across 2 bank accounts: Operating USD 1200.00, Reserve USD 300.00. "
-        "Total: USD 1500.00."
+        "You have **$1,500.00** in cash across 2 bank accounts.\n\n"
+        "| Account | Bank | Balance |\n"
+        "| --- | --- | ---: |\n"
+        "| Operating |  | $1,200.00 |\n"
+        "| Reserve |  | $300.00 |"
     )
     assert chunks[-1].choices[0].finish_reason == "stop"
 

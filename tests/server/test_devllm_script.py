@@ -255,7 +255,9 @@ def test_a_tools_own_name_wins_and_two_sources_leave_it_unoffered() -> None:
 def test_answers_read_a_sources_tool_as_its_own_name() -> None:
     result = {"accounts": [{"name": "Operating", "balance": "10.00"}], "total": "10.00"}
     answer = answer_tool_results([ToolResult("erp__cash_balance", json.dumps(result))])
-    assert answer == "Cash across 1 bank account: Operating 10.00. Total: 10.00."
+    # Without a currency the amounts are plain numbers, still with the locale's separators.
+    assert answer.startswith("You have **10.00** in cash across 1 bank account.\n\n")
+    assert "| Operating |  | 10.00 |" in answer
     refused = ToolResult("erp__approve_purchase_order", json.dumps({"error": "not pending"}))
     assert answer_tool_results([refused]) == (
         "Sorry, approve purchase order didn't go through: not pending."
@@ -300,19 +302,86 @@ def test_default_script_test_rules() -> None:
 # -- answers from tool results -------------------------------------------------------------------
 
 
-def test_cash_balance_answer_lists_accounts_and_total() -> None:
+def test_cash_balance_answer_is_a_sentence_and_a_table_in_the_tenants_locale() -> None:
     result = {
         "accounts": [
-            {"name": "Operating", "balance": "10500.00", "currency": "USD"},
-            {"name": "Payroll", "balance": {"amount": "2000.00", "currency": "USD"}},
+            {"name": "Geschäftskonto", "bank": "Sparkasse", "balance": "10500.00"},
+            {"name": "Lohnkonto", "bank": "Sparkasse", "balance": "2000.5"},
         ],
-        "total": "12500.00",
-        "currency": "USD",
+        "total": "12500.50",
+        "currency": "EUR",
+        "locale": "de-DE",
     }
     answer = answer_tool_results([ToolResult("cash_balance", json.dumps(result))])
     assert answer == (
-        "Cash across 2 bank accounts: Operating USD 10500.00, Payroll USD 2000.00. "
-        "Total: USD 12500.00."
+        "You have **12.500,50\xa0€** in cash across 2 bank accounts.\n\n"
+        "| Account | Bank | Balance |\n"
+        "| --- | --- | ---: |\n"
+        "| Geschäftskonto | Sparkasse | 10.500,00\xa0€ |\n"
+        "| Lohnkonto | Sparkasse | 2.000,50\xa0€ |"
+    )
+    american = {**result, "currency": "USD", "locale": "en-US"}
+    answer = answer_tool_results([ToolResult("cash_balance", json.dumps(american))])
+    assert answer.startswith("You have **$12,500.50** in cash")
+
+
+def test_aging_answer_names_the_total_and_lists_the_most_overdue_documents() -> None:
+    documents = [
+        {
+            "number": f"INV-{3000 + i}",
+            "name": f"Customer | {i}",
+            "due_date": "2026-06-30",
+            "days_past_due": 1200 - i,
+            "bucket": "90+",
+            "open_amount": "1000.00",
+        }
+        for i in range(12)
+    ]
+    result = {
+        "currency": "USD",
+        "locale": "en-US",
+        "total": "12000.00",
+        "overdue": "12000.00",
+        "open_documents": documents,
+    }
+    answer = answer_tool_results([ToolResult("erp__ar_aging", json.dumps(result))])
+    lead, table, more = answer.split("\n\n")
+    assert lead == (
+        "Customers owe you **$12,000.00**, of which **$12,000.00** is overdue, on 12 open "
+        "invoices. The most overdue first:"
+    )
+    lines = table.splitlines()
+    assert lines[:2] == [
+        "| Invoice | Customer | Due | Days past due | Open |",
+        "| --- | --- | --- | ---: | ---: |",
+    ]
+    # A pipe in the data stays inside its cell; ten rows, the rest counted.
+    assert lines[2] == "| INV-3000 | Customer \\| 0 | Jun 30, 2026 | 1,200 | $1,000.00 |"
+    assert len(lines) == 2 + 10
+    assert more == "…and 2 more; the CSV of the chart has every one."
+
+
+def test_orders_by_status_answer_is_a_table_of_statuses() -> None:
+    result = {
+        "currency": "EUR",
+        "locale": "de-DE",
+        "period": {"name": "quarter", "from": "2026-10-01", "to": "2026-12-31"},
+        "count": 3,
+        "total": "1234.50",
+        "statuses": [
+            {"status": "awaiting_approval", "count": 2, "total": "1000.00"},
+            {"status": "approved", "count": 1, "total": "234.50"},
+        ],
+        "purchase_orders": [],
+    }
+    answer = answer_tool_results([ToolResult("purchase_orders_by_status", json.dumps(result))])
+    assert answer == (
+        "This quarter (01.10.2026 to 31.12.2026) you placed 3 purchase orders worth "
+        "**1.234,50\xa0€**.\n\n"
+        "| Status | Orders | Total |\n"
+        "| --- | ---: | ---: |\n"
+        "| awaiting approval | 2 | 1.000,00\xa0€ |\n"
+        "| approved | 1 | 234,50\xa0€ |"
     )
 
 
@@ -331,9 +400,22 @@ def test_error_and_generic_answers() -> None:
 
 
 def test_answers_stay_short() -> None:
-    many = [{"name": f"Item {i}", "on_hand": i, "note": "x" * 200} for i in range(500)]
+    # A list of flat objects is a table of its first rows, the rest counted.
+    many = [{"name": f"Item {i}", "on_hand": i, "note": "x" * 20} for i in range(500)]
     answer = answer_tool_results([ToolResult("stock_levels", json.dumps(many))])
-    assert answer.startswith("Stock levels: 500 items: Item 0 (on hand 0, note xxx")
+    lead, table, more = answer.split("\n\n")
+    assert lead == "Stock levels: 500 results."
+    assert table.splitlines()[:3] == [
+        "| Name | On hand | Note |",
+        "| --- | --- | --- |",
+        f"| Item 0 | 0 | {'x' * 20} |",
+    ]
+    assert len(table.splitlines()) == 12
+    assert more == "…and 490 more; the table above has them all."
+    # Anything else is described in a paragraph of bounded length.
+    nested = {"items": [{"name": f"Item {i}", "note": {"long": "x" * 200}} for i in range(500)]}
+    answer = answer_tool_results([ToolResult("something", json.dumps(nested))])
+    assert answer.startswith("Something: 500 items: Item 0")
     assert len(answer) <= 900
 
 

@@ -67,6 +67,7 @@ ID_KEYS = frozenset(
     {"connection_id", "conversation_id", "message_id", "turn_id", "call_id", "audit_id"}
 )
 RANDOM_KEYS = frozenset({"epoch", "token"})
+EXPORT_PATH = re.compile(r"(/exports/[^/_]+_)[^/]*(\.csv)$")
 COUNT_KEYS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens"})
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)?")
 SEQ_PLACEHOLDER = re.compile(r'"seq":"?(N(?:\+\d+)?)\b"?')
@@ -209,6 +210,9 @@ def shortened(value: Any, key: str | None = None) -> Any:
         return value.partition("_")[0] + "_" + ELLIPSIS
     if isinstance(value, str) and key in RANDOM_KEYS:
         return ELLIPSIS
+    if isinstance(value, str) and key == "export":
+        # The CSV's path names the tool call: shortened as the call id is.
+        return EXPORT_PATH.sub(rf"\1{ELLIPSIS}\2", value)
     return value
 
 

@@ -386,6 +386,7 @@ async def test_tools_are_shown_by_role(erp: Erp) -> None:
         "ar_aging",
         "ap_aging",
         "list_purchase_orders",
+        "purchase_orders_by_status",
         "stock_levels",
         "dashboard_summary",
     }
@@ -397,6 +398,7 @@ async def test_tools_are_shown_by_role(erp: Erp) -> None:
     }
     assert names("purchasing_manager") == {
         "list_purchase_orders",
+        "purchase_orders_by_status",
         "pending_approvals",
         "stock_levels",
         "approve_purchase_order",
@@ -404,7 +406,7 @@ async def test_tools_are_shown_by_role(erp: Erp) -> None:
     }
     assert "record_supplier_payment" in names("finance")
     assert "create_sales_order" not in names("finance")
-    assert len(names("admin")) == 14
+    assert len(names("admin")) == 15
     assert names() == set()
     with pytest.raises(ToolForbidden):
         erp.registry.validate("cash_balance", "{}", frozenset({"sales"}))

@@ -41,6 +41,7 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/admin/escalations"),
     ("get", "/api/v1/usage"),
     ("get", "/api/v1/admin/usage"),
+    ("get", "/api/v1/exports/{call_id}.csv"),
     ("get", "/api/v1/status"),
     ("get", "/api/v1/openapi.json"),
 }

@@ -83,7 +83,7 @@ async def test_query_tool_shows_progress_and_answers(erp: ParleyServer) -> None:
     assert result["ok"] is True
     assert "USD" in result["summary"]
     response = frames_of(frames, "response")[0]
-    assert "Total" in response["text"]
+    assert "in cash across" in response["text"]
     await assert_no_dangling_tool_calls(erp, response["turn_id"])
     await tab.close()
 

@@ -9,9 +9,10 @@ from typing import Any
 import mcp_types as types
 import pytest
 
+from server.tools.registry import ToolReturn
 from server.tools.sources.config import parse_sources
 from server.tools.sources.errors import SourceLoadError
-from server.tools.sources.mcp import bounded_result, describe_block, spec_fields
+from server.tools.sources.mcp import bounded_result, describe_block, spec_fields, viewed_result
 
 SCHEMA = {"type": "object", "properties": {"number": {"type": "string"}}, "required": ["number"]}
 
@@ -105,6 +106,21 @@ def test_structured_and_text_content_both_reach_the_model() -> None:
     assert seen == {"structured_content": {"status": "open"}, "text": "Invoice INV-1 is open."}
     assert bounded_result("just text", None, 10_000) == {"text": "just text"}
     assert bounded_result("", {"a": 1}, 10_000) == {"structured_content": {"a": 1}}
+
+
+def test_a_view_in_the_structured_content_is_taken_out_of_what_the_model_reads() -> None:
+    view = {"kind": "metrics", "items": [{"label": "Open", "value": "5.00"}]}
+    export = {"kind": "table", "columns": [], "rows": []}
+    structured = {"status": "open", "parley_view": view, "parley_export": export}
+    # SDK servers send the structured content as text too: that copy goes as well.
+    seen = viewed_result(json.dumps(structured), structured, 10_000)
+    assert seen == ToolReturn({"structured_content": {"status": "open"}}, view=view, export=export)
+    said = viewed_result("Invoice INV-1 is open.", {"parley_view": view}, 10_000)
+    assert said == ToolReturn(
+        {"structured_content": {}, "text": "Invoice INV-1 is open."}, view=view
+    )
+    # Without a view the result is as before.
+    assert viewed_result("done", {"a": 1}, 10_000) == bounded_result("done", {"a": 1}, 10_000)
 
 
 def test_text_that_repeats_the_structured_content_is_left_out() -> None:

@@ -52,6 +52,7 @@ from server.tools.context import ToolContext
 from server.tools.errors import ToolError
 from server.tools.registry import ToolPack, ToolReturn, ToolSpec
 from server.tools.schema import describe_validation_error
+from server.tools.views import EXPORT_KEY, VIEW_KEY
 
 __all__ = ["Api", "json_response"]
 
@@ -263,7 +264,9 @@ class Api:
             if deadline.expired():
                 raise TimedOut(f"{spec.name} did not finish within {spec.timeout_s:g} s") from None
             raise
-        return value.result if isinstance(value, ToolReturn) else value
+        if not isinstance(value, ToolReturn):
+            return value
+        return _with_view(value)
 
     async def _run_query(self, spec: ToolSpec, caller: Caller, model: BaseModel) -> Response:
         ctx = self._context(caller, self._sessions)
@@ -401,6 +404,15 @@ class Api:
             return
         async with self._write_lock:
             yield
+
+
+def _with_view(value: ToolReturn) -> Any:
+    """The result as JSON, with its view under ``parley_view`` and the rows of its CSV under
+    ``parley_export``, the keys Parley reads from a host's answer (``docs/tools.md``)."""
+    if not isinstance(value.result, dict) or (value.view is None and value.export is None):
+        return value.result
+    extra = {VIEW_KEY: value.view, EXPORT_KEY: value.export}
+    return {**value.result, **{key: item for key, item in extra.items() if item is not None}}
 
 
 def _validated(spec: ToolSpec, arguments: dict[str, Any]) -> BaseModel:

@@ -66,6 +66,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("pending_approvals", "GET", "/approvals/purchase-orders", "purchasing"),
     Operation("stock_levels", "GET", "/stock", "purchasing"),
     Operation("dashboard_summary", "GET", "/dashboard", "finance"),
+    Operation("purchase_orders_by_status", "GET", "/purchase-orders/by-status", "purchasing"),
     Operation(
         "approve_purchase_order",
         "POST",

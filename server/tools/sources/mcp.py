@@ -53,7 +53,13 @@ from server.ops import metrics
 from server.tools.arguments import SchemaArguments
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError
-from server.tools.registry import Summarizer, ToolKind, ToolSpec, template_summarizer
+from server.tools.registry import (
+    Summarizer,
+    ToolKind,
+    ToolReturn,
+    ToolSpec,
+    template_summarizer,
+)
 from server.tools.sources.base import SourceLimits, SourceState, ToolSource
 from server.tools.sources.config import SourceConfig
 from server.tools.sources.errors import SourceLoadError
@@ -64,6 +70,7 @@ from server.tools.sources.mcp_connection import (
     McpUnavailable,
 )
 from server.tools.sources.user_token import CallAuth
+from server.tools.views import take_view
 
 __all__ = [
     "AUTHORIZATION_META_KEY",
@@ -382,7 +389,7 @@ class McpSource(ToolSource):
         if result.is_error:
             message = text.strip() or f"{tool!r} failed on the host without a message"
             raise ToolError(self._bounded(message), code="host_refused")
-        return bounded_result(text, result.structured_content, self.limits.response_max_bytes)
+        return viewed_result(text, result.structured_content, self.limits.response_max_bytes)
 
     def _bounded(self, message: str) -> str:
         limit = self.limits.error_max_chars
@@ -397,6 +404,17 @@ def _attempt_result(failure: CallFailed) -> str:
     if failure.timed_out:
         return "timeout"
     return "no_answer" if failure.delivered is None else "unreachable"
+
+
+def viewed_result(text: str, structured: Any, max_bytes: int) -> dict[str, Any] | ToolReturn:
+    """What the model sees of a result (see `bounded_result`), and the view the structured
+    content carries under ``parley_view`` / ``parley_export``, which the model never reads."""
+    rest, view, export = take_view(structured)
+    if rest is structured:
+        return bounded_result(text, structured, max_bytes)
+    if _repeats(text, structured):
+        text = ""  # the text was the JSON of the structured content, view and all
+    return ToolReturn(bounded_result(text, rest, max_bytes), view=view, export=export)
 
 
 def bounded_result(text: str, structured: Any, max_bytes: int) -> dict[str, Any]:

@@ -1,0 +1,54 @@
+"""What the model hears about a tool call: a result as text, and a decided action's outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from server.tools.registry import ToolOutcome
+from storage.confirmation_states import ConfirmationState
+from storage.models import Confirmation
+
+RESULT_TEXT_LIMIT = 16_000  # characters of one tool result sent back to the model
+
+
+def outcome_for_model(confirmation: Confirmation) -> ToolOutcome:
+    """What the model hears about a decided action."""
+    status = confirmation.status
+    if status in (ConfirmationState.EXECUTED, ConfirmationState.FAILED):
+        execution = confirmation.execution_result or {}
+        return ToolOutcome(
+            bool(execution.get("ok")),
+            execution.get("result"),
+            str(execution.get("summary", status)),
+        )
+    messages = {
+        ConfirmationState.REJECTED: "The user rejected this action; it was not carried out.",
+        ConfirmationState.EXPIRED: (
+            "The user did not confirm this action in time; it was not carried out."
+        ),
+        ConfirmationState.CANCELLED: (
+            "The turn was cancelled before the user decided; nothing was carried out."
+        ),
+    }
+    message = messages.get(status, f"The action was not carried out ({status}).")
+    return ToolOutcome(False, {"error": message, "status": status}, message)
+
+
+def outcome_note(confirmation: Confirmation) -> str:
+    """A note for a continuation turn: what became of an action whose turn is gone."""
+    outcome = outcome_for_model(confirmation)
+    return (
+        f"Update on the action {confirmation.action} "
+        f"({result_text(confirmation.params)}), requested earlier in this conversation: "
+        f"{result_text(outcome.result)}. Tell the user the outcome briefly."
+    )
+
+
+def result_text(value: Any) -> str:
+    """A tool result as the text the model reads, cut at :data:`RESULT_TEXT_LIMIT`."""
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    if len(text) > RESULT_TEXT_LIMIT:
+        return text[:RESULT_TEXT_LIMIT] + "…(truncated)"
+    return text
