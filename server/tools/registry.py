@@ -574,16 +574,18 @@ def _success(name: str, value: Any) -> ToolOutcome:
     if isinstance(value, ToolReturn):
         raw_view, raw_export, summary = value.view, value.export, value.summary
         value = value.result
-    result, carried_view, carried_export = take_view(to_jsonable_python(value))
-    view = as_view(name, raw_view if raw_view is not None else carried_view)
+    carried = take_view(to_jsonable_python(value))
+    result = carried.rest
+    view = as_view(name, raw_view if raw_view is not None else carried.view)
     if view is None:
         view = derive_table(result)
+    summary = summary if summary is not None else carried.summary
     return ToolOutcome(
         True,
         result,
-        summary if summary is not None else _derive_summary(name, result),
+        _bounded_summary(summary) if summary is not None else _derive_summary(name, result),
         view=view,
-        export=as_view(name, raw_export if raw_export is not None else carried_export),
+        export=as_view(name, raw_export if raw_export is not None else carried.export),
     )
 
 
@@ -591,10 +593,13 @@ def _failure(message: str) -> ToolOutcome:
     return ToolOutcome(False, {"error": message}, message)
 
 
+def _bounded_summary(text: str) -> str:
+    return text if len(text) <= _SUMMARY_LIMIT else text[: _SUMMARY_LIMIT - 1] + "…"
+
+
 def _derive_summary(name: str, result: Any) -> str:
     if isinstance(result, list):
         return f"{len(result)} result{'s' if len(result) != 1 else ''}"
     if isinstance(result, str) and result:
-        text = " ".join(result.split())
-        return text if len(text) <= _SUMMARY_LIMIT else text[: _SUMMARY_LIMIT - 1] + "…"
+        return _bounded_summary(" ".join(result.split()))
     return f"{name} done"

@@ -43,7 +43,9 @@ from protocol.fields import MAX_ID_LENGTH
 
 __all__ = [
     "EXPORT_KEY",
+    "SUMMARY_KEY",
     "VIEW_KEY",
+    "Carried",
     "ExportRows",
     "cell_text",
     "derive_table",
@@ -58,6 +60,9 @@ VIEW_KEY = "parley_view"
 """The key under which a host app's JSON answer may carry a view."""
 EXPORT_KEY = "parley_export"
 """The key under which a host app's JSON answer may carry the table its view's CSV holds."""
+SUMMARY_KEY = "parley_summary"
+"""The key under which a host app's JSON answer may carry the tool line's short summary."""
+_CARRIED_KEYS = (VIEW_KEY, EXPORT_KEY, SUMMARY_KEY)
 
 _DERIVED_MAX_COLUMNS = 30  # a list of objects wider than this is data, not a table to look at
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$")
@@ -87,13 +92,34 @@ class ExportRows:
 # -- where a view comes from ----------------------------------------------------------------------
 
 
-def take_view(result: Any) -> tuple[Any, Any, Any]:
-    """Split a host's answer into what the model sees, the raw view under :data:`VIEW_KEY`
-    and the raw export table under :data:`EXPORT_KEY` (None for each one absent)."""
-    if isinstance(result, dict) and (VIEW_KEY in result or EXPORT_KEY in result):
-        rest = {key: value for key, value in result.items() if key not in (VIEW_KEY, EXPORT_KEY)}
-        return rest, result.get(VIEW_KEY), result.get(EXPORT_KEY)
-    return result, None, None
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """A host's answer split into what the model sees and what is for the user's eyes.
+
+    Attributes:
+        rest: the answer without the keys below (the answer itself when it has none of them).
+        view: the raw view under :data:`VIEW_KEY`, or None.
+        export: the raw export table under :data:`EXPORT_KEY`, or None.
+        summary: the tool line's summary under :data:`SUMMARY_KEY`, when it is a non-empty
+            string (whitespace collapsed), else None.
+    """
+
+    rest: Any
+    view: Any = None
+    export: Any = None
+    summary: str | None = None
+
+
+def take_view(result: Any) -> Carried:
+    """Split a host's answer into what the model sees and what it carries for the user: a view,
+    an export table and a summary, each under its key (:data:`VIEW_KEY`, :data:`EXPORT_KEY`,
+    :data:`SUMMARY_KEY`)."""
+    if not isinstance(result, dict) or not any(key in result for key in _CARRIED_KEYS):
+        return Carried(result)
+    rest = {key: value for key, value in result.items() if key not in _CARRIED_KEYS}
+    summary = result.get(SUMMARY_KEY)
+    text = " ".join(summary.split()) if isinstance(summary, str) else ""
+    return Carried(rest, result.get(VIEW_KEY), result.get(EXPORT_KEY), text or None)
 
 
 def as_view(tool: str, value: Any) -> AnyView | None:

@@ -95,9 +95,12 @@ async def test_the_assistant_offers_and_calls_the_apps_tools(demo: ParleyServer)
     assert (call["name"], call.get("source")) == ("erp__cash_balance", "erp")
     (result,) = of_type(frames, "tool_result")
     assert result["ok"] is True
+    cash = books(demo)["cash"]
+    # The app named the tool line (parley_summary), as the pack does in process.
+    assert result["summary"].endswith(f"total USD {Decimal(cash):,.2f}"), result["summary"]
+    assert "bank account" in result["summary"]
     (response,) = of_type(frames, "response")
     # The same figure the app's books give the demo page.
-    cash = books(demo)["cash"]
     assert f"You have **${Decimal(cash):,.2f}** in cash" in response["text"]
     assert frames[-1]["status"] == "completed"
 

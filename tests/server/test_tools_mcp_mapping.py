@@ -119,6 +119,8 @@ def test_a_view_in_the_structured_content_is_taken_out_of_what_the_model_reads()
     assert said == ToolReturn(
         {"structured_content": {}, "text": "Invoice INV-1 is open."}, view=view
     )
+    named = viewed_result("", {"status": "open", "parley_summary": "INV-1 is open"}, 10_000)
+    assert named == ToolReturn({"structured_content": {"status": "open"}}, "INV-1 is open")
     # Without a view the result is as before.
     assert viewed_result("done", {"a": 1}, 10_000) == bounded_result("done", {"a": 1}, 10_000)
 

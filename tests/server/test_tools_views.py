@@ -86,6 +86,16 @@ def build_registry() -> ToolRegistry:
         }
 
     @pack.query()
+    async def summarized(ctx: ToolContext) -> dict[str, Any]:
+        """A host's answer naming its own tool line, as an OpenAPI source's JSON would."""
+        return {"total": "12.50", "parley_summary": "  Cash:\n USD 12.50 " + "x" * 300}
+
+    @pack.query()
+    async def badly_summarized(ctx: ToolContext) -> dict[str, Any]:
+        """A host's answer whose summary is not text."""
+        return {"total": 1, "parley_summary": {"line": "no"}}
+
+    @pack.query()
     async def badly_hosted(ctx: ToolContext) -> dict[str, Any]:
         """A host's answer whose view does not validate."""
         return {"total": 1, "parley_view": {"kind": "map"}}
@@ -141,6 +151,19 @@ async def test_a_hosts_view_is_taken_out_of_what_the_model_reads(
     assert (bad.ok, bad.result, bad.view) == (True, {"total": 1}, None)
     assert "'badly_hosted' returned a view that is not valid" in caplog.text
     assert "view.kind" in caplog.text
+
+
+async def test_a_hosts_summary_names_the_tool_line_and_the_model_never_reads_it() -> None:
+    registry = build_registry()
+    outcome = await run(registry, "summarized")
+    assert outcome.result == {"total": "12.50"}
+    # Whitespace collapsed and cut like any summary, so a long line cannot flood the tabs.
+    assert outcome.summary.startswith("Cash: USD 12.50 xxx")
+    assert len(outcome.summary) <= 160
+    assert outcome.summary.endswith("…")
+    # A summary that is not text is dropped from the answer and a line is derived as usual.
+    bad = await run(registry, "badly_summarized")
+    assert (bad.result, bad.summary) == ({"total": 1}, "badly_summarized done")
 
 
 async def test_a_list_of_flat_objects_gets_a_derived_table() -> None:

@@ -52,7 +52,7 @@ from server.tools.context import ToolContext
 from server.tools.errors import ToolError
 from server.tools.registry import ToolPack, ToolReturn, ToolSpec
 from server.tools.schema import describe_validation_error
-from server.tools.views import EXPORT_KEY, VIEW_KEY
+from server.tools.views import EXPORT_KEY, SUMMARY_KEY, VIEW_KEY
 
 __all__ = ["Api", "json_response"]
 
@@ -407,12 +407,14 @@ class Api:
 
 
 def _with_view(value: ToolReturn) -> Any:
-    """The result as JSON, with its view under ``parley_view`` and the rows of its CSV under
-    ``parley_export``, the keys Parley reads from a host's answer (``docs/tools.md``)."""
-    if not isinstance(value.result, dict) or (value.view is None and value.export is None):
+    """The result as JSON, with its view under ``parley_view``, the rows of its CSV under
+    ``parley_export`` and its tool line under ``parley_summary``, the keys Parley reads from a
+    host's answer (``docs/tools.md``)."""
+    extra = {VIEW_KEY: value.view, EXPORT_KEY: value.export, SUMMARY_KEY: value.summary}
+    present = {key: item for key, item in extra.items() if item is not None}
+    if not isinstance(value.result, dict) or not present:
         return value.result
-    extra = {VIEW_KEY: value.view, EXPORT_KEY: value.export}
-    return {**value.result, **{key: item for key, item in extra.items() if item is not None}}
+    return {**value.result, **present}
 
 
 def _validated(spec: ToolSpec, arguments: dict[str, Any]) -> BaseModel:

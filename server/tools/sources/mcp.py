@@ -409,12 +409,17 @@ def _attempt_result(failure: CallFailed) -> str:
 def viewed_result(text: str, structured: Any, max_bytes: int) -> dict[str, Any] | ToolReturn:
     """What the model sees of a result (see `bounded_result`), and the view the structured
     content carries under ``parley_view`` / ``parley_export``, which the model never reads."""
-    rest, view, export = take_view(structured)
-    if rest is structured:
+    carried = take_view(structured)
+    if carried.rest is structured:
         return bounded_result(text, structured, max_bytes)
     if _repeats(text, structured):
         text = ""  # the text was the JSON of the structured content, view and all
-    return ToolReturn(bounded_result(text, rest, max_bytes), view=view, export=export)
+    return ToolReturn(
+        bounded_result(text, carried.rest, max_bytes),
+        carried.summary,
+        view=carried.view,
+        export=carried.export,
+    )
 
 
 def bounded_result(text: str, structured: Any, max_bytes: int) -> dict[str, Any]:
