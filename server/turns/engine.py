@@ -478,23 +478,58 @@ class TurnEngine:
                     retryable=True,
                 )
         except Exception as exc:
-            status = TurnStatus.FAILED
+            # A state-store outage stops the turn with its text so far saved: interrupted, as
+            # when its worker dies; anything else is a failure.
+            interrupted = isinstance(exc, StateUnavailable)
+            status = TurnStatus.INTERRUPTED if interrupted else TurnStatus.FAILED
             failure = self._failure_of(turn, exc)
             # The tabs on this worker hear it at once; every tab reads it in turn_end.
             self._notices.turn_failed(owner, failure, ref=_ref_of(exc) or request.client_msg_id)
         finally:
             renewer.cancel()
-            self._ending.add(turn.turn_id)
-            response = None
-            try:
-                response = await self._loop.save_reply(turn, status)
-            except Exception:
-                logger.exception("turn %s: could not save its reply", turn.turn_id)
-            metrics.turns.ended(turn.turn_id, status.value)
+            await self._finish(turn, status, failure)
+
+    async def _finish(self, turn: RunningTurn, status: TurnStatus, failure: Failure | None) -> None:
+        """Save the turn's reply and end it for every tab, unless it was ended elsewhere."""
+        request = turn.request
+        self._ending.add(turn.turn_id)
+        if not await self._still_holds_lease(turn):
+            # A Redis outage outlasted the lease: a sweeper ended the turn for every tab and
+            # kept its reply as the log had it. Ending it again would log a second turn_end.
+            logger.warning("turn %s: its lease lapsed and it was ended elsewhere", turn.turn_id)
+            metrics.turns.ended(turn.turn_id, TurnStatus.INTERRUPTED.value)
             self._running.pop(turn.turn_id, None)
-            await self.end_turn(
-                owner, request.conversation_id, turn.turn_id, status, failure, response=response
+            self._ending.discard(turn.turn_id)
+            return
+        response = None
+        try:
+            response = await self._loop.save_reply(turn, status)
+        except Exception:
+            logger.exception("turn %s: could not save its reply", turn.turn_id)
+        metrics.turns.ended(turn.turn_id, status.value)
+        self._running.pop(turn.turn_id, None)
+        await self.end_turn(
+            request.owner,
+            request.conversation_id,
+            turn.turn_id,
+            status,
+            failure,
+            response=response,
+        )
+
+    async def _still_holds_lease(self, turn: RunningTurn) -> bool:
+        """Whether this worker still holds the turn's lease (renewing it to end the turn).
+
+        When Redis cannot tell, the turn is ended here: a turn that never ends is worse.
+        """
+        request = turn.request
+        try:
+            ttl = self._settings.turn_lease_ttl_s
+            return await self._leases.renew(
+                request.owner, request.conversation_id, turn.turn_id, ttl
             )
+        except Exception:
+            return True
 
     def _failure_of(self, turn: RunningTurn, exc: Exception) -> Failure:
         if isinstance(exc, TimeoutError):
