@@ -56,6 +56,7 @@ class DeltaBatcher:
         self._lock = asyncio.Lock()  # one flush at a time, so seq order is text order
         self._flush_after_s = settings.delta_flush_ms / 1000
         self._flush_chars = settings.delta_flush_chars
+        self._seen_text = False  # the turn's first text is timed once, not looked up per token
 
     async def add(self, text: str) -> None:
         """Take the next piece of streamed text.
@@ -63,7 +64,9 @@ class DeltaBatcher:
         Raises:
             StateUnavailable: this or an earlier flush could not log its text.
         """
-        metrics.turns.first_text(self._turn.turn_id)
+        if not self._seen_text:
+            self._seen_text = True
+            metrics.turns.first_text(self._turn.turn_id)
         self._pending.append(text)
         self._pending_chars += len(text)
         # Taken first, so that the turn's reply keeps it even when the stream stops here.
