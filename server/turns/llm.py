@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
-import httpx2
 import openai
 
 from protocol import ErrorCode
@@ -41,15 +40,18 @@ DEV_MODEL_NAME = "parley-dev"
 
 __all__ = ["ModelClient", "ModelReply", "ModelUsage", "ToolCallRequest"]
 
-# The body is read outside the SDK, so the HTTP client's own errors arrive unmapped. The SDK
-# runs on httpx2 and accepts httpx clients too (the in-process dev model is one): both kinds.
-BODY_TIMEOUTS: tuple[type[Exception], ...] = (httpx.TimeoutException, httpx2.TimeoutException)
-BODY_ERRORS: tuple[type[Exception], ...] = (
-    httpx.TransportError,
-    httpx2.TransportError,
-    httpx.StreamError,
-    httpx2.StreamError,
-)
+# The body is read outside the SDK, so the HTTP client's own errors arrive unmapped. Recent
+# SDKs run on httpx2 and accept httpx clients too (the in-process dev model is one); older
+# ones run on httpx alone: the errors of whichever are installed.
+BODY_TIMEOUTS: tuple[type[Exception], ...] = (httpx.TimeoutException,)
+BODY_ERRORS: tuple[type[Exception], ...] = (httpx.TransportError, httpx.StreamError)
+try:
+    import httpx2
+except ImportError:  # pragma: no cover - an SDK from before httpx2
+    pass
+else:
+    BODY_TIMEOUTS += (httpx2.TimeoutException,)
+    BODY_ERRORS += (httpx2.TransportError, httpx2.StreamError)
 
 
 class ModelClient:
