@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from bench import load
-from bench.run import OTHERS_CPU, PINNED, Stack, database, token_for
+from bench.run import ONE_FRAME_PER_TOKEN, OTHERS_CPU, PINNED, Stack, database, token_for
 
 SERVERS = ("parley-redis", "parley-embedded", "parley-1char", "relay-raw")
 
@@ -81,7 +81,7 @@ def main() -> int:
             if args.server == "relay-raw":
                 process, url = stack.relay("raw")
             elif args.server == "parley-1char":
-                process, url = stack.parley(args.server, PARLEY_DELTA_FLUSH_CHARS="1")
+                process, url = stack.parley(args.server, **ONE_FRAME_PER_TOKEN)
             else:
                 embedded = args.server == "parley-embedded"
                 process, url = stack.parley(args.server, embedded=embedded)

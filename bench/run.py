@@ -72,6 +72,9 @@ LIMITS_OFF = {
 }
 
 
+ONE_FRAME_PER_TOKEN = {"PARLEY_DELTA_FLUSH_CHARS": "1", "PARLEY_DELTA_MAX_WAITING_CHARS": "1"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -290,8 +293,9 @@ async def measure(stack: Stack, quick: bool, sections: set[str]) -> dict[str, An
     # Every variant runs side by side, so each round measures them all under the same load
     # (the machine is shared: what else runs on it shows in every figure of a round alike).
     default_a, default_a_url = stack.parley("parley-a")
-    # One frame per token, as the relays send them: frames per second on equal terms.
-    _, per_token_url = stack.parley("parley-1char", PARLEY_DELTA_FLUSH_CHARS="1")
+    # One frame per token, as the relays send them: frames per second on equal terms. Both
+    # bounds at one character: each piece is logged, with the stream waiting, on its own.
+    _, per_token_url = stack.parley("parley-1char", **ONE_FRAME_PER_TOKEN)
     if "idle" in sections:
         idle_count = 300 if quick else 1000
         print("idle connections ...", file=sys.stderr)
@@ -390,11 +394,12 @@ async def _cpu(servers: dict[str, tuple[Process, str]], rounds: int, quick: bool
     runs["parley_one_user_1_tab"] = (redis_process, redis_url, 1, 1)
     runs["parley_one_user_5_tabs"] = (redis_process, redis_url, 1, 5)
     results: dict[str, list[load.Throughput]] = {name: [] for name in runs}
+    failures: dict[str, list[str]] = {}
     for round_number in range(rounds):
         print(f"round {round_number + 1}/{rounds}: cpu per token ...", file=sys.stderr)
         for name, (process, url, users, tabs) in runs.items():
-            results[name].append(
-                await load.throughput(
+            try:
+                measured = await load.throughput(
                     url,
                     token_for,
                     streams=users,
@@ -404,11 +409,17 @@ async def _cpu(servers: dict[str, tuple[Process, str]], rounds: int, quick: bool
                     prefix=f"bench-cpu-{name}-{round_number}-",
                     server_cpu=process.cpu_s,
                 )
-            )
+            except Exception as exc:  # one stuck turn must not lose the whole run
+                print(f"  {name}: {exc!r}", file=sys.stderr)
+                failures.setdefault(name, []).append(repr(exc))
+                continue
+            results[name].append(measured)
     floor = statistics.median(run.summary()["cpu_us_per_token"] for run in results["relay_raw"])
-    figures = {name: load.median_cpu(measured) for name, measured in results.items()}
-    for figure in figures.values():
+    figures = {name: load.median_cpu(measured) for name, measured in results.items() if measured}
+    for name, figure in figures.items():
         figure["vs_raw_relay"] = round(figure["cpu_us_per_token"] / floor, 2)
+        if name in failures:
+            figure["failed_rounds"] = failures[name]
     return {
         "setup": {
             "rounds": rounds,
