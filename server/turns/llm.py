@@ -151,7 +151,7 @@ class ModelClient:
         client: openai.AsyncOpenAI,
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]],
-        reply: ReplyBuilder,
+        builder: ReplyBuilder,
         on_text: TextSink,
         model: str,
         temperature: float | None,
@@ -175,7 +175,7 @@ class ModelClient:
             # messages; ours are plain dicts of the same shape, checked by the endpoint.
             streaming = client.chat.completions.with_streaming_response.create(**request)
             async with streaming as response:
-                await _read_body(response.http_response, reply, on_text, idle_timeout)
+                await _read_body(response.http_response, builder, on_text, idle_timeout)
         except TimeoutError as exc:
             raise ModelError(
                 ErrorCode.MODEL_TIMEOUT,
@@ -183,13 +183,13 @@ class ModelClient:
                 retryable=True,
             ) from exc
         except openai.APIError as exc:
-            raise _translate(exc, streamed=reply.started) from exc
+            raise _translate(exc, streamed=builder.started) from exc
         except BODY_TIMEOUTS as exc:
             raise ModelError(
                 ErrorCode.MODEL_TIMEOUT, "the model did not answer in time", retryable=True
             ) from exc
         except BODY_ERRORS as exc:
-            raise _broken(streamed=reply.started) from exc
+            raise _broken(streamed=builder.started) from exc
         except MalformedStream as exc:
             raise ModelError(
                 ErrorCode.STREAM_INTERRUPTED,
@@ -202,7 +202,7 @@ class ModelClient:
                 f"the model stream ended with an error: {exc.message}",
                 retryable=True,
             ) from exc
-        if reply.reply.finish_reason is None and not reply.started:
+        if builder.reply.finish_reason is None and not builder.started:
             raise ModelError(
                 ErrorCode.STREAM_INTERRUPTED,
                 "the model stream ended without a reply",
