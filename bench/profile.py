@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from bench import load
-from bench.run import ONE_FRAME_PER_TOKEN, OTHERS_CPU, PINNED, Stack, database, token_for
+from bench.run import ONE_FRAME_PER_TOKEN, Stack, database, token_for
 
 SERVERS = ("parley-redis", "parley-embedded", "parley-1char", "relay-raw")
 
@@ -64,6 +64,34 @@ async def drive(url: str, seconds: float) -> load.Throughput:
     return await load.throughput(url, token_for, streams=10, tokens=2000, seconds=seconds)
 
 
+def profiled(pid: int, stacks: Path, seconds: float, url: str) -> load.Throughput:
+    """Drive the server at ``url`` while py-spy samples process ``pid`` into ``stacks``."""
+    spy = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(int(seconds)),
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--output",
+            str(stacks),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    result = asyncio.run(drive(url, seconds + 1))
+    _, errors = spy.communicate(timeout=60)
+    if spy.returncode != 0:
+        raise RuntimeError(f"py-spy failed: {errors.decode()[-2000:]}")
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", choices=SERVERS, default="parley-redis")
@@ -71,10 +99,6 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--out", help="keep py-spy's collapsed stacks here")
     args = parser.parse_args()
-    if PINNED:
-        import os
-
-        os.sched_setaffinity(0, {OTHERS_CPU})
     with tempfile.TemporaryDirectory(prefix="parley-profile-") as tmp, database(Path(tmp)) as db:
         stack = Stack(Path(tmp), db)
         try:
@@ -85,31 +109,10 @@ def main() -> int:
             else:
                 embedded = args.server == "parley-embedded"
                 process, url = stack.parley(args.server, embedded=embedded)
-            asyncio.run(drive(url, 2.0))  # warm up: first turns, caches, connections
             stacks = Path(tmp) / "stacks.txt"
-            spy = subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "py-spy"),
-                    "record",
-                    "--pid",
-                    str(process.proc.pid),
-                    "--duration",
-                    str(int(args.seconds)),
-                    "--rate",
-                    "250",
-                    "--format",
-                    "raw",
-                    "--nonblocking",
-                    "--output",
-                    str(stacks),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            result = asyncio.run(drive(url, args.seconds + 1))
-            _, errors = spy.communicate(timeout=60)
-            if spy.returncode != 0:
-                raise RuntimeError(f"py-spy failed: {errors.decode()[-2000:]}")
+            with stack.pinned():
+                asyncio.run(drive(url, 2.0))  # warm up: first turns, caches, connections
+                result = profiled(process.proc.pid, stacks, args.seconds, url)
         finally:
             stack.close()
         collapsed = stacks.read_text()

@@ -50,11 +50,13 @@ REPO = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 STARTUP_S = 60.0
-# With two cores or more, servers run on the first and everything else on the second, so the
-# CPU time a server is charged is its own and not the model's or the client's.
+# With two cores or more, the CPU section runs servers on the first and everything else on the
+# second, so the CPU time a server is charged is its own and not the model's or the client's.
+# The other sections (and bench/cluster.py) run unpinned, as they always have.
 SERVER_CPU = 0
 OTHERS_CPU = 1
 PINNED = (os.cpu_count() or 1) >= 2
+ALL_CPUS = ",".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0)))
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Parley's limits guard a shared service against abuse; a benchmark is the abuse.
 LIMITS_OFF = {
@@ -90,8 +92,11 @@ def token_for(user: str) -> str:
 class Process:
     """A child process, its output in a log file, stopped with SIGTERM (SIGKILL if stuck)."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], logs: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], env: dict[str, str], logs: Path, *, server: bool = False
+    ) -> None:
         self.name = name
+        self.server = server  # a server under measurement, not the model or Redis
         self.log = logs / f"{name}.log"
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=out)
@@ -102,6 +107,14 @@ class Process:
         # Fields after the command name (which is in parentheses and may hold spaces).
         fields = stat[stat.rindex(")") + 2 :].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def pin(self, cpus: str) -> None:
+        """Run every thread of the process on ``cpus`` (taskset's list syntax) from now on."""
+        subprocess.run(
+            ["taskset", "--all-tasks", "--pid", "--cpu-list", cpus, str(self.proc.pid)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
     def rss_kb(self) -> int:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -205,9 +218,7 @@ class Stack:
     def spawn(
         self, name: str, args: list[str], env: dict[str, str] | None = None, *, server: bool = False
     ) -> Process:
-        if PINNED:
-            args = ["taskset", "-c", str(SERVER_CPU if server else OTHERS_CPU), *args]
-        process = Process(name, args, env or base_env(), self.tmp)
+        process = Process(name, args, env or base_env(), self.tmp, server=server)
         self.processes.append(process)
         return process
 
@@ -257,6 +268,23 @@ class Stack:
     def stop(self, process: Process) -> None:
         process.stop()
         self.processes.remove(process)
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Servers on one core, the model, Redis and this client on the other, meanwhile."""
+        if not PINNED:
+            yield
+            return
+        for process in self.processes:
+            process.pin(str(SERVER_CPU if process.server else OTHERS_CPU))
+        os.sched_setaffinity(0, {OTHERS_CPU})
+        try:
+            yield
+        finally:
+            for process in self.processes:
+                if process.proc.poll() is None:
+                    process.pin(ALL_CPUS)
+            os.sched_setaffinity(0, {int(cpu) for cpu in ALL_CPUS.split(",")})
 
     def close(self) -> None:
         for process in reversed(self.processes):
@@ -338,7 +366,8 @@ async def measure(stack: Stack, quick: bool, sections: set[str]) -> dict[str, An
             "parley_embedded": (embedded, embedded_url),
             "parley_frame_per_token": (per_token, per_token_url),
         }
-        results["cpu"] = await _cpu(servers, rounds, quick)
+        with stack.pinned():
+            results["cpu"] = await _cpu(servers, rounds, quick)
     return results
 
 
@@ -445,8 +474,6 @@ def main() -> int:
     sections = set(args.only.split(","))
     if not sections <= set(SECTIONS):
         parser.error(f"unknown section in --only: {args.only}")
-    if PINNED:
-        os.sched_setaffinity(0, {OTHERS_CPU})
     with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp, database(Path(tmp)) as url:
         stack = Stack(Path(tmp), url)
         try:
