@@ -14,6 +14,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import websockets
@@ -22,7 +23,8 @@ from websockets.asyncio.client import ClientConnection
 TokenFor = Callable[[str], str]
 _STAMP = re.compile(r"@(\d+)")
 CONNECT_TIMEOUT_S = 30.0
-TURN_TIMEOUT_S = 60.0
+# A 2,000-token turn through the typed-SDK relay on a loaded machine can take over a minute.
+TURN_TIMEOUT_S = 180.0
 
 
 async def open_tab(url: str, token: str) -> ClientConnection:
@@ -135,49 +137,97 @@ class Throughput:
     frames: int = 0
     tokens: int = 0
     seconds: float = 0.0
+    # The server's CPU time over the same window (user + system), when it was sampled.
+    server_cpu_s: float | None = None
 
     def summary(self) -> dict[str, float]:
-        return {
+        figures = {
             "frames_per_s": round(self.frames / self.seconds),
             "tokens_per_s": round(self.tokens / self.seconds),
             "seconds": round(self.seconds, 1),
         }
+        if self.server_cpu_s is not None and self.tokens:
+            per_token_us = self.server_cpu_s * 1e6 / self.tokens
+            figures["server_cpu_share"] = round(self.server_cpu_s / self.seconds, 2)
+            figures["cpu_us_per_token"] = round(per_token_us, 1)
+            # What one fully busy core would deliver at this cost per token.
+            figures["tokens_per_s_per_core"] = round(1e6 / per_token_us)
+        return figures
 
 
 async def throughput(
-    url: str, token_for: TokenFor, *, streams: int, tokens: int, seconds: float
+    url: str,
+    token_for: TokenFor,
+    *,
+    streams: int,
+    tokens: int,
+    seconds: float,
+    tabs_per_user: int = 1,
+    prefix: str = "bench-t",
+    server_cpu: Callable[[], float] | None = None,
 ) -> Throughput:
-    """Frames and tokens delivered per second with ``streams`` tabs asking back to back, each
-    its own user, the model streaming as fast as it can; counted over ``seconds``."""
-    tabs = [await open_tab(url, token_for(f"bench-t{index}")) for index in range(streams)]
+    """Frames and tokens delivered per second with ``streams`` users asking back to back, the
+    model streaming as fast as it can; counted over ``seconds``.
+
+    Each user has ``tabs_per_user`` tabs: the first asks and is counted, the others read every
+    frame as a browser tab would (the fan-out a user's other tabs cost the server). With
+    ``server_cpu`` (the server's CPU seconds so far), the server's CPU time over the window
+    is taken too, to give its cost per token delivered to the users.
+    """
+    users = []
+    for index in range(streams):
+        token = token_for(f"{prefix}{index}")
+        users.append([await open_tab(url, token) for _ in range(tabs_per_user)])
     totals = Throughput()
     started = time.monotonic()
     deadline = started + seconds
+    cpu_at_start = server_cpu() if server_cpu else None
 
     async def run(ws: ClientConnection) -> None:
         number = 0
         while time.monotonic() < deadline:
             await ask(ws, f"tokens={tokens} rate=0", number)
             number += 1
-            async with asyncio.timeout(TURN_TIMEOUT_S):
-                while True:
-                    frame = orjson.loads(await ws.recv())
-                    if time.monotonic() <= deadline:
-                        totals.frames += 1
-                        if frame.get("type") == "response_delta":
-                            totals.tokens += frame["delta"].count("@")
-                    if frame.get("type") == "turn_end":
-                        break
-                    if frame.get("type") == "error":
-                        raise RuntimeError(f"server error: {frame}")
+            try:
+                await asyncio.wait_for(read_turn(ws), TURN_TIMEOUT_S)
+            except TimeoutError:
+                raise RuntimeError(f"a turn took over {TURN_TIMEOUT_S:g} s at {url}") from None
 
+    async def read_turn(ws: ClientConnection) -> None:
+        while True:
+            frame = orjson.loads(await ws.recv())
+            if time.monotonic() <= deadline:
+                totals.frames += 1
+                if frame.get("type") == "response_delta":
+                    totals.tokens += frame["delta"].count("@")
+            if frame.get("type") == "turn_end":
+                return
+            if frame.get("type") == "error":
+                raise RuntimeError(f"server error: {frame}")
+
+    async def follow(ws: ClientConnection) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in ws:
+                if '"type":"error"' in raw:
+                    raise RuntimeError(f"server error: {raw!r}")
+
+    async def sample_cpu_at_deadline() -> None:
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+        if server_cpu is not None and cpu_at_start is not None:
+            totals.server_cpu_s = server_cpu() - cpu_at_start
+
+    followers = [asyncio.create_task(follow(ws)) for tabs in users for ws in tabs[1:]]
     try:
-        await asyncio.gather(*(run(ws) for ws in tabs))
+        await asyncio.gather(sample_cpu_at_deadline(), *(run(tabs[0]) for tabs in users))
     finally:
         totals.seconds = min(time.monotonic(), deadline) - started
-        for ws in tabs:
+        for tabs in users:
+            for ws in tabs:
+                with contextlib.suppress(Exception):
+                    await ws.close()
+        for task in followers:
             with contextlib.suppress(Exception):
-                await ws.close()
+                await task
     return totals
 
 
@@ -185,6 +235,13 @@ def median_throughput(runs: list[Throughput]) -> dict[str, float]:
     """The median of each figure over several runs."""
     summaries = [run.summary() for run in runs]
     return {key: statistics.median(summary[key] for summary in summaries) for key in summaries[0]}
+
+
+def median_cpu(runs: list[Throughput]) -> dict[str, Any]:
+    """The median CPU cost per token over several runs, and each run's, for the record."""
+    figures: dict[str, Any] = dict(median_throughput(runs))
+    figures["cpu_us_per_token_rounds"] = [run.summary()["cpu_us_per_token"] for run in runs]
+    return figures
 
 
 # -- idle connections ------------------------------------------------------------------------

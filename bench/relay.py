@@ -1,9 +1,15 @@
-"""The baseline: a bare Starlette WebSocket relay from the same model to the same client.
+"""The baselines: a bare Starlette WebSocket relay from the same model to the same client.
 
 It speaks just enough of Parley's protocol for the benchmark client (``hello`` → ``ready``,
-``user_message`` → ``response_delta`` per token, then ``turn_end``) and does nothing else: no
-authentication, no frame log, no Redis, no database, no batching. It reads the model with the
-same ``openai`` client Parley uses, so the difference the benchmark shows is Parley's own.
+``user_message`` → ``response_delta`` per model chunk, then ``turn_end``) and does nothing
+else: no authentication, no frame log, no Redis, no database, no batching. It reads the model
+with the same ``openai`` client Parley uses, in one of two ways (``BENCH_RELAY_READER``):
+
+* ``raw`` (the floor): the SDK makes the request and the relay reads the raw streaming
+  response (``with_streaming_response``), each SSE ``data:`` line parsed with orjson — the
+  least any server that relays an OpenAI-compatible stream has to do;
+* ``typed``: the SDK's own stream of typed chunk objects, as most code written against the
+  SDK reads it.
 
 Run with ``uvicorn bench.relay:app``; ``BENCH_MODEL_URL`` is the model's ``/v1`` URL.
 """
@@ -12,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 
 import openai
 import orjson
@@ -24,17 +31,41 @@ _client = openai.AsyncOpenAI(
     api_key="bench",
     max_retries=0,
 )
+_READER = os.environ.get("BENCH_RELAY_READER", "typed")
 
 
-async def _answer(websocket: WebSocket, text: str, lock: asyncio.Lock) -> None:
+async def _typed_deltas(text: str) -> AsyncIterator[str]:
     stream = await _client.chat.completions.create(
         model="bench", messages=[{"role": "user", "content": text}], stream=True
     )
     async for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
-            frame = {"type": "response_delta", "delta": chunk.choices[0].delta.content}
-            async with lock:
-                await websocket.send_text(orjson.dumps(frame).decode())
+            yield chunk.choices[0].delta.content
+
+
+async def _raw_deltas(text: str) -> AsyncIterator[str]:
+    streaming = _client.chat.completions.with_streaming_response.create(
+        model="bench", messages=[{"role": "user", "content": text}], stream=True
+    )
+    async with streaming as response:
+        async for line in response.http_response.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            choices = orjson.loads(line[6:]).get("choices")
+            if choices:
+                content = choices[0].get("delta", {}).get("content")
+                if content:
+                    yield content
+
+
+_deltas = _raw_deltas if _READER == "raw" else _typed_deltas
+
+
+async def _answer(websocket: WebSocket, text: str, lock: asyncio.Lock) -> None:
+    async for delta in _deltas(text):
+        frame = {"type": "response_delta", "delta": delta}
+        async with lock:
+            await websocket.send_text(orjson.dumps(frame).decode())
     async with lock:
         await websocket.send_text('{"type":"turn_end","status":"completed"}')
 

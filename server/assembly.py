@@ -46,6 +46,7 @@ from storage.feedback import FeedbackStore
 from storage.frame_log import FrameLog
 from storage.history import HistoryStore
 from storage.leases import TurnLeases
+from storage.memory_frame_log import AnyFrameLog, MemoryFrameLog
 from storage.redis_client import RedisClient, RedisMode, connect_redis
 from storage.small_stores import ContextCache, ControlChannel, WindowCounter
 from storage.transcripts import TranscriptStore
@@ -65,6 +66,7 @@ class Worker:
     readiness: ReadinessParts
     engine: TurnEngine
     hub: FrameHub
+    frame_log: AnyFrameLog
 
 
 async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Worker:
@@ -84,9 +86,17 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
     stack.push_async_callback(redis.aclose)
     prefix = settings.redis_prefix
 
-    frame_log = FrameLog(
-        redis, prefix=prefix, max_len=settings.log_max_frames, max_age_s=settings.log_max_age_s
-    )
+    frame_log: AnyFrameLog
+    if settings.embedded_state:
+        # One worker, its state in this process: the log every streamed delta is written to
+        # is kept in plain memory, not run through fakeredis' Lua emulation (see there).
+        frame_log = MemoryFrameLog(
+            prefix=prefix, max_len=settings.log_max_frames, max_age_s=settings.log_max_age_s
+        )
+    else:
+        frame_log = FrameLog(
+            redis, prefix=prefix, max_len=settings.log_max_frames, max_age_s=settings.log_max_age_s
+        )
     hub = FrameHub(redis, frame_log)
     await hub.start()
     stack.push_async_callback(hub.stop)
@@ -193,6 +203,7 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
         ),
         engine=engine,
         hub=hub,
+        frame_log=frame_log,
     )
 
 

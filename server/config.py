@@ -270,6 +270,11 @@ class Settings:
     history_max_messages: int = _setting(100, "newest messages read when building the window")
     delta_flush_ms: float = _setting(5.0, "streamed text is batched this long before logging")
     delta_flush_chars: int = _setting(200, "or until this many characters are waiting")
+    delta_max_waiting_chars: int = _setting(
+        4_000,
+        "streamed text held while a delta is being logged; past it the model is read no "
+        "further until the log catches up",
+    )
     context_cache_ttl_s: float = _setting(900.0, "how long a conversation window stays cached")
     context_cache_max_bytes: int = _setting(256 * 1024, "largest window kept in the cache")
     sweep_interval_s: float = _setting(

@@ -26,9 +26,9 @@ from server.stream.snapshot import Snapshots
 from server.turns.engine import TurnEngine
 from storage.control_messages import CancelTurn, ConfirmationDecided, StartNext
 from storage.errors import StorageError
-from storage.frame_log import FrameLog
 from storage.keys import UserKey
 from storage.leases import TurnLeases
+from storage.memory_frame_log import AnyFrameLog
 from storage.redis_client import RedisClient
 from storage.redis_pubsub import WakeupSubscription
 from storage.small_stores import ControlChannel
@@ -51,7 +51,7 @@ class BackgroundJobs:
         transcripts: TranscriptStore,
         leases: TurnLeases,
         queue: TurnQueue,
-        frame_log: FrameLog,
+        frame_log: AnyFrameLog,
         redis: RedisClient,
         control: ControlChannel,
     ) -> None:

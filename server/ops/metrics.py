@@ -129,7 +129,19 @@ def frame_received(kind: str) -> None:
 def frames_sent(text: str, copies: int = 1) -> None:
     """Count an encoded frame queued to ``copies`` sockets."""
     if copies > 0:
-        FRAMES_SENT.labels(frame_type(text)).inc(copies)
+        _sent_counter(frame_type(text)).inc(copies)
+
+
+# Every streamed delta is counted here: the labelled counters are looked up once, not per
+# frame (``labels`` takes a lock and builds a key every call).
+_SENT_BY_TYPE: dict[str, Any] = {}
+
+
+def _sent_counter(kind: str) -> Any:
+    counter = _SENT_BY_TYPE.get(kind)
+    if counter is None:
+        counter = _SENT_BY_TYPE[kind] = FRAMES_SENT.labels(kind)
+    return counter
 
 
 def frame_type(text: str) -> str:
@@ -156,7 +168,7 @@ def redis_error(where: str) -> None:
 
 def sent(kind: str) -> None:
     """Count one unlogged frame (``ready``, ``error``, ``pong``) queued to one socket."""
-    FRAMES_SENT.labels(kind).inc()
+    _sent_counter(kind).inc()
 
 
 def tool_call(registry: ToolRegistry | None, tool: str, outcome: str) -> None:

@@ -21,6 +21,9 @@ new log's seqs start again at 1, which the hub hears as a seq going back on the 
 treats the same way once the epoch confirms it. A log that survived a failover but lost its
 newest writes (the promoted replica had not received them) is behind a seq already heard; the
 position check renews its epoch then, so no seq is ever given out twice under one epoch.
+
+The embedded store's log (``MemoryFrameLog``) lives in this process, which is then the only
+worker: every frame is appended here and offered here, so the hub subscribes to nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from server.ops import metrics
 from server.socket.connection import Connection
 from storage.frame_log import FrameLog, LoggedFrame, StreamPosition
 from storage.keys import UserKey
+from storage.memory_frame_log import AnyFrameLog, MemoryFrameLog
 from storage.redis_client import RedisClient, state_errors
 from storage.redis_pubsub import WakeupSubscription
 
@@ -83,9 +87,11 @@ class Attachment:
 class FrameHub:
     """Delivers logged frames to local tabs, in order, exactly once each."""
 
-    def __init__(self, redis: RedisClient, frame_log: FrameLog) -> None:
+    def __init__(self, redis: RedisClient, frame_log: AnyFrameLog) -> None:
         self._redis = redis
         self._log = frame_log
+        # Other workers append to a shared log; their frames arrive over pub/sub.
+        self._shared = not isinstance(frame_log, MemoryFrameLog)
         self._users: dict[UserKey, _UserStream] = {}
         self._by_channel: dict[str, UserKey] = {}
         self._pubsub: Any = None
@@ -97,6 +103,8 @@ class FrameHub:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if not self._shared:
+            return
         # Plain pub/sub on one Redis, sharded pub/sub on a cluster (storage.redis_pubsub).
         self._pubsub = WakeupSubscription(self._redis)
         self._pubsub.on_reconnect(self._reconnected)
@@ -158,6 +166,8 @@ class FrameHub:
         stream.tabs.discard(tab)
         if not stream.tabs:
             del self._users[user]
+            if not self._shared:
+                return
             channel = self._log.channel(user)
             self._by_channel.pop(channel, None)
             with contextlib.suppress(RedisError, OSError):
@@ -197,10 +207,11 @@ class FrameHub:
         if stream is not None:
             return stream
         channel = self._log.channel(user)
-        # Subscribe before reading the position: anything appended in between then arrives
-        # both ways, and the seq check drops the copy.
-        with state_errors("frame hub subscribe"):
-            await self._pubsub.subscribe(channel)
+        if self._shared:
+            # Subscribe before reading the position: anything appended in between then
+            # arrives both ways, and the seq check drops the copy.
+            with state_errors("frame hub subscribe"):
+                await self._pubsub.subscribe(channel)
         position = await self._log.position(user)
         stream = self._users.get(user)  # another tab of the user may have won the race
         if stream is None:

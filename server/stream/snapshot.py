@@ -37,9 +37,10 @@ from server.profiles.catalog import ProfileCatalog
 from server.security.auth import Principal
 from server.stream.hub import Attachment
 from storage.confirmations import ConfirmationStore
-from storage.frame_log import FrameLog, LoggedFrame, StreamPosition
+from storage.frame_log import LoggedFrame, StreamPosition
 from storage.keys import UserKey
 from storage.leases import TurnClaim, TurnLeases
+from storage.memory_frame_log import AnyFrameLog
 from storage.transcripts import TranscriptStore
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class Snapshots:
         transcripts: TranscriptStore,
         confirmations: ConfirmationStore,
         leases: TurnLeases,
-        frame_log: FrameLog,
+        frame_log: AnyFrameLog,
         profiles: ProfileCatalog,
     ) -> None:
         self._transcripts = transcripts

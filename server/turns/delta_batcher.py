@@ -29,6 +29,12 @@ class DeltaBatcher:
     Text that finds nothing logged for a whole window goes out at once (the leading edge):
     a model slower than the window then costs one call per token but adds no wait. The window
     is the dial between added latency and Redis calls; docs/benchmarks.md measures both.
+
+    Logging a delta does not hold up reading the model: what arrives while a delta is being
+    logged waits and goes out in the next one, so a model faster than the log gets fewer,
+    larger deltas instead of one append per ``delta_flush_chars``. Only past
+    ``delta_max_waiting_chars`` does the stream wait for the log, so a log that falls behind
+    slows the model's stream down rather than piling its text up in memory.
     """
 
     def __init__(
@@ -56,6 +62,9 @@ class DeltaBatcher:
         self._lock = asyncio.Lock()  # one flush at a time, so seq order is text order
         self._flush_after_s = settings.delta_flush_ms / 1000
         self._flush_chars = settings.delta_flush_chars
+        self._most_waiting_chars = max(settings.delta_max_waiting_chars, self._flush_chars)
+        self._flush_queued = False  # a flush task is on its way and will take what waits
+        self._seen_text = False  # the turn's first text is timed once, not looked up per token
 
     async def add(self, text: str) -> None:
         """Take the next piece of streamed text.
@@ -63,13 +72,17 @@ class DeltaBatcher:
         Raises:
             StateUnavailable: this or an earlier flush could not log its text.
         """
-        metrics.turns.first_text(self._turn.turn_id)
+        if not self._seen_text:
+            self._seen_text = True
+            metrics.turns.first_text(self._turn.turn_id)
         self._pending.append(text)
         self._pending_chars += len(text)
         # Taken first, so that the turn's reply keeps it even when the stream stops here.
         self._raise_failure()
-        if self._pending_chars >= self._flush_chars:
-            await self.flush()
+        if self._pending_chars >= self._most_waiting_chars:
+            await self.flush()  # the log is behind: hold the model's stream back
+        elif self._pending_chars >= self._flush_chars:
+            self._start_flush()
         elif self._timer is None:
             loop = asyncio.get_running_loop()
             wait = self._last_flush + self._flush_after_s - loop.time()
@@ -80,6 +93,16 @@ class DeltaBatcher:
 
     def _flush_soon(self) -> None:
         self._timer = None
+        self._start_flush()
+
+    def _start_flush(self) -> None:
+        """Log what waits as soon as the log is free, without waiting for it here."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._flush_queued:
+            return  # the one on its way takes this text too
+        self._flush_queued = True
         # A flush under way may have taken its text before this arrived: queue another one
         # behind it (the lock keeps them in order; one that finds nothing does nothing).
         task = asyncio.create_task(self._flush_unawaited())
@@ -113,6 +136,7 @@ class DeltaBatcher:
         self._raise_failure()
 
     async def _flush_pending(self) -> None:
+        self._flush_queued = False  # text that comes from now on needs a flush of its own
         if not self._pending:
             return
         delta = "".join(self._pending)

@@ -13,14 +13,24 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import openai
 
 from protocol import ErrorCode
 from server.config import Settings
 from server.errors import ModelError
+from server.turns.idle_watch import IdleWatch
+from server.turns.model_stream import (
+    MalformedStream,
+    ModelReply,
+    ModelUsage,
+    ReplyBuilder,
+    SseDecoder,
+    StreamReportedError,
+    ToolCallRequest,
+)
 from server.turns.token_counting import TokenCounter
 
 logger = logging.getLogger(__name__)
@@ -28,43 +38,20 @@ logger = logging.getLogger(__name__)
 TextSink = Callable[[str], Awaitable[None]]
 DEV_MODEL_NAME = "parley-dev"
 
+__all__ = ["ModelClient", "ModelReply", "ModelUsage", "ToolCallRequest"]
 
-@dataclass(slots=True)
-class ToolCallRequest:
-    """A tool call as the model streamed it; ``arguments`` is raw JSON text, unchecked."""
-
-    id: str
-    name: str
-    arguments: str
-
-    def wire(self) -> dict[str, Any]:
-        """The OpenAI message shape, for the transcript and the next request."""
-        return {
-            "id": self.id,
-            "type": "function",
-            "function": {"name": self.name, "arguments": self.arguments},
-        }
-
-
-@dataclass(slots=True)
-class ModelUsage:
-    prompt_tokens: int
-    completion_tokens: int
-    estimated: bool
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
-@dataclass(slots=True)
-class ModelReply:
-    """Everything one model call produced."""
-
-    text: str = ""
-    tool_calls: list[ToolCallRequest] = field(default_factory=list)
-    usage: ModelUsage | None = None
-    finish_reason: str | None = None
+# The body is read outside the SDK, so the HTTP client's own errors arrive unmapped. Recent
+# SDKs run on httpx2 and accept httpx clients too (the in-process dev model is one); older
+# ones run on httpx alone: the errors of whichever are installed.
+BODY_TIMEOUTS: tuple[type[Exception], ...] = (httpx.TimeoutException,)
+BODY_ERRORS: tuple[type[Exception], ...] = (httpx.TransportError, httpx.StreamError)
+try:
+    import httpx2
+except ImportError:  # pragma: no cover - an SDK from before httpx2
+    pass
+else:
+    BODY_TIMEOUTS += (httpx2.TimeoutException,)
+    BODY_ERRORS += (httpx2.TransportError, httpx2.StreamError)
 
 
 class ModelClient:
@@ -104,13 +91,13 @@ class ModelClient:
         attempts = self.settings.model_max_attempts
         for attempt in range(1, attempts + 1):
             index = await self._pick_client()
-            reply = ModelReply()
+            builder = ReplyBuilder()
             try:
                 await self._stream_once(
                     self._clients[index],
                     messages,
                     tools,
-                    reply,
+                    builder,
                     on_text,
                     model or self.model,
                     temperature,
@@ -118,12 +105,12 @@ class ModelClient:
             except ModelError as exc:
                 if exc.code == ErrorCode.MODEL_RATE_LIMITED:
                     self._rest(index, exc.retry_after)
-                started = bool(reply.text) or bool(reply.tool_calls)
-                if attempt == attempts or started or not exc.retryable:
+                if attempt == attempts or builder.started or not exc.retryable:
                     raise
                 if exc.code != ErrorCode.MODEL_RATE_LIMITED:
                     await asyncio.sleep(random.uniform(0, min(4.0, 0.25 * 2**attempt)))
                 continue
+            reply = builder.finish()
             if reply.usage is None:
                 reply.usage = self._count_usage(messages, tools, reply)
             return reply
@@ -164,7 +151,7 @@ class ModelClient:
         client: openai.AsyncOpenAI,
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]],
-        reply: ModelReply,
+        builder: ReplyBuilder,
         on_text: TextSink,
         model: str,
         temperature: float | None,
@@ -183,18 +170,12 @@ class ModelClient:
             request["temperature"] = temperature
         idle_timeout = self.settings.model_stream_idle_timeout_s
         try:
-            # The SDK's overloads want TypedDicts for messages; ours are plain dicts of the
-            # same shape, checked by the endpoint.
-            stream: openai.AsyncStream[Any] = await client.chat.completions.create(**request)
-            async with stream:
-                chunks = stream.__aiter__()
-                while True:
-                    try:
-                        async with asyncio.timeout(idle_timeout):
-                            chunk = await chunks.__anext__()
-                    except StopAsyncIteration:
-                        break
-                    await self._take_chunk(chunk, reply, on_text)
+            # The SDK sends the request and turns a failed status into its error; the body is
+            # read here (see model_stream.py for why). The SDK's overloads want TypedDicts for
+            # messages; ours are plain dicts of the same shape, checked by the endpoint.
+            streaming = client.chat.completions.with_streaming_response.create(**request)
+            async with streaming as response:
+                await _read_body(response.http_response, builder, on_text, idle_timeout)
         except TimeoutError as exc:
             raise ModelError(
                 ErrorCode.MODEL_TIMEOUT,
@@ -202,33 +183,31 @@ class ModelClient:
                 retryable=True,
             ) from exc
         except openai.APIError as exc:
-            raise _translate(exc, streamed=bool(reply.text)) from exc
-        if reply.finish_reason is None and not reply.text and not reply.tool_calls:
+            raise _translate(exc, streamed=builder.started) from exc
+        except BODY_TIMEOUTS as exc:
+            raise ModelError(
+                ErrorCode.MODEL_TIMEOUT, "the model did not answer in time", retryable=True
+            ) from exc
+        except BODY_ERRORS as exc:
+            raise _broken(streamed=builder.started) from exc
+        except MalformedStream as exc:
+            raise ModelError(
+                ErrorCode.STREAM_INTERRUPTED,
+                f"the model stream was malformed: {exc.reason}",
+                retryable=True,
+            ) from exc
+        except StreamReportedError as exc:
+            raise ModelError(
+                ErrorCode.STREAM_INTERRUPTED,
+                f"the model stream ended with an error: {exc.message}",
+                retryable=True,
+            ) from exc
+        if builder.reply.finish_reason is None and not builder.started:
             raise ModelError(
                 ErrorCode.STREAM_INTERRUPTED,
                 "the model stream ended without a reply",
                 retryable=True,
             )
-
-    async def _take_chunk(self, chunk: Any, reply: ModelReply, on_text: TextSink) -> None:
-        if chunk.usage is not None:
-            reply.usage = ModelUsage(
-                prompt_tokens=chunk.usage.prompt_tokens or 0,
-                completion_tokens=chunk.usage.completion_tokens or 0,
-                estimated=False,
-            )
-        if not chunk.choices:
-            return
-        choice = chunk.choices[0]
-        delta = choice.delta
-        if delta is not None:
-            if delta.content:
-                reply.text += delta.content
-                await on_text(delta.content)
-            for piece in delta.tool_calls or ():
-                _merge_tool_call_piece(reply.tool_calls, piece)
-        if choice.finish_reason is not None:
-            reply.finish_reason = choice.finish_reason
 
     def _count_usage(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], reply: ModelReply
@@ -259,19 +238,37 @@ class ModelClient:
         return round(cost / 1_000_000, 8)
 
 
-def _merge_tool_call_piece(calls: list[ToolCallRequest], piece: Any) -> None:
-    # Tool calls stream in pieces keyed by index: the first carries id and name, the rest
-    # carry slices of the arguments text.
-    while len(calls) <= piece.index:
-        calls.append(ToolCallRequest(id="", name="", arguments=""))
-    call = calls[piece.index]
-    if piece.id:
-        call.id = piece.id
-    if piece.function is not None:
-        if piece.function.name:
-            call.name += piece.function.name
-        if piece.function.arguments:
-            call.arguments += piece.function.arguments
+async def _read_body(
+    body: Any, builder: ReplyBuilder, on_text: TextSink, idle_timeout: float
+) -> None:
+    """Read the SSE body into ``builder``, passing text on; ``body`` is the httpx response.
+
+    Raises:
+        TimeoutError: nothing came for ``idle_timeout`` seconds while the body was awaited.
+        MalformedStream, StreamReportedError: see ``ReplyBuilder.take``.
+        Exception: the HTTP client's transport errors, as the caller maps them.
+    """
+    decoder = SseDecoder()
+    take = builder.take
+    async with IdleWatch(idle_timeout) as watch:
+        async for data in body.aiter_bytes():
+            watch.busy()
+            for event, payload in decoder.feed(data):
+                text = take(event, payload)
+                if text is not None:
+                    await on_text(text)
+            watch.waiting()
+
+
+def _broken(*, streamed: bool) -> ModelError:
+    """A connection that failed: before the reply began, or in the middle of it."""
+    if streamed:
+        return ModelError(
+            ErrorCode.STREAM_INTERRUPTED, "the model stream broke off mid-reply", retryable=True
+        )
+    return ModelError(
+        ErrorCode.MODEL_UNAVAILABLE, "the model endpoint cannot be reached", retryable=True
+    )
 
 
 def _translate(exc: openai.APIError, *, streamed: bool) -> ModelError:
@@ -288,13 +285,7 @@ def _translate(exc: openai.APIError, *, streamed: bool) -> ModelError:
             ErrorCode.MODEL_TIMEOUT, "the model did not answer in time", retryable=True
         )
     if isinstance(exc, openai.APIConnectionError):
-        if streamed:
-            return ModelError(
-                ErrorCode.STREAM_INTERRUPTED, "the model stream broke off mid-reply", retryable=True
-            )
-        return ModelError(
-            ErrorCode.MODEL_UNAVAILABLE, "the model endpoint cannot be reached", retryable=True
-        )
+        return _broken(streamed=streamed)
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         if status >= 500:

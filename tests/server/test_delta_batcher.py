@@ -35,10 +35,15 @@ class Log:
     saves: list[tuple[str, int]] = field(default_factory=list)
     last_seq: int = 0
     unreachable: bool = False  # Redis is away: appends fail
+    gate: asyncio.Event | None = None  # when set, appends wait for it (a slow log)
+    waiting: int = 0  # appends that started
 
     async def publish(self, owner: UserKey, *frames: object) -> list[int]:
         self.owner = owner
+        self.waiting += 1
         await asyncio.sleep(0)  # a round trip: other tasks run meanwhile
+        if self.gate is not None:
+            await self.gate.wait()
         if self.unreachable:
             raise StateUnavailable("frame log append", "connection refused")
         seqs = []
@@ -80,9 +85,13 @@ def batcher_for(
     flush_ms: float = A_MINUTE_MS,
     flush_chars: int = 200,
     log_max_frames: int = 25_000,
+    max_waiting_chars: int = 4_000,
 ) -> DeltaBatcher:
     settings = Settings(
-        delta_flush_ms=flush_ms, delta_flush_chars=flush_chars, log_max_frames=log_max_frames
+        delta_flush_ms=flush_ms,
+        delta_flush_chars=flush_chars,
+        delta_max_waiting_chars=max_waiting_chars,
+        log_max_frames=log_max_frames,
     )
     return DeltaBatcher(turn, settings, log.publish, log.save_text)
 
@@ -120,8 +129,38 @@ async def test_enough_waiting_text_goes_out_without_waiting_for_the_window() -> 
 
     await batcher.add("12345")
     assert log.texts == ["a"]
-    await batcher.add("67890")  # ten characters wait: out before add returns
+    await batcher.add("67890")  # ten characters wait: out at once, not after the window
+    await until(lambda: len(log.deltas) == 2, "the second delta")
     assert log.texts == ["a", "1234567890"]
+    await settled()
+
+
+async def test_text_that_comes_while_a_delta_is_logged_goes_out_in_the_next_one() -> None:
+    log, turn = Log(gate=asyncio.Event()), running_turn()
+    batcher = batcher_for(log, turn, flush_chars=10, max_waiting_chars=40)
+    await batcher.add("0123456789")  # enough: its append starts, and is held at the gate
+    await until(lambda: log.waiting == 1, "the first append to start")
+    for piece in ["abcde", "fghij", "klmno"]:
+        await batcher.add(piece)  # read on while the first is being logged
+    assert log.texts == []
+    log.gate.set()  # type: ignore[union-attr]
+    await until(lambda: len(log.deltas) == 2, "the second delta")
+    assert log.texts == ["0123456789", "abcdefghijklmno"]  # one delta, not three
+    await settled()
+
+
+async def test_past_the_most_waiting_text_the_stream_waits_for_the_log() -> None:
+    log, turn = Log(gate=asyncio.Event()), running_turn()
+    batcher = batcher_for(log, turn, flush_chars=10, max_waiting_chars=30)
+    await batcher.add("0123456789")
+    await until(lambda: log.waiting == 1, "the first append to start")
+    await batcher.add("a" * 20)  # 20 wait: under the bound, add returns
+    held = asyncio.create_task(batcher.add("b" * 10))  # 30 wait: add holds the stream
+    await asyncio.sleep(0.05)
+    assert not held.done()
+    log.gate.set()  # type: ignore[union-attr]
+    await asyncio.wait_for(held, WAIT_S)
+    assert log.texts == ["0123456789", "a" * 20 + "b" * 10]
     await settled()
 
 

@@ -16,6 +16,9 @@ from tests.server.harness import DevModel, ParleyServer, Tab, frames_of, logged
 # In process, but long (tabs stay away for seconds mid-turn): the full run's.
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
+# Each piece of text logged on its own, the stream waiting for it: both bounds at one character.
+ONE_DELTA_PER_TOKEN = {"PARLEY_DELTA_FLUSH_CHARS": "1", "PARLEY_DELTA_MAX_WAITING_CHARS": "1"}
+
 WORDS = " ".join(f"word{number}" for number in range(120))
 
 
@@ -77,7 +80,7 @@ def small_log_server(
         model,
         PARLEY_LOG_MAX_FRAMES="10",
         # One delta per token: many frames, and much to get wrong between two saved texts.
-        PARLEY_DELTA_FLUSH_CHARS="1",
+        **ONE_DELTA_PER_TOKEN,
     )
     server = ParleyServer(tmp_path, config)
     yield server
@@ -136,7 +139,7 @@ async def test_trimmed_stream_gives_a_snapshot_without_hole_or_duplicate(
 async def test_fresh_tabs_during_a_turn_see_no_hole_and_no_duplicate(
     real_backend: Backend, model: DevModel, tmp_path: Path
 ) -> None:
-    server = ParleyServer(tmp_path, real_backend.config(model, PARLEY_DELTA_FLUSH_CHARS="1"))
+    server = ParleyServer(tmp_path, real_backend.config(model, **ONE_DELTA_PER_TOKEN))
     try:
         model.set_faults([{"fault": "token_rate", "rate": 40}])
         talker = await server.tab()
@@ -166,7 +169,7 @@ async def test_a_tab_that_missed_more_than_its_queue_holds_gets_a_snapshot(
     real_backend: Backend, model: DevModel, tmp_path: Path
 ) -> None:
     # A send queue of 40 frames: a replay of more than 20 would crowd out the live frames.
-    config = real_backend.config(model, PARLEY_SEND_QUEUE_FRAMES="40", PARLEY_DELTA_FLUSH_CHARS="1")
+    config = real_backend.config(model, PARLEY_SEND_QUEUE_FRAMES="40", **ONE_DELTA_PER_TOKEN)
     server = ParleyServer(tmp_path, config)
     try:
         model.set_faults([{"fault": "token_rate", "rate": 100}])

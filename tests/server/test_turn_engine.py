@@ -21,9 +21,9 @@ from server.assembly import Worker, assemble
 from server.config import Settings
 from server.errors import ClientError, Failure
 from server.security.auth import Principal
-from storage.frame_log import FrameLog
 from storage.keys import UserKey
 from storage.leases import TurnClaim, TurnLeases
+from storage.memory_frame_log import AnyFrameLog
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,7 +33,7 @@ TOOLS = "tests.server.security_pack:pack"
 @dataclass
 class Parts:
     worker: Worker
-    frame_log: FrameLog
+    frame_log: AnyFrameLog
     leases: TurnLeases
     principal: Principal
 
@@ -75,7 +75,7 @@ async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
         )
         yield Parts(
             worker,
-            FrameLog(redis, prefix=settings.redis_prefix, max_len=1000, max_age_s=600),
+            worker.frame_log,
             TurnLeases(redis, prefix=settings.redis_prefix),
             principal,
         )
