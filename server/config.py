@@ -286,6 +286,30 @@ class Settings:
         5.0, "how often a worker looks for webhook deliveries that are due"
     )
 
+    # Knowledge (documents the assistant searches and cites).
+    knowledge_collections: tuple[str, ...] = _setting(
+        (),
+        "collections `search_knowledge` searches, comma-separated; empty: every collection of "
+        "the tenant the user's roles allow",
+    )
+    knowledge_chunk_tokens: int = _setting(300, "largest chunk of a document, in tokens")
+    knowledge_chunk_overlap_tokens: int = _setting(
+        40, "tokens consecutive chunks of one section share"
+    )
+    knowledge_document_max_bytes: int = _setting(
+        5 * 1024 * 1024, "largest document (file or REST body) a collection takes"
+    )
+    knowledge_search_results: int = _setting(5, "chunks one `search_knowledge` call returns")
+    knowledge_query_max_terms: int = _setting(
+        32, "words of a question that go into the full-text query; the rest are ignored"
+    )
+    knowledge_snippet_chars: int = _setting(
+        300, "characters of a chunk shown as a citation's snippet"
+    )
+    knowledge_numbered_turns_max: int = _setting(
+        1_000, "running turns per worker whose citation numbers are remembered between searches"
+    )
+
     # Metrics.
     metrics_enabled: bool = _setting(
         True, "serve Prometheus metrics at /metrics (multi-process with PROMETHEUS_MULTIPROC_DIR)"
