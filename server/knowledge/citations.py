@@ -13,7 +13,10 @@ from typing import Any
 
 import orjson
 
-from server.knowledge.search_tool import TOOL_NAME
+from protocol import Citation
+
+SEARCH_TOOL = "search_knowledge"
+"""The name of the built-in search tool whose results carry numbered passages."""
 
 _MARKER = re.compile(r"\[(\d{1,4})\]")
 
@@ -33,7 +36,7 @@ def passages_of(tool_rounds: Iterable[dict[str, Any]]) -> dict[int, dict[str, An
     found: dict[int, dict[str, Any]] = {}
     for round_ in tool_rounds:
         for result in round_.get("results", ()):
-            if result.get("name") != TOOL_NAME:
+            if result.get("name") != SEARCH_TOOL:
                 continue
             try:
                 content = orjson.loads(result.get("content") or "")
@@ -75,3 +78,19 @@ def _snippet(text: str, limit: int) -> str:
         return flat
     cut = flat[: limit - 1].rsplit(" ", 1)[0]
     return cut + "…"
+
+
+def wire_citations(stored: list[dict[str, Any]] | None) -> tuple[Citation, ...] | None:
+    """Stored citations (a message's ``citations`` column) as frame values; None for none."""
+    if not stored:
+        return None
+    return tuple(
+        Citation(
+            n=int(item["n"]),
+            document_id=str(item["document_id"]),
+            title=str(item["title"]),
+            url=item.get("url"),
+            snippet=str(item["snippet"]),
+        )
+        for item in stored
+    )

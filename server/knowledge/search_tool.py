@@ -14,13 +14,13 @@ from collections import OrderedDict
 from typing import Any
 
 from server.config import Settings
+from server.knowledge.citations import SEARCH_TOOL
 from server.knowledge.scope import CollectionsFor
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError
 from server.tools.registry import ToolPack, ToolReturn
 from storage.knowledge import ChunkHit, KnowledgeStore
 
-TOOL_NAME = "search_knowledge"
 PACK_NAME = "knowledge"
 
 CITE_NOTE = (
@@ -54,7 +54,7 @@ class KnowledgeSearch:
         pack = ToolPack(PACK_NAME)
         search = self
 
-        @pack.query(name=TOOL_NAME)
+        @pack.query(name=SEARCH_TOOL)
         async def search_knowledge(
             ctx: ToolContext, query: str, collection: str | None = None
         ) -> ToolReturn:

@@ -29,6 +29,7 @@ from protocol import (
     Ready,
     UserInfo,
 )
+from server.knowledge.citations import wire_citations
 from server.security.auth import Principal
 from server.stream.hub import Attachment
 from storage.confirmations import ConfirmationStore
@@ -100,6 +101,7 @@ class Snapshots:
                     created_at=iso(row.created_at),
                     client_msg_id=row.client_msg_id,
                     turn_id=row.turn_id,
+                    citations=wire_citations(row.citations),
                 )
                 for row in rows
             ]

@@ -18,6 +18,7 @@ import orjson
 from protocol import ErrorCode, Response, Thinking, TurnStatus, Usage, encode
 from server.config import Settings
 from server.errors import Failure
+from server.knowledge.citations import citations_for, wire_citations
 from server.ops import metrics
 from server.security.redaction import redact_for_model
 from server.stream.hub import FrameHub
@@ -163,12 +164,17 @@ class TurnLoop:
                 model=self._model.model,
                 estimated=usage.estimated,
             )
+        # The sources of the [n] markers the answer uses, from the turn's own searches.
+        citations = citations_for(
+            turn.text, turn.tool_rounds, self._settings.knowledge_snippet_chars
+        )
         await self._transcripts.finish_assistant_message(
             turn.message_id,
             text=turn.text,
             status=status.value,
             tool_rounds=turn.tool_rounds,
             usage=_usage_dict(wire_usage),
+            citations=citations,
         )
         if usage is None or wire_usage is None:
             return None
@@ -198,6 +204,7 @@ class TurnLoop:
             message_id=turn.message_id,
             text=turn.text,
             usage=wire_usage,
+            citations=wire_citations(citations),
         )
 
     async def save_text(self, turn: RunningTurn, seq: int) -> None:
