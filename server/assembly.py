@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.config import Settings
+from server.knowledge.parts import knowledge_parts
 from server.ops import metrics
 from server.ops.background import BackgroundJobs
 from server.ops.pages import ReadinessParts
@@ -70,10 +71,13 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
     db = Database(settings.database_url)
     stack.push_async_callback(db.close)
     metrics.instrument_database(db.engine)
-    tools = ToolRegistry.from_import_paths(settings.tools) if settings.tools else None
+    tools = ToolRegistry.from_import_paths(settings.tools) if settings.tools else ToolRegistry()
     if settings.tool_sources:
-        tools = tools or ToolRegistry()
         await open_tool_sources(settings, tools, stack)
+    # search_knowledge is registered everywhere and offered only where there is something to
+    # search (server/knowledge/search_tool.py).
+    knowledge = knowledge_parts(settings, db)
+    tools.add_pack(knowledge.search.pack())
     await prepare_database(settings, db, tools)
     redis = await open_redis(settings)
     stack.push_async_callback(redis.aclose)
@@ -117,6 +121,7 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
         hub,
         leases,
         notices,
+        knowledge=knowledge.search,
     )
     worker_id = settings.worker_id or f"w_{secrets.token_hex(4)}"
     engine = TurnEngine(
@@ -173,6 +178,9 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
             escalations=webhook.store,
             webhook=webhook,
             rate=WindowCounter(redis, prefix=prefix),
+            knowledge=knowledge.search,
+            knowledge_store=knowledge.store,
+            knowledge_ingest=knowledge.ingest,
         ),
         readiness=ReadinessParts(
             settings=settings, db=db, redis=redis, hub=hub, engine=engine, tools=tools

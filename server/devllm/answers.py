@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from server.devllm.knowledge_answers import SEARCH_TOOL, answer_knowledge
+
 # Bounds that keep an answer readable (and the stream short) whatever a tool returns.
 MAX_ITEMS = 8
 MAX_FIELDS = 8
@@ -81,6 +83,10 @@ def _answer_one(result: ToolResult) -> str:
         return f"{_intro(result.name)}: {text}"
     if isinstance(data, Mapping) and "error" in data:
         return _answer_error(result.name, data["error"])
+    if result.name == SEARCH_TOOL:
+        answer = answer_knowledge(data)
+        if answer is not None:
+            return answer
     if result.name == "cash_balance":
         answer = _answer_cash_balance(data)
         if answer is not None:

@@ -76,7 +76,7 @@ def extract(data: bytes, kind: DocumentFormat) -> Extracted:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ExtractionError(f"{kind.value} document is not UTF-8 text") from exc
+        raise ExtractionError(f"not UTF-8 text ({kind.value})") from exc
     if kind is DocumentFormat.MARKDOWN:
         return _markdown(text)
     if kind is DocumentFormat.HTML:

@@ -49,6 +49,25 @@ class KnowledgeSearch:
         visible = await self._store.visible_collections(tenant, roles, names)
         return [collection.name for collection in visible]
 
+    async def available(self, tenant: str, roles: frozenset[str], conversation_id: str) -> bool:
+        """Whether ``search_knowledge`` has anything to search for this user and conversation:
+        it is offered only then."""
+        return bool(await self.searchable(tenant, roles, conversation_id))
+
+    async def offered(
+        self,
+        tools: list[dict[str, Any]],
+        tenant: str,
+        roles: frozenset[str],
+        conversation_id: str,
+    ) -> list[dict[str, Any]]:
+        """``tools`` (OpenAI format) without ``search_knowledge`` when there is nothing to
+        search."""
+        names = [tool.get("function", {}).get("name") for tool in tools]
+        if SEARCH_TOOL not in names or await self.available(tenant, roles, conversation_id):
+            return tools
+        return [tool for tool, name in zip(tools, names, strict=True) if name != SEARCH_TOOL]
+
     def pack(self) -> ToolPack:
         """A pack holding the ``search_knowledge`` tool, for the tool registry."""
         pack = ToolPack(PACK_NAME)

@@ -33,6 +33,9 @@ class RestErrorCode(StrEnum):
     ROUTE_NOT_FOUND = "route_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
+    COLLECTION_NOT_FOUND = "collection_not_found"
+    DOCUMENT_NOT_FOUND = "document_not_found"
+    UNREADABLE_DOCUMENT = "unreadable_document"
 
 
 Code = ErrorCode | RestErrorCode

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from server.config import Settings
+from server.knowledge.ingest import KnowledgeIngest
+from server.knowledge.search_tool import KnowledgeSearch
 from server.rest.webhooks import EscalationWebhook
 from server.security.auth import TokenVerifier
 from server.stream.hub import FrameHub
@@ -13,6 +15,7 @@ from storage.activity import ActivityStore
 from storage.escalations import EscalationStore
 from storage.feedback import FeedbackStore
 from storage.history import HistoryStore
+from storage.knowledge import KnowledgeStore
 from storage.small_stores import WindowCounter
 from storage.usage import UsageStore
 
@@ -33,3 +36,6 @@ class RestResources:
     escalations: EscalationStore
     webhook: EscalationWebhook
     rate: WindowCounter
+    knowledge: KnowledgeSearch
+    knowledge_store: KnowledgeStore
+    knowledge_ingest: KnowledgeIngest

@@ -16,6 +16,7 @@ from server.rest import (
     conversations,
     escalations,
     feedback,
+    knowledge,
     status,
     usage,
 )
@@ -32,6 +33,7 @@ ROUTERS: tuple[ApiRouter, ...] = (
     confirmations.router,
     audit.router,
     usage.router,
+    knowledge.router,
     status.router,
 )
 

@@ -19,6 +19,7 @@ from protocol import ErrorCode, Response, Thinking, TurnStatus, Usage, encode
 from server.config import Settings
 from server.errors import Failure
 from server.knowledge.citations import citations_for, wire_citations
+from server.knowledge.search_tool import KnowledgeSearch
 from server.ops import metrics
 from server.security.redaction import redact_for_model
 from server.stream.hub import FrameHub
@@ -54,6 +55,7 @@ class TurnLoop:
         hub: FrameHub,
         leases: TurnLeases,
         notices: Notices,
+        knowledge: KnowledgeSearch | None = None,
     ) -> None:
         self._settings = settings
         self._model = model
@@ -65,6 +67,7 @@ class TurnLoop:
         self._hub = hub
         self._leases = leases
         self._notices = notices
+        self._knowledge = knowledge
 
     async def converse(self, turn: RunningTurn) -> None:
         """Run the turn's model and tool rounds until the model answers without tools."""
@@ -81,7 +84,12 @@ class TurnLoop:
         )
         history = await self._history.recent(owner, request.conversation_id)
         history = _up_to(history, request.user_message_id)
-        tools = self._tools.openai_tools(frozenset(request.roles)) if self._tools else []
+        roles = frozenset(request.roles)
+        tools = self._tools.openai_tools(roles) if self._tools else []
+        if self._knowledge is not None:
+            tools = await self._knowledge.offered(
+                tools, request.tenant, roles, request.conversation_id
+            )
         # The host page's context may carry sensitive fields: the model never sees them.
         context = (
             redact_for_model(request.context, self._settings, source="context")
