@@ -5,10 +5,12 @@ module, so the dependencies read top-down: socket → turns → stream/tools →
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 import openai
 from redis.asyncio import Redis
@@ -18,6 +20,7 @@ from server.config import Settings
 from server.knowledge.parts import knowledge_parts
 from server.ops import metrics
 from server.ops.background import BackgroundJobs
+from server.ops.demo_knowledge import load_demo_knowledge
 from server.ops.pages import ReadinessParts
 from server.ops.shutdown import drain_worker
 from server.rest.resources import RestResources
@@ -138,6 +141,12 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
         loop,
     )
 
+    if settings.dev and settings.demo_knowledge:
+        # In the background: the demo's documents are not worth a slower start.
+        demo = asyncio.create_task(
+            load_demo_knowledge(Path(settings.demo_knowledge), knowledge), name="demo-knowledge"
+        )
+        stack.push_async_callback(_cancelled, demo)
     webhook = EscalationWebhook(settings, EscalationStore(db))
     webhook.start()
     stack.push_async_callback(webhook.stop)
@@ -239,3 +248,9 @@ async def _interrupt_orphans(transcripts: TranscriptStore) -> None:
         return
     if orphans:
         logger.warning("marked %d replies of a previous run as interrupted", orphans)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

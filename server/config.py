@@ -196,6 +196,11 @@ class Settings:
         "dev mode: URL of the demo ERP app whose live books the demo page shows (set by "
         "`parley serve` when it starts the app)",
     )
+    demo_knowledge: str | None = _setting(
+        None,
+        "dev mode: manifest of the demo's knowledge collections, which each worker loads once it "
+        "runs (set by `parley serve` with the demo ERP)",
+    )
     tool_timeout_s: float = _setting(
         10.0, "time one attempt of a call to a tool source may take, unless the source sets one"
     )

@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import PurePath
 
-from bs4 import BeautifulSoup, Tag
-from markdown_it import MarkdownIt
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
+# The parsers are imported when a document of their format is first read, not when a worker
+# starts: most workers never ingest anything.
 
 
 class DocumentFormat(StrEnum):
@@ -92,6 +90,8 @@ def _paragraphs(text: str) -> list[str]:
 
 
 def _markdown(text: str) -> Extracted:
+    from markdown_it import MarkdownIt
+
     lines = text.splitlines()
     tokens = MarkdownIt("commonmark").parse(text)
     # (first line, line after, level, heading text) of every heading, from the parser.
@@ -123,6 +123,8 @@ _DROPPED_TAGS = ("script", "style", "noscript", "template", "nav", "header", "fo
 
 
 def _html(text: str) -> Extracted:
+    from bs4 import BeautifulSoup, Tag
+
     soup = BeautifulSoup(text, "html.parser")
     for dropped in soup.find_all(_DROPPED_TAGS):
         dropped.decompose()
@@ -157,6 +159,9 @@ def _html(text: str) -> Extracted:
 
 
 def _pdf(data: bytes) -> Extracted:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [page.extract_text() or "" for page in reader.pages]
