@@ -79,7 +79,8 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
         await open_tool_sources(settings, tools, stack)
     # search_knowledge is registered everywhere and offered only where there is something to
     # search (server/knowledge/search_tool.py).
-    knowledge = knowledge_parts(settings, db)
+    clients = model_clients(settings)
+    knowledge = knowledge_parts(settings, db, clients[0])
     tools.add_pack(knowledge.search.pack())
     await prepare_database(settings, db, tools)
     redis = await open_redis(settings)
@@ -101,7 +102,7 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
     confirmations = ConfirmationStore(db)
     feedback = FeedbackStore(db)
     notices = Notices(hub)
-    model = ModelClient(settings, model_clients(settings))
+    model = ModelClient(settings, clients)
     limits = Limits(settings, redis, transcripts)
     snapshots = Snapshots(transcripts, confirmations, leases, frame_log)
     verifier = TokenVerifier(settings)

@@ -311,6 +311,18 @@ class Settings:
     knowledge_snippet_chars: int = _setting(
         300, "characters of a chunk shown as a citation's snippet"
     )
+    knowledge_embeddings: bool = _setting(
+        False,
+        "also rank by vector similarity, with embeddings from the model endpoint's "
+        "/v1/embeddings (reciprocal-rank fusion with full-text search)",
+    )
+    knowledge_embedding_model: str = _setting(
+        "text-embedding-3-small", "model name sent to /v1/embeddings"
+    )
+    knowledge_embedding_batch: int = _setting(64, "texts embedded per /v1/embeddings request")
+    knowledge_vector_scan_max: int = _setting(
+        20_000, "embedded chunks one search compares exactly (per tenant and collections)"
+    )
     knowledge_numbered_turns_max: int = _setting(
         1_000, "running turns per worker whose citation numbers are remembered between searches"
     )

@@ -9,6 +9,7 @@ document.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,6 +23,30 @@ from storage import knowledge_search
 from storage.db import Database
 from storage.errors import Conflict, NotFound
 from storage.models import KnowledgeChunk, KnowledgeCollection, KnowledgeDocument, utcnow
+
+RRF_K = 60
+"""Reciprocal-rank fusion's constant: a chunk scores ``1 / (RRF_K + rank)`` in each ranking."""
+
+FUSION_DEPTH = 4
+"""Each ranking contributes this many times the wanted number of results to the fusion."""
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]]) -> list[int]:
+    """Ids of several best-first rankings in one order, by the sum of ``1 / (RRF_K + rank)``."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, chunk_id in enumerate(ranking, start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+    return sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))
+
+
+def cosine(left: Sequence[float], right: Sequence[float]) -> float:
+    """Cosine similarity of two vectors (0 when either is all zeros or they differ in size)."""
+    if len(left) != len(right):
+        return 0.0
+    dot = sum(a * b for a, b in zip(left, right, strict=True))
+    norms = math.sqrt(sum(a * a for a in left)) * math.sqrt(sum(b * b for b in right))
+    return dot / norms if norms else 0.0
 
 
 class PutOutcome(StrEnum):
@@ -40,6 +65,7 @@ class ChunkDraft:
     heading: str
     text: str
     tokens: int
+    embedding: list[float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +207,7 @@ class KnowledgeStore:
                     heading=chunk.heading,
                     text=chunk.text,
                     tokens=chunk.tokens,
+                    embedding=chunk.embedding,
                 )
                 for chunk in draft.chunks
             )
@@ -269,14 +296,44 @@ class KnowledgeStore:
         *,
         limit: int,
         max_terms: int,
+        query_vector: Sequence[float] | None = None,
+        vector_scan_max: int = 0,
     ) -> list[ChunkHit]:
         """The chunks of ``tenant``'s ``collections`` that best match ``question``, best first.
 
-        The caller names the collections the user may search; nothing outside them, and
-        nothing of another tenant, can be returned.
+        With a ``query_vector``, the full-text ranking and a vector-similarity ranking (an exact
+        cosine scan of at most ``vector_scan_max`` chunks) are combined by reciprocal-rank
+        fusion, so a passage either ranks high finds its place. The caller names the
+        collections the user may search; nothing outside them, and nothing of another tenant,
+        can be returned.
         """
+        if not collections:
+            return []
+        candidates = limit * FUSION_DEPTH if query_vector is not None else limit
+        async with self._db.session() as session:
+            rankings = [
+                await self._full_text(session, tenant, collections, question, max_terms, candidates)
+            ]
+            if query_vector is not None:
+                rankings.append(
+                    await self._nearest(
+                        session, tenant, collections, query_vector, candidates, vector_scan_max
+                    )
+                )
+            ids = reciprocal_rank_fusion(rankings)[:limit]
+            return await self._hits(session, tenant, ids)
+
+    async def _full_text(
+        self,
+        session: AsyncSession,
+        tenant: str,
+        collections: Sequence[str],
+        question: str,
+        max_terms: int,
+        limit: int,
+    ) -> list[int]:
         words = knowledge_search.query_words(question, max_terms)
-        if not words or not collections:
+        if not words:
             return []
         if self._db.is_sqlite:
             statement = knowledge_search.sqlite_search(collections)
@@ -284,12 +341,39 @@ class KnowledgeStore:
         else:
             statement = knowledge_search.postgres_search(collections)
             match = knowledge_search.postgres_match(words)
-        async with self._db.session() as session:
-            ranked = await session.exec(  # type: ignore[call-overload]
-                statement, params={"tenant": tenant, "match": match, "limit": limit}
+        ranked = await session.exec(  # type: ignore[call-overload]
+            statement, params={"tenant": tenant, "match": match, "limit": limit}
+        )
+        return [int(row[0]) for row in ranked.all()]
+
+    async def _nearest(
+        self,
+        session: AsyncSession,
+        tenant: str,
+        collections: Sequence[str],
+        query_vector: Sequence[float],
+        limit: int,
+        scan_max: int,
+    ) -> list[int]:
+        """The ``limit`` chunks most similar to ``query_vector``, by an exact scan of at most
+        ``scan_max`` embedded chunks (the oldest first, so the scanned set is stable)."""
+        result = await session.exec(
+            select(KnowledgeChunk.id, KnowledgeChunk.embedding)
+            .where(
+                KnowledgeChunk.tenant == tenant,
+                col(KnowledgeChunk.collection).in_(list(collections)),
+                col(KnowledgeChunk.embedding).is_not(None),
             )
-            ids = [row[0] for row in ranked.all()]
-            return await self._hits(session, tenant, ids)
+            .order_by(col(KnowledgeChunk.id))
+            .limit(scan_max)
+        )
+        scored = [
+            (cosine(query_vector, embedding), chunk_id)
+            for chunk_id, embedding in result.all()
+            if chunk_id is not None and embedding
+        ]
+        scored.sort(key=lambda pair: (-pair[0], pair[1]))
+        return [chunk_id for score, chunk_id in scored[:limit] if score > 0]
 
     async def _hits(self, session: AsyncSession, tenant: str, ids: list[int]) -> list[ChunkHit]:
         if not ids:

@@ -327,3 +327,5 @@ class KnowledgeChunk(SQLModel, table=True):
     heading: str = Field(default="", sa_type=Text)
     text: str = Field(sa_type=Text)
     tokens: int = Field(default=0)
+    # The passage's embedding (a JSON list of floats) when an embeddings endpoint is configured.
+    embedding: list[float] | None = _json_column()

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from server.config import Settings
 
 if TYPE_CHECKING:
+    import openai
+
     from server.knowledge.ingest import FolderReport, KnowledgeIngest
     from storage.db import Database
 
@@ -64,7 +66,7 @@ async def _add(settings: Settings, args: argparse.Namespace, *, single_file: boo
     db = Database(settings.database_url)
     try:
         await _prepare(settings, db)
-        parts = knowledge_parts(settings, db)
+        parts = knowledge_parts(settings, db, _model_client(settings))
         roles = None if args.roles is None else [r for r in args.roles.split(",") if r]
         if roles is not None or args.title is not None:
             await parts.store.put_collection(
@@ -125,7 +127,7 @@ async def _remove(settings: Settings, args: argparse.Namespace) -> int:
     db = Database(settings.database_url)
     try:
         await _prepare(settings, db)
-        store = knowledge_parts(settings, db).store
+        store = knowledge_parts(settings, db, _model_client(settings)).store
         try:
             await store.delete_document(args.tenant, args.collection, args.document_id)
         except NotFound as exc:
@@ -142,3 +144,12 @@ async def _prepare(settings: Settings, db: Database) -> None:
     # `parley migrate` has done it.
     if settings.dev or db.is_sqlite:
         await db.migrate()
+
+
+def _model_client(settings: Settings) -> openai.AsyncOpenAI | None:
+    """The model endpoint's client, when documents are embedded (the dev model's in dev)."""
+    if not settings.knowledge_embeddings:
+        return None
+    from server.assembly import model_clients
+
+    return model_clients(settings)[0]

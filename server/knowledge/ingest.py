@@ -11,12 +11,13 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import orjson
 
 from server.knowledge.chunking import ChunkBudget, Chunker
+from server.knowledge.embeddings import Embedder, EmbeddingError
 from server.knowledge.extraction import DocumentFormat, ExtractionError, extract, format_of
 from storage.knowledge import DocumentDraft, KnowledgeStore, PutOutcome
 
@@ -60,11 +61,13 @@ class KnowledgeIngest:
         chunker: Chunker,
         budget: ChunkBudget,
         document_max_bytes: int,
+        embedder: Embedder | None = None,
     ) -> None:
         self._store = store
         self._chunker = chunker
         self._budget = budget
         self._max_bytes = document_max_bytes
+        self._embedder = embedder
 
     async def add(self, tenant: str, collection: str, document: DocumentInput) -> PutOutcome:
         """Add or replace one document of ``collection``.
@@ -85,12 +88,22 @@ class KnowledgeIngest:
             return PutOutcome.UNCHANGED
         extracted = extract(document.data, document.kind)
         title = document.title or extracted.title or document.document_id
+        chunks = self._chunker.chunks(extracted.sections)
+        if self._embedder is not None and chunks:
+            # The heading path is part of what a passage is about.
+            vectors = await self._embedder.embed(
+                [f"{chunk.heading}\n{chunk.text}" for chunk in chunks]
+            )
+            chunks = [
+                replace(chunk, embedding=vector)
+                for chunk, vector in zip(chunks, vectors, strict=True)
+            ]
         draft = DocumentDraft(
             document_id=document.document_id,
             title=title[:500],
             url=document.url,
             content_hash=content_hash,
-            chunks=self._chunker.chunks(extracted.sections),
+            chunks=chunks,
         )
         return await self._store.put_document(tenant, collection, draft)
 
@@ -114,7 +127,7 @@ class KnowledgeIngest:
                     url=url_for(document_id),
                 )
                 report.outcomes[document_id] = await self.add(tenant, collection, document)
-            except (OSError, DocumentTooLarge, ExtractionError) as exc:
+            except (OSError, DocumentTooLarge, ExtractionError, EmbeddingError) as exc:
                 logger.warning("knowledge: %s was not added: %s", path, exc)
                 report.failed[document_id] = str(exc)
         return report
@@ -126,6 +139,8 @@ class KnowledgeIngest:
             document.url,
             self._budget.tokens,
             self._budget.overlap,
+            # Turning embeddings on (or changing their model) embeds documents added again.
+            self._embedder.model if self._embedder is not None else None,
             hashlib.sha256(document.data).hexdigest(),
         ]
         return hashlib.sha256(orjson.dumps(decisive)).hexdigest()

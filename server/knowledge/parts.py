@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import openai
+
 from server.config import Settings
 from server.knowledge.chunking import ChunkBudget, Chunker
+from server.knowledge.embeddings import Embedder
 from server.knowledge.ingest import KnowledgeIngest
 from server.knowledge.scope import CollectionsFor, configured_collections
 from server.knowledge.search_tool import KnowledgeSearch
@@ -25,13 +28,25 @@ class KnowledgeParts:
 
 
 def knowledge_parts(
-    settings: Settings, db: Database, collections_for: CollectionsFor | None = None
+    settings: Settings,
+    db: Database,
+    model_client: openai.AsyncOpenAI | None = None,
+    collections_for: CollectionsFor | None = None,
 ) -> KnowledgeParts:
-    """Build the knowledge parts over ``db``.
+    """Build the knowledge parts over ``db``; with ``PARLEY_KNOWLEDGE_EMBEDDINGS`` on, the
+    embeddings come from ``model_client`` (the model's endpoint).
 
     Raises:
-        ValueError: the chunk budget settings are not usable.
+        ValueError: the chunk budget settings are not usable, or embeddings are on without a
+            client to ask.
     """
+    embedder = None
+    if settings.knowledge_embeddings:
+        if model_client is None:
+            raise ValueError("PARLEY_KNOWLEDGE_EMBEDDINGS needs the model endpoint's client")
+        embedder = Embedder(
+            model_client, settings.knowledge_embedding_model, settings.knowledge_embedding_batch
+        )
     store = KnowledgeStore(db)
     budget = ChunkBudget(settings.knowledge_chunk_tokens, settings.knowledge_chunk_overlap_tokens)
     ingest = KnowledgeIngest(
@@ -39,6 +54,7 @@ def knowledge_parts(
         Chunker(TokenCounter(settings.model), budget),
         budget,
         settings.knowledge_document_max_bytes,
+        embedder,
     )
     scope = collections_for or configured_collections(settings)
-    return KnowledgeParts(store, ingest, KnowledgeSearch(store, settings, scope))
+    return KnowledgeParts(store, ingest, KnowledgeSearch(store, settings, scope, embedder))

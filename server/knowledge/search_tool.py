@@ -10,11 +10,13 @@ runs the turn.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from typing import Any
 
 from server.config import Settings
 from server.knowledge.citations import SEARCH_TOOL
+from server.knowledge.embeddings import Embedder, EmbeddingError
 from server.knowledge.scope import CollectionsFor
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError
@@ -22,6 +24,8 @@ from server.tools.registry import ToolPack, ToolReturn
 from storage.knowledge import ChunkHit, KnowledgeStore
 
 PACK_NAME = "knowledge"
+
+logger = logging.getLogger(__name__)
 
 CITE_NOTE = (
     "Answer from these passages and cite each one you use with its marker, e.g. [1]. "
@@ -33,11 +37,16 @@ class KnowledgeSearch:
     """Searches knowledge for a tool call, within the turn's collections and the user's roles."""
 
     def __init__(
-        self, store: KnowledgeStore, settings: Settings, collections_for: CollectionsFor
+        self,
+        store: KnowledgeStore,
+        settings: Settings,
+        collections_for: CollectionsFor,
+        embedder: Embedder | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._collections_for = collections_for
+        self._embedder = embedder
         # turn id -> {chunk id: marker number}, oldest turn first.
         self._numbers: OrderedDict[str, dict[int, int]] = OrderedDict()
 
@@ -100,13 +109,7 @@ class KnowledgeSearch:
                 # The same answer for "no such collection" and "not yours": nothing leaks.
                 raise ToolError(f"no collection {collection!r} to search")
             names = [collection]
-        hits = await self._store.search(
-            ctx.tenant,
-            names,
-            query,
-            limit=self._settings.knowledge_search_results,
-            max_terms=self._settings.knowledge_query_max_terms,
-        )
+        hits = await self.find(ctx.tenant, names, query)
         numbers = self._turn_numbers(ctx.turn_id)
         passages = [self._passage(hit, numbers) for hit in hits]
         titles = sorted({hit.title for hit in hits})
@@ -116,6 +119,26 @@ class KnowledgeSearch:
             else "no passages found"
         )
         return ToolReturn({"passages": passages, "note": CITE_NOTE}, summary)
+
+    async def find(self, tenant: str, collections: list[str], query: str) -> list[ChunkHit]:
+        """The best passages of ``collections`` (already narrowed to what the user may search)
+        for ``query``: full text, fused with vector similarity when embeddings are on."""
+        vector = None
+        if self._embedder is not None and collections:
+            try:
+                (vector,) = await self._embedder.embed([query])
+            except EmbeddingError as exc:
+                # Full-text search still answers; the endpoint's trouble is logged, not fatal.
+                logger.warning("knowledge search without vectors: %s", exc)
+        return await self._store.search(
+            tenant,
+            collections,
+            query,
+            limit=self._settings.knowledge_search_results,
+            max_terms=self._settings.knowledge_query_max_terms,
+            query_vector=vector,
+            vector_scan_max=self._settings.knowledge_vector_scan_max,
+        )
 
     def _turn_numbers(self, turn_id: str) -> dict[int, int]:
         numbers = self._numbers.pop(turn_id, None) or {}

@@ -132,7 +132,6 @@ async def list_collections(call: ApiCall[None, None]) -> CollectionList:
 async def search_knowledge(call: ApiCall[SearchQuery, None]) -> SearchOut:
     """Search the collections my roles let me search, as the assistant's `search_knowledge`
     tool does."""
-    settings = call.rest.settings
     principal = call.principal
     names = [
         found.name
@@ -142,13 +141,7 @@ async def search_knowledge(call: ApiCall[SearchQuery, None]) -> SearchOut:
     ]
     if call.query.collection is not None:
         names = [name for name in names if name == call.query.collection]
-    hits = await call.rest.knowledge_store.search(
-        principal.tenant,
-        names,
-        call.query.q,
-        limit=settings.knowledge_search_results,
-        max_terms=settings.knowledge_query_max_terms,
-    )
+    hits = await call.rest.knowledge.find(principal.tenant, names, call.query.q)
     return SearchOut(
         items=[
             PassageOut(

@@ -6,6 +6,7 @@ from fpdf import FPDF
 
 from server.config import Settings
 from server.knowledge.chunking import ChunkBudget, Chunker
+from server.knowledge.embeddings import Embedder
 from server.knowledge.ingest import KnowledgeIngest
 from server.turns.token_counting import TokenCounter
 from storage.knowledge import KnowledgeStore
@@ -45,8 +46,8 @@ def safety_pdf() -> bytes:
     return bytes(pdf.output())
 
 
-def ingest_for(store: KnowledgeStore, settings: Settings | None = None) -> KnowledgeIngest:
-    settings = settings or Settings()
+def ingest_for(store: KnowledgeStore, embedder: Embedder | None = None) -> KnowledgeIngest:
+    settings = Settings()
     budget = ChunkBudget(settings.knowledge_chunk_tokens, settings.knowledge_chunk_overlap_tokens)
     chunker = Chunker(TokenCounter(settings.model), budget)
-    return KnowledgeIngest(store, chunker, budget, settings.knowledge_document_max_bytes)
+    return KnowledgeIngest(store, chunker, budget, settings.knowledge_document_max_bytes, embedder)

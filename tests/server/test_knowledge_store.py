@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from server.devllm.app import create_devllm_app
+from server.devllm.transport import in_process_client
+from server.knowledge.embeddings import Embedder
 from server.knowledge.extraction import DocumentFormat
 from server.knowledge.ingest import DocumentInput
 from storage.db import Database
 from storage.errors import NotFound
-from storage.knowledge import KnowledgeStore, PutOutcome
+from storage.knowledge import KnowledgeStore, PutOutcome, reciprocal_rank_fusion
 from tests.server.db import rows
 from tests.server.knowledge_support import POLICY_MD, TRAVEL_HTML, ingest_for, safety_pdf
 
@@ -157,3 +160,56 @@ async def test_a_search_keeps_to_its_tenant_and_collections(store: KnowledgeStor
     director = await store.visible_collections("acme", frozenset({"director"}))
     assert [found.name for found in clerk] == ["policies"]
     assert [found.name for found in director] == ["board", "policies"]
+
+
+async def test_with_embeddings_vector_similarity_is_fused_with_full_text(
+    store: KnowledgeStore,
+) -> None:
+    """The dev model's deterministic embeddings through the real openai client: a passage
+    that shares no searchable word with the question can still be found by its vector, and
+    one found both ways ranks first."""
+    client = in_process_client(create_devllm_app(token_rate=0))
+    embedder = Embedder(client, "dev-embedding", batch=2)
+    ingest = ingest_for(store, embedder=embedder)
+    await ingest.add("acme", "policies", _doc("purchasing.md", DocumentFormat.MARKDOWN, POLICY_MD))
+    stored = await store.search("acme", ["policies"], "laptops", limit=1, max_terms=TERMS)
+    assert stored[0].document_id == "purchasing.md"
+
+    (vector,) = await embedder.embed(["Office furniture comes from Nordholz"])
+    # No word of the question is in the full-text index ("zzz" matches nothing), yet the
+    # vector finds the passage with those words.
+    by_vector = await store.search(
+        "acme",
+        ["policies"],
+        "zzz",
+        limit=1,
+        max_terms=TERMS,
+        query_vector=vector,
+        vector_scan_max=100,
+    )
+    assert by_vector[0].heading == "Purchasing policy > Preferred suppliers"
+    # A scan bound of zero compares nothing: only full text is left, and it finds nothing.
+    assert (
+        await store.search(
+            "acme", ["policies"], "zzz", limit=1, max_terms=TERMS, query_vector=vector
+        )
+        == []
+    )
+    # Another tenant's vectors are never compared.
+    assert (
+        await store.search(
+            "globex",
+            ["policies"],
+            "zzz",
+            limit=1,
+            max_terms=TERMS,
+            query_vector=vector,
+            vector_scan_max=100,
+        )
+        == []
+    )
+
+
+def test_reciprocal_rank_fusion_rewards_agreement() -> None:
+    assert reciprocal_rank_fusion([[1, 2, 3], [3, 1, 4]]) == [1, 3, 2, 4]
+    assert reciprocal_rank_fusion([[], [7]]) == [7]

@@ -55,6 +55,7 @@ def upgrade() -> None:
         sa.Column("heading", sa.Text(), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("tokens", sa.Integer(), nullable=False),
+        sa.Column("embedding", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(["document_key"], ["knowledge_document.id"]),
         sa.PrimaryKeyConstraint("id"),
         sqlite_autoincrement=True,
