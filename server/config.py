@@ -321,7 +321,7 @@ class Settings:
     )
     knowledge_embedding_batch: int = _setting(64, "texts embedded per /v1/embeddings request")
     knowledge_vector_scan_max: int = _setting(
-        20_000, "embedded chunks one search compares exactly (per tenant and collections)"
+        5_000, "embedded chunks one search compares exactly (per tenant and collections)"
     )
     knowledge_numbered_turns_max: int = _setting(
         1_000, "running turns per worker whose citation numbers are remembered between searches"
