@@ -578,8 +578,11 @@ export class ParleyClient extends EventTarget {
    * server mirrors it back as a `message` frame, and is resent with the same id after a reconnect.
    *
    * @param {string} text
-   * @param {{conversationId?: string, context?: Record<string, unknown>}} [options]
-   *   `context`: what the host page is showing (record ids, filters), passed to the model
+   * @param {{conversationId?: string, context?: Record<string, unknown>, profile?: string}} [options]
+   *   `context`: what the host page is showing (record ids, filters), passed to the model;
+   *   `profile`: the profile (copilot, one of `model.profiles`) a new conversation runs under.
+   *   Only the first message of a new conversation carries it (the server binds a conversation
+   *   once), so it is left out when `conversationId` is given.
    * @returns {string | null} the client_msg_id, or null when the queue is full
    */
   sendMessage(text, options = {}) {
@@ -589,6 +592,9 @@ export class ParleyClient extends EventTarget {
     const frame = { type: 'user_message', client_msg_id: newId(), text };
     if (options.conversationId !== undefined) frame.conversation_id = options.conversationId;
     if (options.context !== undefined) frame.context = options.context;
+    if (options.profile !== undefined && options.conversationId === undefined) {
+      frame.profile = options.profile;
+    }
     this.#unacked.set(frame.client_msg_id, { frame, sentOn: socket });
     this.model.addPending(frame);
     if (socket) this.#write(socket, frame);
@@ -600,19 +606,24 @@ export class ParleyClient extends EventTarget {
    * Send a failed message again with its original client_msg_id.
    *
    * @param {string} clientMsgId
+   * @param {{profile?: string | null}} [options] `profile`: for a message that starts a
+   *   conversation, ask for this profile instead (after `profile_not_found` or `forbidden`);
+   *   null asks for none, the default one
    * @returns {boolean} false when no such pending message exists
    */
-  retryMessage(clientMsgId) {
+  retryMessage(clientMsgId, options = {}) {
     const item = this.model.pending.get(clientMsgId);
     if (!item || this.#unacked.has(clientMsgId)) return false;
     /** @type {UserMessageFrame} */
     const frame = { type: 'user_message', client_msg_id: clientMsgId, text: item.text };
     if (item.conversationId) frame.conversation_id = item.conversationId;
     if (item.context) frame.context = item.context;
+    const profile = options.profile === undefined ? item.profile : options.profile;
+    if (!item.conversationId && profile !== null && profile !== undefined) frame.profile = profile;
     const socket = this.#openSocket();
     if (!socket && !this.#roomInQueue()) return false;
     this.#unacked.set(clientMsgId, { frame, sentOn: socket });
-    this.model.retryPending(clientMsgId);
+    this.model.retryPending(clientMsgId, frame.profile);
     if (socket) this.#write(socket, frame);
     else this.#queue.push(frame);
     return true;

@@ -19,6 +19,9 @@
 /** @typedef {import('./types.js').ConversationItem} ConversationItem */
 /** @typedef {import('./types.js').MessageItem} MessageItem */
 /** @typedef {import('./types.js').ToolItem} ToolItem */
+/** @typedef {import('./types.js').NoteItem} NoteItem */
+/** @typedef {import('./types.js').ProfileSummary} ProfileSummary */
+/** @typedef {import('./types.js').ConversationSummary} ConversationSummary */
 /** @typedef {import('./types.js').ConfirmationItem} ConfirmationItem */
 /** @typedef {import('./types.js').PendingConfirmation} PendingConfirmation */
 /** @typedef {import('./types.js').Turn} Turn */
@@ -66,11 +69,17 @@ export class ConversationModel extends EventTarget {
   confirmations = new Map();
   /** @type {Map<string, MessageItem>} user messages sent but not yet mirrored back, by client_msg_id */
   pending = new Map();
+  /** @type {ProfileSummary[]} the profiles the user may start a conversation with, from `ready` */
+  profiles = [];
 
   /** @type {Map<string, MessageItem>} */
   #messages = new Map();
   /** @type {Map<string, ToolItem>} */
   #tools = new Map();
+  /** @type {Map<string, NoteItem>} */
+  #notes = new Map();
+  /** numbers the notes of frames that came without a seq */
+  #unnumberedNotes = 0;
 
   // ------------------------------------------------------------------------------------------
   // Queries
@@ -122,6 +131,21 @@ export class ConversationModel extends EventTarget {
     return this.#messages.get(messageId);
   }
 
+  /**
+   * A profile the user may start a conversation with, by id.
+   *
+   * @param {string | undefined} profileId
+   * @returns {ProfileSummary | undefined}
+   */
+  profile(profileId) {
+    return profileId === undefined ? undefined : this.profiles.find((p) => p.id === profileId);
+  }
+
+  /** @returns {ProfileSummary | undefined} the profile a conversation gets when it names none */
+  get defaultProfile() {
+    return this.profiles.find((p) => p.default === true) ?? this.profiles[0];
+  }
+
   // ------------------------------------------------------------------------------------------
   // Local updates made by the client
   // ------------------------------------------------------------------------------------------
@@ -143,6 +167,7 @@ export class ConversationModel extends EventTarget {
       clientMsgId: frame.client_msg_id,
     };
     if (frame.context) item.context = frame.context;
+    if (frame.profile !== undefined) item.profile = frame.profile;
     this.pending.set(frame.client_msg_id, item);
     this.#changed('local', frame.conversation_id);
   }
@@ -165,12 +190,15 @@ export class ConversationModel extends EventTarget {
    * Put a failed message back to pending, for a retry with the same client_msg_id.
    *
    * @param {string} clientMsgId
+   * @param {string} [profile] the profile the resent message asks for (none when undefined)
    */
-  retryPending(clientMsgId) {
+  retryPending(clientMsgId, profile) {
     const item = this.pending.get(clientMsgId);
     if (!item) return;
     item.status = 'pending';
     delete item.error;
+    if (profile === undefined) delete item.profile;
+    else item.profile = profile;
     this.#changed('local', item.conversationId || undefined);
   }
 
@@ -197,17 +225,17 @@ export class ConversationModel extends EventTarget {
   reset(ready) {
     this.user = ready.user;
     this.connectionId = ready.connection_id;
+    this.profiles = ready.profiles ?? [];
+    // The snapshot holds messages, not tool lines or notes: keep the ones already seen.
+    const toolsSeen = [...this.#tools.values()];
+    const notesSeen = [...this.#notes.values()];
     this.conversations = new Map();
     this.turns = new Map();
     this.confirmations = new Map();
     this.#messages = new Map();
     this.#tools = new Map();
-    for (const summary of ready.conversations ?? []) {
-      const conversation = this.#ensureConversation(summary.conversation_id);
-      conversation.title = summary.title;
-      conversation.status = summary.status;
-      conversation.updatedAt = summary.updated_at;
-    }
+    this.#notes = new Map();
+    for (const summary of ready.conversations ?? []) this.#applySummary(summary);
     for (const snapshot of ready.messages ?? []) {
       // Tool messages are the model's working material; the UI shows tool progress lines instead.
       if (snapshot.role !== 'user' && snapshot.role !== 'assistant') continue;
@@ -224,6 +252,7 @@ export class ConversationModel extends EventTarget {
       };
       if (snapshot.client_msg_id !== undefined) item.clientMsgId = snapshot.client_msg_id;
       if (snapshot.turn_id !== undefined) item.turnId = snapshot.turn_id;
+      if (snapshot.citations !== undefined) item.citations = snapshot.citations;
       this.#addMessage(item);
       if (snapshot.client_msg_id !== undefined) this.pending.delete(snapshot.client_msg_id);
     }
@@ -243,7 +272,71 @@ export class ConversationModel extends EventTarget {
       message.status = 'streaming';
     }
     for (const pending of ready.pending_confirmations ?? []) this.#addConfirmation(pending);
+    this.#restoreTools(toolsSeen);
+    this.#restoreNotes(notesSeen);
     this.#changed('reset');
+  }
+
+  /**
+   * Put notes (hand-offs) seen before a rebuild back into their conversations: before the
+   * answer of the turn they arrived in when the snapshot holds it, else at the end. The
+   * conversation's profile itself comes from the snapshot.
+   *
+   * @param {NoteItem[]} notes in the order they were first seen
+   */
+  #restoreNotes(notes) {
+    for (const note of notes) {
+      const conversation = this.conversations.get(note.conversationId);
+      if (!conversation) continue;
+      // Seq numbers start afresh under a new epoch: a kept note must not claim one.
+      note.id = `kept-${++this.#unnumberedNotes}`;
+      this.#notes.set(note.id, note);
+      const answer = conversation.items.findIndex(
+        (item) =>
+          note.turnId !== undefined &&
+          item.kind === 'message' &&
+          item.role === 'assistant' &&
+          item.turnId === note.turnId,
+      );
+      if (answer < 0) conversation.items.push(note);
+      else conversation.items.splice(answer, 0, note);
+    }
+  }
+
+  /** @param {ConversationSummary} summary */
+  #applySummary(summary) {
+    const conversation = this.#ensureConversation(summary.conversation_id);
+    conversation.title = summary.title;
+    conversation.status = summary.status;
+    conversation.updatedAt = summary.updated_at;
+    if (summary.profile !== undefined) conversation.profile = summary.profile;
+  }
+
+  /**
+   * Put tool lines seen before a rebuild back into the rebuilt transcript, each before its
+   * turn's answer, when the snapshot still holds that turn (a message or a running turn).
+   * Tool lines of turns the snapshot left out go with them.
+   *
+   * @param {ToolItem[]} tools in the order they were first seen
+   */
+  #restoreTools(tools) {
+    for (const tool of tools) {
+      const conversation = this.conversations.get(tool.conversationId);
+      if (!conversation) continue;
+      const turnShown =
+        this.turns.has(tool.turnId) ||
+        conversation.items.some((item) => item.kind === 'message' && item.turnId === tool.turnId);
+      if (!turnShown) continue;
+      // Its turn ended while this tab was away without the result arriving here: as turn_end does.
+      if (tool.status === 'running' && !this.turns.has(tool.turnId)) tool.status = 'failed';
+      this.#tools.set(tool.id, tool);
+      const answer = conversation.items.findIndex(
+        (item) =>
+          item.kind === 'message' && item.role === 'assistant' && item.turnId === tool.turnId,
+      );
+      if (answer < 0) conversation.items.push(tool);
+      else conversation.items.splice(answer, 0, tool);
+    }
   }
 
   /**
@@ -255,12 +348,8 @@ export class ConversationModel extends EventTarget {
   refresh(ready) {
     this.user = ready.user;
     this.connectionId = ready.connection_id;
-    for (const summary of ready.conversations ?? []) {
-      const conversation = this.#ensureConversation(summary.conversation_id);
-      conversation.title = summary.title;
-      conversation.status = summary.status;
-      conversation.updatedAt = summary.updated_at;
-    }
+    if (ready.profiles !== undefined) this.profiles = ready.profiles;
+    for (const summary of ready.conversations ?? []) this.#applySummary(summary);
     this.#changed('ready');
   }
 
@@ -279,6 +368,14 @@ export class ConversationModel extends EventTarget {
       case 'message': {
         const pending = this.pending.get(frame.client_msg_id);
         this.pending.delete(frame.client_msg_id);
+        if (pending && !pending.conversationId && !this.conversations.has(frame.conversation_id)) {
+          // Our own message started this conversation: it runs under the profile the message
+          // asked for, or the default one when it named none (protocol.md, user_message.profile).
+          const profile = pending.profile ?? this.defaultProfile?.id;
+          if (profile !== undefined) {
+            this.#ensureConversation(frame.conversation_id).profile = profile;
+          }
+        }
         if (!this.#messages.has(frame.message_id)) {
           /** @type {MessageItem} */
           const item = {
@@ -320,6 +417,9 @@ export class ConversationModel extends EventTarget {
         );
         tool.status = frame.ok ? 'ok' : 'failed';
         tool.summary = frame.summary;
+        // A view is part of the logged frame, so every tab and every replay sets the same one.
+        if (frame.view !== undefined) tool.view = frame.view;
+        if (frame.export !== undefined) tool.export = frame.export;
         break;
       }
       case 'response_delta': {
@@ -346,6 +446,7 @@ export class ConversationModel extends EventTarget {
         message.text = frame.text;
         message.status = 'complete';
         message.usage = frame.usage;
+        if (frame.citations !== undefined) message.citations = frame.citations;
         break;
       }
       case 'confirm_request':
@@ -387,6 +488,8 @@ export class ConversationModel extends EventTarget {
         const conversation = this.#ensureConversation(frame.conversation_id);
         conversation.status = frame.status;
         if (frame.title !== undefined) conversation.title = frame.title;
+        if (frame.profile !== undefined) conversation.profile = frame.profile;
+        if (frame.note !== undefined) this.#addNote(frame, frame.note);
         break;
       }
       default:
@@ -487,6 +590,25 @@ export class ConversationModel extends EventTarget {
     return tool;
   }
 
+  /**
+   * A note in the transcript (a hand-off), once per logged frame: a frame applied twice keeps
+   * its `seq`, so it adds nothing the second time.
+   *
+   * @param {import('./types.js').ConversationUpdatedFrame} frame
+   * @param {string} text
+   */
+  #addNote(frame, text) {
+    const id = frame.seq !== undefined ? `seq-${frame.seq}` : `local-${++this.#unnumberedNotes}`;
+    if (this.#notes.has(id)) return;
+    /** @type {NoteItem} */
+    const note = { kind: 'note', id, conversationId: frame.conversation_id, text };
+    if (frame.profile !== undefined) note.profile = frame.profile;
+    const turn = this.activeTurn(frame.conversation_id);
+    if (turn) note.turnId = turn.turnId;
+    this.#notes.set(id, note);
+    this.#ensureConversation(frame.conversation_id).items.push(note);
+  }
+
   /** @param {PendingConfirmation} request */
   #addConfirmation(request) {
     const existing = this.confirmations.get(request.token);
@@ -504,6 +626,9 @@ export class ConversationModel extends EventTarget {
       expiresAt: request.expires_at,
       status: 'pending',
     };
+    if (request.fields !== undefined) item.fields = request.fields;
+    if (request.source !== undefined) item.source = request.source;
+    if (request.destructive !== undefined) item.destructive = request.destructive;
     this.confirmations.set(request.token, item);
     this.#ensureConversation(request.conversation_id).items.push(item);
   }

@@ -39,6 +39,7 @@
  * @property {string} text
  * @property {string} [conversation_id]
  * @property {Record<string, unknown>} [context]
+ * @property {string} [profile] the profile a new conversation is bound to; only on its first message
  */
 
 /**
@@ -110,6 +111,26 @@
  * @property {string} title
  * @property {string} status
  * @property {string} updated_at
+ * @property {string} [profile] the profile it runs under; absent for conversations older than profiles
+ */
+
+/**
+ * @typedef {object} ProfileSummary a profile (copilot) the user may start a conversation with
+ * @property {string} id what `user_message.profile` names
+ * @property {string} title
+ * @property {string} [description]
+ * @property {string} [greeting] the assistant's first words in a new conversation
+ * @property {string[]} [suggestions] example prompts for a new conversation
+ * @property {boolean} [default] true on the profile a conversation gets when it names none
+ */
+
+/**
+ * @typedef {object} Citation the source behind one `[n]` marker of an answer
+ * @property {number} n the marker's number: `[1]` is cited by `n: 1`
+ * @property {string} document_id
+ * @property {string} title
+ * @property {string} [url] a link back to the document in the host app
+ * @property {string} snippet the start of the cited passage
  */
 
 /**
@@ -122,6 +143,7 @@
  * @property {string} created_at
  * @property {string} [client_msg_id]
  * @property {string} [turn_id]
+ * @property {Citation[]} [citations] on an assistant message that cites sources
  */
 
 /**
@@ -133,6 +155,9 @@
  * @property {Record<string, unknown>} params
  * @property {string} summary
  * @property {string} expires_at
+ * @property {ConfirmField[]} [fields] labels and types of the params, for the card
+ * @property {string} [source] the tool source (host app) that will run the action
+ * @property {boolean} [destructive] the host says the action may delete or overwrite data
  */
 
 /**
@@ -142,6 +167,71 @@
  * @property {string} message_id
  * @property {string} text partial text streamed so far
  * @property {string} [status]
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Views of tool results and fields of confirmation cards
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * @typedef {'text' | 'number' | 'money' | 'date' | 'percent'} ValueType how a value is shown:
+ *   numbers and money are JSON numbers or decimal strings, dates ISO 8601 strings, percent a
+ *   fraction (0.25 is 25%)
+ */
+
+/**
+ * @typedef {object} ViewColumn a column of a table, or a series of a chart
+ * @property {string} key the rows' key holding this column's values
+ * @property {string} label
+ * @property {ValueType} [type] required on table columns; "number" when absent on a series
+ * @property {string} [currency] ISO 4217, for money
+ */
+
+/**
+ * @typedef {object} TableView
+ * @property {'table'} kind
+ * @property {string} [title]
+ * @property {ViewColumn[]} columns
+ * @property {Record<string, unknown>[]} rows
+ * @property {number} [total_rows] how many rows there were before the view was cut
+ */
+
+/**
+ * @typedef {object} ChartView
+ * @property {'chart'} kind
+ * @property {'bar' | 'line' | 'pie'} chart
+ * @property {string} [title]
+ * @property {string} x the rows' key of the category (x axis, pie slices)
+ * @property {ViewColumn[]} series
+ * @property {Record<string, unknown>[]} rows
+ * @property {number} [total_rows]
+ */
+
+/**
+ * @typedef {object} MetricItem one KPI card
+ * @property {string} label
+ * @property {unknown} value
+ * @property {string} [hint]
+ * @property {ValueType} [type]
+ * @property {string} [currency]
+ */
+
+/**
+ * @typedef {object} MetricsView
+ * @property {'metrics'} kind
+ * @property {string} [title]
+ * @property {MetricItem[]} items
+ */
+
+/** @typedef {TableView | ChartView | MetricsView} View */
+
+/**
+ * @typedef {object} ConfirmField how one param of an action is labelled and shown on its card
+ * @property {string} key the params' key
+ * @property {string} label
+ * @property {ValueType | 'list'} type "list": an array of records, shown as a small table
+ * @property {string} [currency] ISO 4217, for money
+ * @property {ViewColumn[]} [columns] the columns of a list
  */
 
 // ---------------------------------------------------------------------------------------------
@@ -161,6 +251,7 @@
  * @property {MessageSnapshot[]} [messages]
  * @property {PendingConfirmation[]} pending_confirmations
  * @property {ActiveTurn[]} active_turns
+ * @property {ProfileSummary[]} [profiles] the profiles this user may start a conversation with
  */
 
 /**
@@ -204,6 +295,8 @@
  * @property {string} name
  * @property {boolean} ok
  * @property {string} summary
+ * @property {View} [view] a table, chart or metrics view of the result, for people to look at
+ * @property {string} [export] the path of a CSV of all the view's rows, relative to the server
  * @property {number} [seq]
  */
 
@@ -225,6 +318,7 @@
  * @property {string} message_id
  * @property {string} text
  * @property {Usage} usage
+ * @property {Citation[]} [citations] the sources of the `[n]` markers the text uses
  * @property {number} [seq]
  */
 
@@ -240,6 +334,7 @@
  * @property {string} expires_at ISO 8601 UTC
  * @property {string} [source] the tool source (host app) of the tool; absent for a built-in one
  * @property {boolean} [destructive] the host says the action may delete or overwrite data
+ * @property {ConfirmField[]} [fields] labels and types of the params, for the card
  * @property {number} [seq]
  */
 
@@ -291,6 +386,8 @@
  * @property {string} conversation_id
  * @property {string} status
  * @property {string} [title]
+ * @property {string} [profile] the profile the conversation runs under (after a hand-off, the new one)
+ * @property {string} [note] a line to show in the conversation, e.g. why it was handed over
  * @property {number} [seq]
  */
 
@@ -335,6 +432,18 @@
  * @property {Usage} [usage]
  * @property {ErrorFrame} [error] why a pending message failed
  * @property {Record<string, unknown>} [context]
+ * @property {string} [profile] the profile a pending message asks a new conversation for
+ * @property {Citation[]} [citations] the sources of an answer's `[n]` markers
+ */
+
+/**
+ * @typedef {object} NoteItem a line about the conversation itself, e.g. a hand-off
+ * @property {'note'} kind
+ * @property {string} id
+ * @property {string} conversationId
+ * @property {string} text
+ * @property {string} [profile] the profile the conversation runs under from here on
+ * @property {string} [turnId] the turn that was running when it arrived
  */
 
 /**
@@ -347,6 +456,8 @@
  * @property {Record<string, unknown>} arguments
  * @property {'running' | 'ok' | 'failed'} status
  * @property {string} [summary]
+ * @property {View} [view] from `tool_result.view`, as sent (the widget checks it before drawing)
+ * @property {string} [export] from `tool_result.export`
  */
 
 /**
@@ -369,9 +480,12 @@
  * @property {string} expiresAt
  * @property {'pending' | ConfirmationStatus} status
  * @property {ActionOutcome} [outcome] set when the action ran
+ * @property {ConfirmField[]} [fields] from `confirm_request.fields`
+ * @property {string} [source] the tool source (host app) that will run the action
+ * @property {boolean} [destructive] the host says the action may delete or overwrite data
  */
 
-/** @typedef {MessageItem | ToolItem | ConfirmationItem} ConversationItem */
+/** @typedef {MessageItem | ToolItem | ConfirmationItem | NoteItem} ConversationItem */
 
 /**
  * @typedef {object} Conversation
@@ -379,6 +493,7 @@
  * @property {string} title
  * @property {string} status
  * @property {string} [updatedAt]
+ * @property {string} [profile] the id of the profile it runs under, when known
  * @property {ConversationItem[]} items messages, tool progress and confirmations in arrival order
  * @property {boolean} otherTabTyping the user is typing in this conversation in another tab
  */

@@ -78,6 +78,7 @@ class ErrorCode(StrEnum):
     CONFIRMATION_NOT_FOUND = "confirmation_not_found"
     CONFIRMATION_NOT_PENDING = "confirmation_not_pending"
     CONFIRMATION_EXPIRED = "confirmation_expired"
+    PROFILE_NOT_FOUND = "profile_not_found"
     TURN_IN_PROGRESS = "turn_in_progress"
     NO_ACTIVE_TURN = "no_active_turn"
     MESSAGE_TOO_LONG = "message_too_long"
@@ -151,6 +152,9 @@ ERROR_INFO: Final[Mapping[ErrorCode, ErrorInfo]] = MappingProxyType(
         ),
         ErrorCode.CONFIRMATION_EXPIRED: ErrorInfo(
             "the confirmation passed its `expires_at` before the decision arrived", False
+        ),
+        ErrorCode.PROFILE_NOT_FOUND: ErrorInfo(
+            "`user_message.profile` (or the REST create) names no configured profile", False
         ),
         ErrorCode.TURN_IN_PROGRESS: ErrorInfo(
             "a turn is running in this conversation and the policy rejects a second one;"

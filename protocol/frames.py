@@ -92,6 +92,8 @@ class UserMessage:
         text: What the user wrote.
         conversation_id: The conversation to continue; absent starts a new one.
         context: Host-app context for this message (current page, selected record, ...).
+        profile: The profile (copilot) a new conversation is bound to; absent takes the
+            default one. Only read on the message that starts a conversation.
     """
 
     type: ClassVar[FrameType] = FrameType.USER_MESSAGE
@@ -99,6 +101,7 @@ class UserMessage:
     text: str
     conversation_id: Id | None = None
     context: JsonObject | None = None
+    profile: Id | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -226,12 +229,39 @@ class TurnError:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConversationSummary:
-    """One conversation in the ``ready`` snapshot."""
+    """One conversation in the ``ready`` snapshot.
+
+    Attributes:
+        profile: The profile the conversation runs under; absent for a conversation that
+            started before profiles existed.
+    """
 
     conversation_id: Id
     title: str
     status: str
     updated_at: Timestamp
+    profile: Id | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfileSummary:
+    """A profile (copilot) the user may start a conversation with, in the ``ready`` frame.
+
+    Attributes:
+        id: What ``user_message.profile`` names.
+        title: Its display name.
+        description: One line on what it is for.
+        greeting: The assistant's first words in a new conversation, for the widget to show.
+        suggestions: Example prompts for a new conversation.
+        default: True on the profile a conversation gets when it names none.
+    """
+
+    id: Id
+    title: str
+    description: str | None = None
+    greeting: str | None = None
+    suggestions: tuple[str, ...] | None = None
+    default: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -256,7 +286,10 @@ class MessageSnapshot:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PendingConfirmation:
-    """A confirmation still waiting for a decision, in the ``ready`` snapshot."""
+    """A confirmation still waiting for a decision, in the ``ready`` snapshot.
+
+    ``source`` and ``destructive`` are as on its ``confirm_request``.
+    """
 
     token: Id
     conversation_id: Id
@@ -265,6 +298,8 @@ class PendingConfirmation:
     params: JsonObject
     summary: str
     expires_at: Timestamp
+    source: Name | None = None
+    destructive: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -304,6 +339,7 @@ class Ready:
         messages: Recent messages of those conversations.
         pending_confirmations: Confirmations waiting for a decision.
         active_turns: Turns still running, with their partial text.
+        profiles: The profiles this user may start a conversation with.
     """
 
     type: ClassVar[FrameType] = FrameType.READY
@@ -317,6 +353,7 @@ class Ready:
     messages: tuple[MessageSnapshot, ...] | None = None
     pending_confirmations: tuple[PendingConfirmation, ...]
     active_turns: tuple[ActiveTurn, ...]
+    profiles: tuple[ProfileSummary, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -483,12 +520,20 @@ class TurnEnd:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConversationUpdated:
-    """A conversation was renamed, archived or escalated; seen by every tab."""
+    """A conversation was created, renamed, archived, escalated or handed to another profile;
+    seen by every tab.
+
+    Attributes:
+        profile: The profile the conversation runs under (after a hand-off, the new one).
+        note: A line to show in the conversation, e.g. why it was handed over.
+    """
 
     type: ClassVar[FrameType] = FrameType.CONVERSATION_UPDATED
     conversation_id: Id
     status: str
     title: str | None = None
+    profile: Id | None = None
+    note: str | None = None
     seq: Count | None = None
 
 

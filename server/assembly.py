@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import openai
-from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.config import Settings
@@ -23,6 +22,7 @@ from server.ops.background import BackgroundJobs
 from server.ops.demo_knowledge import load_demo_knowledge
 from server.ops.pages import ReadinessParts
 from server.ops.shutdown import drain_worker
+from server.profiles.config import load_profile_catalog
 from server.rest.resources import RestResources
 from server.rest.webhooks import EscalationWebhook
 from server.security.auth import TokenVerifier
@@ -35,6 +35,7 @@ from server.tools.registry import ToolRegistry
 from server.tools.sources.manager import open_tool_sources
 from server.turns.budgets import Budgets
 from server.turns.engine import TurnEngine
+from server.turns.handoff import Handoffs
 from server.turns.history_cache import HistoryCache
 from server.turns.llm import ModelClient
 from server.turns.tool_runner import ToolRunner
@@ -47,7 +48,7 @@ from storage.feedback import FeedbackStore
 from storage.frame_log import FrameLog
 from storage.history import HistoryStore
 from storage.leases import TurnLeases
-from storage.redis_client import connect_redis
+from storage.redis_client import RedisClient, RedisMode, connect_redis
 from storage.small_stores import ContextCache, ControlChannel, WindowCounter
 from storage.transcripts import TranscriptStore
 from storage.turn_queue import TurnQueue
@@ -71,6 +72,8 @@ class Worker:
 async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Worker:
     """Connect to the database, Redis and the model, build every part and start the
     background jobs; ``stack`` closes them all in reverse order."""
+    # A wrong profiles file stops the worker before it connects to anything.
+    profiles = load_profile_catalog(settings)
     db = Database(settings.database_url)
     stack.push_async_callback(db.close)
     metrics.instrument_database(db.engine)
@@ -104,10 +107,11 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
     notices = Notices(hub)
     model = ModelClient(settings, clients)
     limits = Limits(settings, redis, transcripts)
-    snapshots = Snapshots(transcripts, confirmations, leases, frame_log)
+    snapshots = Snapshots(transcripts, confirmations, leases, frame_log, profiles)
     verifier = TokenVerifier(settings)
 
-    tool_runner = ToolRunner(settings, tools, hub, confirmations, db)
+    handoffs = Handoffs(profiles, transcripts, hub)
+    tool_runner = ToolRunner(settings, tools, hub, confirmations, db, handoffs)
     history = HistoryCache(
         ContextCache(redis, prefix=prefix, max_bytes=settings.context_cache_max_bytes),
         transcripts,
@@ -125,6 +129,8 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
         hub,
         leases,
         notices,
+        profiles,
+        handoffs,
         knowledge=knowledge.search,
     )
     worker_id = settings.worker_id or f"w_{secrets.token_hex(4)}"
@@ -140,6 +146,7 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
         notices,
         tool_runner,
         loop,
+        profiles,
     )
 
     if settings.dev and settings.demo_knowledge:
@@ -180,6 +187,7 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
             verifier=verifier,
             hub=hub,
             tools=tools,
+            profiles=profiles,
             model_name=model.model,
             feedback=feedback,
             history=HistoryStore(db),
@@ -230,11 +238,12 @@ def model_clients(settings: Settings) -> list[openai.AsyncOpenAI]:
     ]
 
 
-async def open_redis(settings: Settings) -> Redis:
+async def open_redis(settings: Settings) -> RedisClient:
     # A worker starts even while Redis is down: /readyz reports it, sockets are refused with
     # 1013 until it answers, and everything reconnects as after a later outage.
     return await connect_redis(
         settings.redis_url,
+        mode=RedisMode(settings.redis_mode),
         max_connections=settings.redis_max_connections,
         require_reachable=False,
     )

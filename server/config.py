@@ -18,6 +18,7 @@ from typing import Any, Literal
 DoubleTextingPolicy = Literal["queue", "reject", "interrupt"]
 LogFormat = Literal["auto", "json", "text"]
 DemoErpMode = Literal["host", "pack", "off"]
+RedisModeName = Literal["auto", "standalone", "cluster", "sentinel"]
 
 
 def _setting(default: Any, doc: str, *, env: str | None = None, secret: bool = False) -> Any:
@@ -40,8 +41,15 @@ class Settings:
     redis_url: str | None = _setting(
         None, "Redis URL; unset runs the embedded single-process store", env="REDIS_URL"
     )
+    redis_mode: RedisModeName = _setting(
+        "auto",
+        "how to reach REDIS_URL: auto (a redis+sentinel:// URL means sentinel, a node with "
+        "cluster_enabled:1 means cluster, else standalone), standalone, cluster or sentinel",
+    )
     redis_prefix: str = _setting("parley:", "prefix of every Redis key and channel")
-    redis_max_connections: int = _setting(64, "size of the blocking Redis connection pool")
+    redis_max_connections: int = _setting(
+        64, "Redis connections: the blocking pool's size; per node on a cluster"
+    )
     worker_id: str | None = _setting(
         None, "name of this worker in leases and logs (random if unset)"
     )
@@ -176,6 +184,11 @@ class Settings:
     )
     tool_sources: str | None = _setting(
         None, "TOML file of host apps whose tools Parley calls over the network ([[source]])"
+    )
+    profiles: str | None = _setting(
+        None,
+        "TOML file of assistant profiles ([[profile]]: prompt, tools, model, roles, budgets); "
+        "unset: one default profile made of these settings",
     )
     demo_erp: DemoErpMode = _setting(
         "host",

@@ -31,19 +31,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from storage.errors import CorruptState
 from storage.keys import DEFAULT_PREFIX, KeySpace, UserKey
 from storage.redis_client import (
+    RedisClient,
     reply_int,
     reply_list,
     reply_str,
     state_errors,
+    wakeup_publish_command,
 )
 
 # Every frame handed to append starts like this; the seq is spliced in after the brace.
@@ -55,33 +56,41 @@ READ_CHUNK = 256
 # How long a writer's last append is remembered for a retried call. It must outlast
 # redis-py's retries (a few socket timeouts plus backoff); a minute leaves a wide margin.
 APPEND_REPLAY_WINDOW_MS = 60_000
+# How many users' last given seq a writer remembers (about 100 bytes each). A user it has
+# forgotten loses only the writer's own check against a log that went back; the hubs that
+# heard the user's frames still check theirs (FrameLog.position's ``at_least``).
+WRITER_MEMORY_USERS = 10_000
 # Keys of idle users expire after twice the frame age bound, and never sooner than this.
 MIN_KEY_TTL_MS = 86_400_000
 
 _APPEND_LUA = """
 -- KEYS: 1 log meta hash, 2 frames stream, 3 writers hash
 -- ARGV: 1 epoch for a new log, 2 max_len, 3 max_age_ms, 4 key ttl ms, 5 writers ttl ms,
---       6 channel, 7 writer id, 8 writer's call number, 9.. frames without seq
+--       6 channel, 7 writer id, 8 writer's call number, 9 epoch the writer last appended
+--       under ('' if none), 10 last seq it was given there, 11.. frames without seq
+-- Returns {first seq, epoch}.
 local previous = redis.call('HGET', KEYS[3], ARGV[7])
 if previous then
   local call, first = string.match(previous, '^(%d+) (%d+)$')
   if call == ARGV[8] then
     -- This very call already ran and its reply was lost: answer the same, do nothing.
-    return tonumber(first)
+    return {tonumber(first), redis.call('HGET', KEYS[1], 'epoch')}
   end
 end
-if redis.call('HEXISTS', KEYS[1], 'epoch') == 0 then
-  -- A new log (first use, or Redis lost the old one): a fresh epoch, numbering from 1,
-  -- and no stream entries left over from an older log.
+local head = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+if not head[1] or (head[1] == ARGV[9] and tonumber(head[2]) < tonumber(ARGV[10])) then
+  -- A new log (first use, or Redis lost the old one), or a log behind a seq already given
+  -- out under its epoch (a failover to a replica that missed the last writes): a fresh
+  -- epoch, numbering from 1, and no stream entries left over. Never a seq given twice.
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', 0)
 end
-local count = #ARGV - 8
+local count = #ARGV - 10
 local first = redis.call('HINCRBY', KEYS[1], 'seq', count) - count + 1
 local texts = {}
 for i = 1, count do
   local seq = string.format('%d', first + i - 1)
-  local text = '{"seq":' .. seq .. ',' .. string.sub(ARGV[8 + i], 2)
+  local text = '{"seq":' .. seq .. ',' .. string.sub(ARGV[10 + i], 2)
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 's', seq, 'f', text)
   texts[i] = text
 end
@@ -96,14 +105,20 @@ redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[7], ARGV[8] .. ' ' .. string.format('%d', first))
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 redis.call('PUBLISH', ARGV[6], table.concat(texts, '\\n'))
-return first
+return {first, redis.call('HGET', KEYS[1], 'epoch')}
 """
+# The publish above names the command literally (a script's commands are best spelled out,
+# not passed in): on a cluster the same script publishes with SPUBLISH instead, so the
+# wake-up goes only to the shard that owns the user's slot (the channel carries the
+# user's hash tag, like the keys).
+assert _APPEND_LUA.count("'PUBLISH'") == 1
 
 _POSITION_LUA = """
 -- KEYS: 1 log meta hash, 2 frames stream
--- ARGV: 1 epoch for a new log, 2 key ttl ms
+-- ARGV: 1 epoch for a new log, 2 key ttl ms, 3 epoch the caller knows ('' if none),
+--       4 a seq the caller knows was given out under it
 local head = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
-if not head[1] then
+if not head[1] or (head[1] == ARGV[3] and tonumber(head[2]) < tonumber(ARGV[4])) then
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', 0)
   head = {ARGV[1], '0'}
@@ -158,7 +173,7 @@ class FrameLog:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         prefix: str = DEFAULT_PREFIX,
         max_len: int = 10_000,
@@ -184,7 +199,9 @@ class FrameLog:
         self._max_len = max_len
         self._max_age_ms = max(1, round(max_age_s * 1000))
         self._key_ttl_ms = max(2 * self._max_age_ms, MIN_KEY_TTL_MS)
-        self._append_script = redis.register_script(_APPEND_LUA)
+        self._append_script = redis.register_script(
+            _APPEND_LUA.replace("'PUBLISH'", f"'{wakeup_publish_command(redis)}'")
+        )
         self._position_script = redis.register_script(_POSITION_LUA)
         self._read_tail_script = redis.register_script(_READ_TAIL_LUA)
         # This log's identity as a writer, its call counter, and the per-user gate that
@@ -193,6 +210,9 @@ class FrameLog:
         self._writer_id = secrets.token_hex(8)
         self._calls = itertools.count(1)
         self._in_flight = _PerUserGate()
+        # The last seq this writer was given per user, so that a log found behind it is
+        # renewed rather than numbered on (see the append script).
+        self._given = _RecentHeads(WRITER_MEMORY_USERS)
 
     def channel(self, user: UserKey) -> str:
         """The pub/sub channel on which each append publishes its batch for ``user``."""
@@ -237,6 +257,7 @@ class FrameLog:
 
     async def _append(self, user: UserKey, frames: Sequence[str], call: int) -> list[LoggedFrame]:
         meta = self._keys.log_meta(user)
+        given = self._given.get(user)
         with state_errors("frame log append"):
             reply = await self._append_script(
                 keys=[meta, self._keys.log_frames(user), self._keys.log_writers(user)],
@@ -249,26 +270,45 @@ class FrameLog:
                     self.channel(user),
                     self._writer_id,
                     call,
+                    given.epoch if given else "",
+                    given.last_seq if given else 0,
                     *frames,
                 ],
             )
-        first = reply_int(reply, meta)
+        first_reply, epoch_reply = reply_list(reply, meta)
+        first = reply_int(first_reply, meta)
+        self._given.remember(
+            user, StreamPosition(reply_str(epoch_reply, meta), first + len(frames) - 1)
+        )
         return [
             LoggedFrame(seq, splice_seq(seq, frame))
             for seq, frame in enumerate(frames, start=first)
         ]
 
-    async def position(self, user: UserKey) -> StreamPosition:
+    async def position(
+        self, user: UserKey, *, at_least: StreamPosition | None = None
+    ) -> StreamPosition:
         """The user's epoch and last seq; makes the log (new epoch, seq 0) if there is none.
+
+        ``at_least`` is a position the caller knows was reached (the newest frame it heard).
+        A log under that epoch that stands before it lost writes (a failover to a replica
+        that had not received them): it is made anew under a new epoch, as if it were gone,
+        since numbering on from where it stands would give a seq out twice.
 
         Raises:
             StateUnavailable: Redis could not be reached.
         """
         meta = self._keys.log_meta(user)
+        known = at_least or self._given.get(user)
         with state_errors("frame log position"):
             reply = await self._position_script(
                 keys=[meta, self._keys.log_frames(user)],
-                args=[_new_epoch(), self._key_ttl_ms],
+                args=[
+                    _new_epoch(),
+                    self._key_ttl_ms,
+                    known.epoch if known else "",
+                    known.last_seq if known else 0,
+                ],
             )
         epoch, last_seq = reply_list(reply, meta)
         return StreamPosition(reply_str(epoch, meta), reply_int(last_seq, meta))
@@ -336,6 +376,23 @@ class FrameLog:
         except UnicodeDecodeError as exc:
             raise CorruptState("published message", "not utf-8") from exc
         return [_logged(line, "published message") for line in text.split("\n")]
+
+
+class _RecentHeads:
+    """The last position seen per user, for the ``limit`` users appended for most recently."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._heads: OrderedDict[UserKey, StreamPosition] = OrderedDict()
+
+    def get(self, user: UserKey) -> StreamPosition | None:
+        return self._heads.get(user)
+
+    def remember(self, user: UserKey, head: StreamPosition) -> None:
+        self._heads[user] = head
+        self._heads.move_to_end(user)
+        if len(self._heads) > self._limit:
+            self._heads.popitem(last=False)
 
 
 class _PerUserGate:

@@ -81,9 +81,14 @@ class HistoryStore:
             rows = list((await session.exec(query)).all())
         return page_of(rows, limit, lambda row: (row.created_at, row.id))
 
-    async def create_conversation(self, owner: UserKey, title: str) -> Conversation:
-        """A new, empty conversation of the owner with the title as given."""
-        conversation = Conversation(tenant=owner.tenant, user_id=owner.user, title=title)
+    async def create_conversation(
+        self, owner: UserKey, title: str, profile: str | None = None
+    ) -> Conversation:
+        """A new, empty conversation of the owner with the title as given, bound to
+        ``profile``."""
+        conversation = Conversation(
+            tenant=owner.tenant, user_id=owner.user, title=title, profile=profile
+        )
         async with self._db.session() as session:
             session.add(conversation)
             await session.commit()

@@ -31,9 +31,15 @@ and context entries after the TTL their caller gives. ``turns:deadlines``
 and ``queues:waiting`` have no TTL; release, forget and sweepers remove their entries.
 
 Every per-user key carries the user's hash tag, so Redis Cluster keeps one user's keys
-in one slot and a Lua script may touch several of them. Parts that come from outside
-(tenant, user, conversation and turn ids, ...) are escaped with :func:`escape`, so no id
-can open a second hash tag, end the tag early, or make two different ids share a key.
+in one slot and a Lua script may touch several of them. The global keys (``turns:deadlines``,
+``queues:waiting``, each ``rate:`` counter) are one key each, in slots of their own: they are
+written by plain commands or single-key scripts, never by a script beside a user's keys.
+Channels follow the same rule: on a cluster they are sharded channels (``SPUBLISH``), and a
+user's lives in the user's slot, beside the log whose append script publishes on it.
+
+Parts that come from outside (tenant, user, conversation and turn ids, ...) are escaped
+with :func:`escape`, so no id can open a second hash tag, end the tag early, or make two
+different ids share a key.
 """
 
 from __future__ import annotations

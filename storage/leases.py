@@ -34,11 +34,11 @@ import time
 from dataclasses import asdict, dataclass
 
 import orjson
-from redis.asyncio import Redis
 
 from storage.errors import CorruptState
 from storage.keys import DEFAULT_PREFIX, KeySpace, UserKey
 from storage.redis_client import (
+    RedisClient,
     reply_int,
     reply_list,
     reply_optional_str,
@@ -148,7 +148,7 @@ class TurnClaim:
 class TurnLeases:
     """Turn slots, claims and partial text of running turns (invariants 3 and 4)."""
 
-    def __init__(self, redis: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str = DEFAULT_PREFIX) -> None:
         """
         Raises:
             ValueError: the prefix contains braces.

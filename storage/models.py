@@ -84,6 +84,8 @@ class Conversation(SQLModel, table=True):
     title: str = Field(default="New conversation", max_length=200)
     status: str = Field(default="active", max_length=20)  # active | archived | escalated
     message_count: int = Field(default=0)
+    # The assistant profile it runs under (None: started before profiles existed).
+    profile: str | None = Field(default=None, max_length=64)
     created_at: datetime = _time_column()
     updated_at: datetime = _time_column()
 
@@ -138,6 +140,8 @@ class UsageRecord(SQLModel, table=True):
     total_tokens: int = Field(default=0)
     cost_usd: Decimal = Field(default=Decimal(0), sa_column=Column(Numeric(14, 6), nullable=False))
     estimated: bool = Field(default=False)
+    # The profile of the conversation the call was made for.
+    profile: str | None = Field(default=None, max_length=64)
     created_at: datetime = _time_column()
 
 
@@ -172,6 +176,12 @@ class Confirmation(SQLModel, table=True):
     decided_by_connection: str | None = Field(default=None, max_length=40)
     execution_result: Any = _json_column()
     audit_id: str | None = Field(default=None, max_length=40)
+    # As on the card: the tool source (host app) that will run the action (None for a tool of
+    # an in-process pack), and whether the host said it may delete or overwrite data.
+    source: str | None = Field(default=None, max_length=100)
+    destructive: bool | None = Field(default=None)
+    # The profile of the conversation that asked, copied onto the action's audit rows.
+    profile: str | None = Field(default=None, max_length=64)
 
 
 class AuditEvent(SQLModel, table=True):
@@ -192,6 +202,8 @@ class AuditEvent(SQLModel, table=True):
     via_ai: bool = Field(default=True)
     # The tool source (host app) of the tool; None for a tool of an in-process pack.
     source: str | None = Field(default=None, max_length=100)
+    # The profile of the conversation the tool was called in.
+    profile: str | None = Field(default=None, max_length=64)
     confirmation_token: str | None = Field(default=None, max_length=64)
     conversation_id: str | None = Field(default=None, max_length=40)
     turn_id: str | None = Field(default=None, max_length=40)

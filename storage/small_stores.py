@@ -12,13 +12,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
 from storage import control_messages
 from storage.control_messages import ControlMessage
 from storage.errors import CorruptState
 from storage.keys import DEFAULT_PREFIX, KeySpace, UserKey
 from storage.redis_client import (
+    RedisClient,
+    is_cluster,
     reply_int,
     reply_list,
     state_errors,
@@ -34,7 +35,7 @@ class ContextCache:
     """The chat-message window last sent to the model for a conversation, cached."""
 
     def __init__(
-        self, redis: Redis, *, prefix: str = DEFAULT_PREFIX, max_bytes: int = 256 * 1024
+        self, redis: RedisClient, *, prefix: str = DEFAULT_PREFIX, max_bytes: int = 256 * 1024
     ) -> None:
         """
         Args:
@@ -137,7 +138,7 @@ return redis.call('ZCARD', KEYS[1])
 class Presence:
     """Which of a user's connections (tabs) are live, across all workers."""
 
-    def __init__(self, redis: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str = DEFAULT_PREFIX) -> None:
         """
         Raises:
             ValueError: the prefix contains braces.
@@ -208,7 +209,7 @@ class WindowCounter:
     and costs one key and one round trip per hit.
     """
 
-    def __init__(self, redis: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str = DEFAULT_PREFIX) -> None:
         """
         Raises:
             ValueError: the prefix contains braces.
@@ -243,16 +244,20 @@ class ControlChannel:
     """The global channel workers use to tell each other things (e.g. cancel a turn).
 
     Publishing and reading messages is here (``storage.control_messages`` has their form);
-    subscribing is the server's business (``redis.pubsub()``).
+    subscribing is the server's, through ``storage.redis_pubsub.WakeupSubscription``. On a
+    cluster the channel is a sharded one, like the users' channels: its messages (cancel,
+    a decided confirmation, start the next message) are rare, so one shard carries them
+    without becoming a hot spot, and no publish is copied to every node.
     """
 
-    def __init__(self, redis: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str = DEFAULT_PREFIX) -> None:
         """
         Raises:
             ValueError: the prefix contains braces.
         """
         self._redis = redis
         self._channel = KeySpace(prefix).control_channel()
+        self._sharded = is_cluster(redis)
 
     @property
     def channel(self) -> str:
@@ -270,7 +275,9 @@ class ControlChannel:
         """
         payload = control_messages.encode(message)
         with state_errors("control publish"):
-            return await self._redis.publish(self._channel, payload)
+            if self._sharded:
+                return int(await self._redis.spublish(self._channel, payload))
+            return int(await self._redis.publish(self._channel, payload))
 
     def read(self, data: bytes | str) -> ControlMessage | None:
         """The message a subscriber received as ``data``; None, after a warning naming what was

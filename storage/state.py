@@ -7,7 +7,8 @@ The implementation is split by concern:
 * ``storage.small_stores`` — context cache, presence, rate counters,
   the control channel,
 * ``storage.keys`` — every key and channel name,
-* ``storage.redis_client`` — connecting (real Redis or the embedded store).
+* ``storage.redis_client`` — connecting (one Redis, Sentinel, Cluster or the embedded store),
+* ``storage.redis_pubsub`` — listening to channels (plain or sharded pub/sub).
 
 Every class takes the client from :func:`connect_redis` and a key ``prefix``.
 """

@@ -44,14 +44,39 @@ class TranscriptStore:
             raise NotFound(f"conversation '{conversation_id}'")
         return found
 
-    async def create_conversation(self, owner: UserKey, title: str | None = None) -> Conversation:
+    async def create_conversation(
+        self, owner: UserKey, title: str | None = None, profile: str | None = None
+    ) -> Conversation:
         conversation = Conversation(
-            tenant=owner.tenant, user_id=owner.user, title=_title(title or "New conversation")
+            tenant=owner.tenant,
+            user_id=owner.user,
+            title=_title(title or "New conversation"),
+            profile=profile,
         )
         async with self._db.session() as session:
             session.add(conversation)
             await session.commit()
         return conversation
+
+    async def set_profile(self, owner: UserKey, conversation_id: str, profile: str) -> None:
+        """Move the owner's conversation to another profile (a hand-off).
+
+        Raises:
+            NotFound: no such conversation for this owner.
+        """
+        async with self._db.session() as session:
+            result = await session.exec(
+                update(Conversation)
+                .where(
+                    col(Conversation.id) == conversation_id,
+                    col(Conversation.tenant) == owner.tenant,
+                    col(Conversation.user_id) == owner.user,
+                )
+                .values(profile=profile)
+            )
+            await session.commit()
+        if result.rowcount == 0:
+            raise NotFound(f"conversation '{conversation_id}'")
 
     async def list_conversations(
         self, owner: UserKey, *, limit: int = 20, include_archived: bool = False
@@ -77,8 +102,10 @@ class TranscriptStore:
         *,
         text: str,
         client_msg_id: str,
+        profile: str | None = None,
     ) -> tuple[Conversation, Message, bool]:
-        """Store a user message, creating the conversation when ``conversation_id`` is None.
+        """Store a user message, creating the conversation when ``conversation_id`` is None
+        (bound to ``profile``).
 
         Returns the conversation, the message and whether it was new: a ``client_msg_id`` seen
         before returns the message stored then, so a resend is harmless.
@@ -90,7 +117,7 @@ class TranscriptStore:
         if earlier is not None:
             return await self.conversation(owner, earlier.conversation_id), earlier, False
         if conversation_id is None:
-            conversation = await self.create_conversation(owner, title=text)
+            conversation = await self.create_conversation(owner, title=text, profile=profile)
         else:
             conversation = await self.conversation(owner, conversation_id)
         message = Message(

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import time
 
-from redis.asyncio import Redis
-
 from storage.keys import DEFAULT_PREFIX, KeySpace, UserKey
-from storage.redis_client import reply_str, state_errors
+from storage.redis_client import RedisClient, reply_str, state_errors
 
 QUEUE_TTL_S = 3600
 
@@ -24,7 +22,7 @@ QUEUE_TTL_S = 3600
 class TurnQueue:
     """Pending turn requests per conversation, as opaque JSON texts, bounded in length."""
 
-    def __init__(self, redis: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._redis = redis
         self._keys = KeySpace(prefix)
 

@@ -27,8 +27,11 @@
     auto: true,
     /** Conversation a message without conversation_id starts. */
     newConversationId: 'c1',
-    /** Extra fields of the next ready frames (conversations, pending_confirmations, ...). */
-    snapshot: {},
+    /**
+     * Extra fields of the next ready frames (conversations, pending_confirmations, ...); a test
+     * may set the first ones before the page loads, as `window.parleyFakeInit.snapshot`.
+     */
+    snapshot: window.parleyFakeInit?.snapshot ?? {},
   };
 
   class FakeWebSocket {

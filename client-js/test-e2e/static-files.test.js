@@ -47,6 +47,10 @@ describe('the files parley serve publishes from client-js/', { skip }, () => {
       assert.match(String(response.headers.get('content-type')), /javascript/, file);
     }
     assert.equal((await get('/client/demo/index.html')).status, 200);
+    // The widget is one self-contained file: no import of another module to fetch.
+    const widget = await (await get('/client/widget.js')).text();
+    assert.match(widget, /customElements\.define\("parley-assistant"/);
+    assert.doesNotMatch(widget, /^import\s|\bimport\s*\(/m);
   });
 
   test('node_modules, tests, tooling and paths escaping the list are not', async () => {
@@ -60,6 +64,11 @@ describe('the files parley serve publishes from client-js/', { skip }, () => {
       '/client/test-browser/widget.test.js',
       '/client/test-e2e/harness.js',
       '/client/test-support/chromium.js',
+      // The widget's sources and build tool: the bundle at /client/widget.js is what ships.
+      '/client/widget/element.js',
+      '/client/widget/markdown.js',
+      '/client/tools/build-widget.js',
+      '/client/.prettierrc.json',
       '/client/demo/../package.json',
       '/client/demo/%2e%2e/package.json',
       '/client/widget.js/../package.json',

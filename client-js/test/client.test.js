@@ -596,3 +596,67 @@ test('client message ids are UUIDs and unique', async (t) => {
     );
   t.after(() => client.close());
 });
+
+test('only the first message of a new conversation carries the profile', async (t) => {
+  const { client, handshake } = setup();
+  t.after(() => client.close());
+  client.connect();
+  const ws = await handshake(0, {
+    profiles: [
+      { id: 'finance', title: 'Finance copilot', default: true },
+      { id: 'sales', title: 'Sales copilot' },
+    ],
+  });
+  const first = client.sendMessage('open deals?', { profile: 'sales' });
+  client.sendMessage('and next month?', { conversationId: 'c1', profile: 'sales' });
+  const [start, next] = ws.framesOfType('user_message');
+  assert.deepEqual(start, {
+    type: 'user_message',
+    client_msg_id: first,
+    text: 'open deals?',
+    profile: 'sales',
+  });
+  assert.equal(next.conversation_id, 'c1');
+  assert.equal('profile' in next, false, 'a message to a conversation never names a profile');
+  assert.equal(client.model.pending.get(String(first))?.profile, 'sales');
+  // The server binds the new conversation; the model knows its profile from the message.
+  ws.receive({
+    type: 'message',
+    seq: 1,
+    conversation_id: 'c9',
+    message_id: 'm1',
+    client_msg_id: first,
+    role: 'user',
+    text: 'open deals?',
+  });
+  assert.equal(client.model.conversation('c9')?.profile, 'sales');
+});
+
+test('a message refused for its profile is retried with the profile chosen now', async (t) => {
+  const { client, handshake } = setup();
+  t.after(() => client.close());
+  client.connect();
+  const ws = await handshake(0);
+  const id = String(client.sendMessage('reboot the router', { profile: 'ops' }));
+  ws.receive({
+    type: 'error',
+    code: 'forbidden',
+    message: "profile 'ops' is not allowed for this user",
+    retryable: false,
+    ref: id,
+  });
+  assert.equal(client.model.pending.get(id)?.status, 'failed');
+  assert.ok(client.retryMessage(id, { profile: 'support' }));
+  assert.equal(ws.framesOfType('user_message').at(-1).profile, 'support');
+  assert.equal(client.model.pending.get(id)?.profile, 'support');
+  ws.receive({ type: 'error', code: 'forbidden', message: 'no', retryable: false, ref: id });
+  // null: no profile at all, the server's default.
+  assert.ok(client.retryMessage(id, { profile: null }));
+  const last = ws.framesOfType('user_message').at(-1);
+  assert.equal(last.client_msg_id, id);
+  assert.equal('profile' in last, false);
+  // Without options the retry asks for what the message asked for before.
+  ws.receive({ type: 'error', code: 'rate_limited', message: 'x', retryable: true, ref: id });
+  assert.ok(client.retryMessage(id));
+  assert.equal('profile' in ws.framesOfType('user_message').at(-1), false);
+});

@@ -48,7 +48,12 @@ function load(dir) {
     .map((file) => ({ file, ...JSON.parse(readFileSync(join(dir, file), 'utf8')) }));
 }
 
-const fixtures = load(FIXTURES);
+// The widget's copies of the view fixtures, used until (and unless) the shared set has a file
+// of the same name, which then wins.
+const LOCAL_FIXTURES = fileURLToPath(new URL('./fixtures-views/', import.meta.url));
+const shared = load(FIXTURES);
+const sharedNames = new Set(shared.map((f) => f.file));
+const fixtures = [...shared, ...load(LOCAL_FIXTURES).filter((f) => !sharedNames.has(f.file))];
 const invalid = load(join(FIXTURES, 'invalid'));
 const server = fixtures.filter((f) => f.direction === 'server');
 const client = fixtures.filter((f) => f.direction === 'client');
@@ -168,6 +173,7 @@ async function sendThroughApi(frame) {
         parley.sendMessage(frame.text, {
           conversationId: frame.conversation_id,
           context: frame.context,
+          profile: frame.profile,
         });
         break;
       case 'confirm':

@@ -432,3 +432,186 @@ test('stored message statuses map onto the model statuses', () => {
   );
   assert.equal(model.message('g')?.text, 'g so far');
 });
+
+const PROFILES = [
+  { id: 'sales', title: 'Sales copilot', greeting: 'Hi!', suggestions: ['Open deals'] },
+  { id: 'ops', title: 'Ops copilot', default: true },
+];
+
+test('profiles come with ready; a resumed ready without them keeps the list', () => {
+  const { model } = modelWithChanges();
+  model.reset(/** @type {any} */ (readyFrame({ profiles: PROFILES })));
+  assert.deepEqual(
+    model.profiles.map((p) => p.id),
+    ['sales', 'ops'],
+  );
+  assert.equal(model.profile('sales')?.greeting, 'Hi!');
+  assert.equal(model.profile('nope'), undefined);
+  assert.equal(model.defaultProfile?.id, 'ops');
+  model.refresh(/** @type {any} */ (readyFrame({ resumed: true })));
+  assert.equal(model.profiles.length, 2);
+  model.refresh(/** @type {any} */ (readyFrame({ resumed: true, profiles: [PROFILES[0]] })));
+  assert.deepEqual(
+    model.profiles.map((p) => p.id),
+    ['sales'],
+  );
+});
+
+test('a conversation started without a profile runs under the default one', () => {
+  const { model } = modelWithChanges();
+  model.reset(/** @type {any} */ (readyFrame({ profiles: PROFILES })));
+  model.addPending({ type: 'user_message', client_msg_id: 'x1', text: 'hi' });
+  model.apply({
+    type: 'message',
+    conversation_id: 'c7',
+    message_id: 'm1',
+    client_msg_id: 'x1',
+    role: 'user',
+    text: 'hi',
+  });
+  assert.equal(model.conversation('c7')?.profile, 'ops');
+  // A message another tab started: this tab cannot know its profile and does not guess.
+  model.apply({
+    type: 'message',
+    conversation_id: 'c8',
+    message_id: 'm2',
+    client_msg_id: 'other-tab',
+    role: 'user',
+    text: 'hello',
+  });
+  assert.equal(model.conversation('c8')?.profile, undefined);
+});
+
+test('a hand-off note is kept once, moves the profile and survives a rebuild', () => {
+  const { model, changes } = modelWithChanges();
+  model.reset(
+    /** @type {any} */ (
+      readyFrame({
+        profiles: PROFILES,
+        conversations: [
+          { conversation_id: C, title: 'Outage', status: 'active', updated_at: 'x', profile: 'sales' },
+        ],
+      })
+    ),
+  );
+  assert.equal(model.conversation(C)?.profile, 'sales');
+  model.apply({ type: 'thinking', conversation_id: C, turn_id: T });
+  const handoff = {
+    type: /** @type {const} */ ('conversation_updated'),
+    conversation_id: C,
+    status: 'active',
+    profile: 'ops',
+    note: 'Handed over from Sales copilot to Ops copilot: a site is down',
+    seq: 12,
+  };
+  assert.equal(model.apply(handoff), true);
+  model.apply(handoff);
+  const notes = () => model.conversation(C)?.items.filter((item) => item.kind === 'note') ?? [];
+  assert.equal(notes().length, 1, 'the same logged frame twice adds one note');
+  assert.equal(notes()[0].text, 'Handed over from Sales copilot to Ops copilot: a site is down');
+  assert.equal(model.conversation(C)?.profile, 'ops');
+  assert.equal(changes.at(-1).conversationId, C);
+  // A rename without a note adds no line.
+  model.apply({ type: 'conversation_updated', conversation_id: C, status: 'active', title: 'x' });
+  assert.equal(notes().length, 1);
+
+  model.apply({
+    type: 'response',
+    conversation_id: C,
+    turn_id: T,
+    message_id: 'a1',
+    text: 'The ops copilot here.',
+    usage,
+  });
+  // The log was lost: the snapshot has the messages and the current profile, not the note.
+  model.reset(
+    /** @type {any} */ (
+      readyFrame({
+        epoch: 'e2',
+        profiles: PROFILES,
+        conversations: [
+          { conversation_id: C, title: 'Outage', status: 'active', updated_at: 'y', profile: 'ops' },
+        ],
+        messages: [
+          {
+            conversation_id: C,
+            message_id: 'a1',
+            role: 'assistant',
+            text: 'The ops copilot here.',
+            status: 'completed',
+            created_at: 'z',
+            turn_id: T,
+          },
+        ],
+      })
+    ),
+  );
+  assert.equal(model.conversation(C)?.profile, 'ops');
+  assert.deepEqual(
+    model.conversation(C)?.items.map((item) => item.kind),
+    ['note', 'message'],
+    'the note stays before the answer of its turn',
+  );
+  // Seq numbering starts afresh in the new epoch: a new note with seq 12 is not a duplicate.
+  model.apply({ ...handoff, profile: 'sales', note: 'Handed back to Sales copilot' });
+  assert.equal(notes().length, 2);
+});
+
+test('citations of an answer are kept, from the response and from the snapshot', () => {
+  const { model } = modelWithChanges();
+  const citations = [
+    { n: 1, document_id: 'policy.md', title: 'Purchasing policy', snippet: 'Up to 5,000.' },
+  ];
+  model.apply({
+    type: 'response',
+    conversation_id: C,
+    turn_id: T,
+    message_id: 'a1',
+    text: 'Up to 5,000 [1].',
+    usage,
+    citations,
+  });
+  assert.deepEqual(model.message('a1')?.citations, citations);
+  model.reset(
+    /** @type {any} */ (
+      readyFrame({
+        messages: [
+          {
+            conversation_id: C,
+            message_id: 'a1',
+            role: 'assistant',
+            text: 'Up to 5,000 [1].',
+            status: 'completed',
+            created_at: 'z',
+            turn_id: T,
+            citations,
+          },
+        ],
+      })
+    ),
+  );
+  assert.deepEqual(model.message('a1')?.citations, citations);
+});
+
+test('a confirmation keeps its source and destructive flag, live and from the snapshot', () => {
+  const { model } = modelWithChanges();
+  const request = {
+    conversation_id: C,
+    turn_id: T,
+    token: 'cf-1',
+    action: 'crm__delete_contact',
+    params: { contact_id: 'C-17' },
+    summary: 'Delete contact C-17',
+    expires_at: '2026-11-22T16:46:01Z',
+    source: 'crm',
+    destructive: true,
+  };
+  model.apply({ type: 'confirm_request', ...request });
+  assert.equal(model.confirmations.get('cf-1')?.source, 'crm');
+  assert.equal(model.confirmations.get('cf-1')?.destructive, true);
+  model.reset(
+    /** @type {any} */ (readyFrame({ pending_confirmations: [{ ...request, token: 'cf-2' }] })),
+  );
+  assert.equal(model.confirmations.get('cf-2')?.source, 'crm');
+  assert.equal(model.confirmations.get('cf-2')?.destructive, true);
+});

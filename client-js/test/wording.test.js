@@ -2,16 +2,19 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
+  actionTitle,
   closeSentence,
+  confirmSourceLine,
   confirmationResult,
   describeResult,
   errorSentence,
   fieldLabel,
   formatCountdown,
   humanize,
+  messageErrorSentence,
   resultFields,
   toolLine,
-} from '../wording.js';
+} from '../widget/wording.js';
 
 /** Error codes of protocol v1 (docs/protocol.md). */
 const CODES = [
@@ -31,6 +34,7 @@ const CODES = [
   'confirmation_not_found',
   'confirmation_not_pending',
   'confirmation_expired',
+  'profile_not_found',
   'turn_in_progress',
   'no_active_turn',
   'message_too_long',
@@ -172,4 +176,39 @@ test('countdowns', () => {
   assert.equal(formatCountdown(0), null);
   assert.equal(formatCountdown(-5), null);
   assert.equal(formatCountdown(Number.NaN), null);
+});
+
+test('a refused profile is named under the message, and a lost one says to start anew', () => {
+  /** @param {string} code */
+  const error = (code) => ({ type: 'error', code, message: `raw ${code}`, retryable: false });
+  assert.equal(
+    messageErrorSentence(error('profile_not_found'), {
+      profileTitle: 'ops',
+      newConversation: true,
+    }),
+    "The assistant “ops” isn't available. Choose another one and send again.",
+  );
+  assert.equal(
+    messageErrorSentence(error('forbidden'), {
+      profileTitle: 'Ops copilot',
+      newConversation: true,
+    }),
+    "You don't have access to the assistant “Ops copilot”. Choose another one and send again.",
+  );
+  assert.match(
+    String(messageErrorSentence(error('forbidden'), { newConversation: false })),
+    /no longer have access to this conversation's assistant/,
+  );
+  // Other codes read as everywhere else.
+  assert.equal(
+    messageErrorSentence(error('message_too_long')),
+    errorSentence(error('message_too_long')),
+  );
+});
+
+test('a card names the host app once: in its own line, not in the title', () => {
+  assert.equal(actionTitle('erp__approve_purchase_order', 'erp'), 'Confirm: approve purchase order');
+  assert.equal(actionTitle('approve_purchase_order', undefined), 'Confirm: approve purchase order');
+  assert.equal(actionTitle('crm_delete', 'erp'), 'Confirm: crm delete');
+  assert.equal(confirmSourceLine('erp'), 'via erp');
 });

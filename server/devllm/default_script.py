@@ -155,6 +155,18 @@ def default_script() -> Script:
             calls=(CallTemplate(r"\1", raw_arguments=r"\2"),),
             ignore_offered_tools=True,
         ),
+        # Hand-off to another profile: "hand me over to ops", "transfer this to sales".
+        Rule(
+            r"\b(?:hand|pass|transfer|switch)\s+(?:me|this|the\s+conversation|us)?\s*"
+            r"(?:over|off)?\s*to\s+(?:the\s+)?(?P<profile>[A-Za-z0-9][\w-]*)",
+            calls=(
+                CallTemplate(
+                    "handoff",
+                    {"profile": r"\g<profile>", "reason": r"the user asked for \g<profile>"},
+                    purpose=r"hand this conversation over to \g<profile>",
+                ),
+            ),
+        ),
         # Actions: one per message.
         Rule(
             rf"\b(?:approve)\s+{_PO}",

@@ -51,29 +51,34 @@ class KnowledgeSearch:
         self._numbers: OrderedDict[str, dict[int, int]] = OrderedDict()
 
     async def searchable(
-        self, tenant: str, roles: frozenset[str], conversation_id: str
+        self, tenant: str, roles: frozenset[str], profile_knowledge: tuple[str, ...]
     ) -> list[str]:
-        """The collections a user holding ``roles`` searches in this conversation."""
-        names = self._collections_for(tenant, conversation_id)
+        """The collections a user holding ``roles`` searches in a conversation whose profile
+        names ``profile_knowledge``."""
+        names = self._collections_for(profile_knowledge)
+        if names is None:
+            return []
         visible = await self._store.visible_collections(tenant, roles, names)
         return [collection.name for collection in visible]
 
-    async def available(self, tenant: str, roles: frozenset[str], conversation_id: str) -> bool:
+    async def available(
+        self, tenant: str, roles: frozenset[str], profile_knowledge: tuple[str, ...]
+    ) -> bool:
         """Whether ``search_knowledge`` has anything to search for this user and conversation:
         it is offered only then."""
-        return bool(await self.searchable(tenant, roles, conversation_id))
+        return bool(await self.searchable(tenant, roles, profile_knowledge))
 
     async def offered(
         self,
         tools: list[dict[str, Any]],
         tenant: str,
         roles: frozenset[str],
-        conversation_id: str,
+        profile_knowledge: tuple[str, ...],
     ) -> list[dict[str, Any]]:
         """``tools`` (OpenAI format) without ``search_knowledge`` when there is nothing to
         search."""
         names = [tool.get("function", {}).get("name") for tool in tools]
-        if SEARCH_TOOL not in names or await self.available(tenant, roles, conversation_id):
+        if SEARCH_TOOL not in names or await self.available(tenant, roles, profile_knowledge):
             return tools
         return [tool for tool, name in zip(tools, names, strict=True) if name != SEARCH_TOOL]
 
@@ -103,7 +108,7 @@ class KnowledgeSearch:
         Raises:
             ToolError: the collection named is not one this conversation may search.
         """
-        names = await self.searchable(ctx.tenant, ctx.roles, ctx.conversation_id)
+        names = await self.searchable(ctx.tenant, ctx.roles, ctx.knowledge)
         if collection is not None:
             if collection not in names:
                 # The same answer for "no such collection" and "not yours": nothing leaks.

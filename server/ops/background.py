@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from protocol import ErrorCode, TurnStatus
@@ -30,6 +29,8 @@ from storage.errors import StorageError
 from storage.frame_log import FrameLog
 from storage.keys import UserKey
 from storage.leases import TurnLeases
+from storage.redis_client import RedisClient
+from storage.redis_pubsub import WakeupSubscription
 from storage.small_stores import ControlChannel
 from storage.transcripts import TranscriptStore
 from storage.turn_queue import TurnQueue
@@ -51,7 +52,7 @@ class BackgroundJobs:
         leases: TurnLeases,
         queue: TurnQueue,
         frame_log: FrameLog,
-        redis: Redis,
+        redis: RedisClient,
         control: ControlChannel,
     ) -> None:
         self._settings = settings
@@ -147,16 +148,15 @@ class BackgroundJobs:
     # -- control channel -----------------------------------------------------------------------
 
     async def _listen_forever(self) -> None:
-        pubsub = None
+        pubsub: WakeupSubscription | None = None
         while not self._stopping.is_set():
             try:
                 if pubsub is None:
-                    pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                    # Sharded on a cluster, like the users' channels (storage.redis_pubsub).
+                    pubsub = WakeupSubscription(self._redis)
                     await pubsub.subscribe(self._control.channel)
-                message = await pubsub.get_message(
-                    ignore_subscribe_messages=True, timeout=CONTROL_POLL_S
-                )
-                if message is not None and message.get("type") == "message":
+                message = await pubsub.get_message(timeout=CONTROL_POLL_S)
+                if message is not None:
                     self._on_control(message["data"])
             except (RedisError, OSError) as exc:
                 logger.warning("control channel lost (%s); reconnecting", type(exc).__name__)

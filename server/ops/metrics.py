@@ -63,6 +63,23 @@ MODEL_TOKENS = Counter(
     "parley_model_tokens", "Tokens of model calls, by model and kind", ["model", "kind"]
 )
 MODEL_COST = Counter("parley_model_cost_usd", "Estimated cost of model calls in USD", ["model"])
+# Profiles come from the operator's file, so the label has as many values as it has profiles.
+PROFILE_TURNS = Counter(
+    "parley_profile_turns",
+    "Turns ended, by the conversation's profile and status",
+    ["profile", "status"],
+)
+PROFILE_TOKENS = Counter(
+    "parley_profile_model_tokens", "Tokens of model calls, by profile and kind", ["profile", "kind"]
+)
+PROFILE_COST = Counter(
+    "parley_profile_model_cost_usd", "Estimated cost of model calls in USD, by profile", ["profile"]
+)
+PROFILE_HANDOFFS = Counter(
+    "parley_profile_handoffs",
+    "Conversations handed over, by profile and target",
+    ["profile", "target"],
+)
 TOOL_CALLS = Counter("parley_tool_calls", "Tool calls by tool and outcome", ["tool", "outcome"])
 TOOL_SOURCE_ATTEMPTS = Counter(
     "parley_tool_source_attempts",
@@ -169,6 +186,22 @@ def model_usage(model: str, prompt_tokens: int, completion_tokens: int, cost_usd
     MODEL_TOKENS.labels(model, "prompt").inc(prompt_tokens)
     MODEL_TOKENS.labels(model, "completion").inc(completion_tokens)
     MODEL_COST.labels(model).inc(max(cost_usd, 0.0))
+
+
+def profile_turn(profile: str, status: str) -> None:
+    PROFILE_TURNS.labels(profile, status).inc()
+
+
+def profile_usage(
+    profile: str, prompt_tokens: int, completion_tokens: int, cost_usd: float
+) -> None:
+    PROFILE_TOKENS.labels(profile, "prompt").inc(prompt_tokens)
+    PROFILE_TOKENS.labels(profile, "completion").inc(completion_tokens)
+    PROFILE_COST.labels(profile).inc(max(cost_usd, 0.0))
+
+
+def profile_handoff(profile: str, target: str) -> None:
+    PROFILE_HANDOFFS.labels(profile, target).inc()
 
 
 class TurnClock:

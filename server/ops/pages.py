@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -25,6 +24,7 @@ from server.tools.registry import ToolRegistry
 from server.turns.engine import TurnEngine
 from storage.db import Database
 from storage.readiness import head_revision, is_known_revision, schema_revision
+from storage.redis_client import RedisClient, ping
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class ReadinessParts:
 
     settings: Settings
     db: Database
-    redis: Redis
+    redis: RedisClient
     hub: FrameHub
     engine: TurnEngine
     tools: ToolRegistry | None = None  # its tool sources may be degraded
@@ -62,7 +62,9 @@ async def readyz(request: Request) -> Response:
     probes: dict[str, Callable[[], Awaitable[str]]] = {
         "database": lambda: _ping(parts.db.ping()),
         "schema": lambda: _schema(request),
-        "redis": lambda: _ping(parts.redis.ping()),
+        # Every master of a cluster: one whose slots are down while a replica takes over
+        # is an outage for the users that live there.
+        "redis": lambda: _ping(ping(parts.redis)),
     }
     for name, probe in probes.items():
         try:

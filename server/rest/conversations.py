@@ -15,9 +15,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from protocol import ConversationUpdated, ErrorCode, encode
+from server.errors import ClientError
 from server.ops import metrics
 from server.rest.api import ApiCall, ApiRouter
-from server.rest.errors import ApiError, not_found
+from server.rest.errors import ApiError, from_client_error, not_found
 from server.rest.paging import PageQuery, decode_cursor, encode_cursor, page_limit
 from server.rest.resources import RestResources
 from storage.errors import NotFound, StateUnavailable
@@ -50,6 +51,10 @@ class ConversationOut(BaseModel):
     message_count: int = Field(description="user and assistant messages in it")
     created_at: datetime
     updated_at: datetime = Field(description="time of its latest message")
+    profile: str | None = Field(
+        default=None,
+        description="the assistant profile it runs under (absent: started before profiles)",
+    )
 
 
 class ConversationPage(BaseModel):
@@ -106,6 +111,11 @@ class CreateConversation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Title = "New conversation"
+    profile: str | None = Field(
+        default=None,
+        max_length=64,
+        description="the assistant profile to bind it to (default: the default profile)",
+    )
 
 
 class UpdateConversation(BaseModel):
@@ -148,10 +158,21 @@ async def list_conversations(call: ApiCall[ConversationListQuery, None]) -> Conv
     response=ConversationOut,
     body=CreateConversation,
     status=HTTPStatus.CREATED,
+    errors=(403, 404),
 )
 async def create_conversation(call: ApiCall[None, CreateConversation]) -> ConversationOut:
-    """Start a conversation (empty until a message is sent to it over the socket)."""
-    conversation = await call.rest.history.create_conversation(call.owner, call.body.title)
+    """Start a conversation (empty until a message is sent to it over the socket).
+
+    It is bound to the profile named (`profile_not_found` when none has that id, `forbidden`
+    when my roles do not allow it), or to the default profile.
+    """
+    try:
+        profile = call.rest.profiles.choose(call.body.profile, call.principal.roles, ref=None)
+    except ClientError as exc:
+        raise from_client_error(exc) from None
+    conversation = await call.rest.history.create_conversation(
+        call.owner, call.body.title, profile.id
+    )
     await publish_update(call.rest, call.owner, conversation)
     return conversation_out(conversation)
 
@@ -232,7 +253,10 @@ async def publish_update(rest: RestResources, owner: UserKey, conversation: Conv
     so a failure here is logged rather than failing the request.
     """
     frame = ConversationUpdated(
-        conversation_id=conversation.id, status=conversation.status, title=conversation.title
+        conversation_id=conversation.id,
+        status=conversation.status,
+        title=conversation.title,
+        profile=conversation.profile,
     )
     try:
         await rest.hub.publish(owner, [encode(frame)])
@@ -249,6 +273,7 @@ def conversation_out(row: Conversation) -> ConversationOut:
         message_count=row.message_count,
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
+        profile=row.profile,
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from server.config import Settings
 from server.knowledge.ingest import KnowledgeIngest
 from server.knowledge.search_tool import KnowledgeSearch
+from server.profiles.catalog import ProfileCatalog
 from server.rest.webhooks import EscalationWebhook
 from server.security.auth import TokenVerifier
 from server.stream.hub import FrameHub
@@ -28,6 +29,7 @@ class RestResources:
     verifier: TokenVerifier
     hub: FrameHub
     tools: ToolRegistry | None
+    profiles: ProfileCatalog
     model_name: str
     feedback: FeedbackStore
     history: HistoryStore

@@ -69,7 +69,7 @@ async def server_status(call: ApiCall[None, None]) -> StatusOut:
     settings = rest.settings
     roles = call.principal.roles
     tools = rest.tools.visible_to(roles) if rest.tools is not None else []
-    if not await rest.knowledge.available(call.principal.tenant, roles, ""):
+    if not await rest.knowledge.available(call.principal.tenant, roles, ()):
         tools = [tool for tool in tools if tool.name != SEARCH_TOOL]
     return StatusOut(
         version=server_version(),

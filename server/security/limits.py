@@ -23,13 +23,12 @@ import logging
 import math
 import time
 
-from redis.asyncio import Redis
-
 from protocol import CloseCode, ErrorCode
 from server.config import Settings
 from server.errors import ClientError, CloseSocket
 from storage.errors import NotFound
 from storage.keys import UserKey, tenant_counter, user_counter
+from storage.redis_client import RedisClient
 from storage.small_stores import Presence, WindowCounter
 from storage.transcripts import TranscriptStore
 
@@ -145,7 +144,9 @@ class ConnectionSlots:
 class Limits:
     """The per-socket and per-request limits of one worker's sockets."""
 
-    def __init__(self, settings: Settings, redis: Redis, transcripts: TranscriptStore) -> None:
+    def __init__(
+        self, settings: Settings, redis: RedisClient, transcripts: TranscriptStore
+    ) -> None:
         self._settings = settings
         self._transcripts = transcripts
         self._counter = WindowCounter(redis, prefix=settings.redis_prefix)
@@ -162,9 +163,17 @@ class Limits:
         )
 
     async def admit_message(
-        self, owner: UserKey, conversation_id: str | None, client_msg_id: str
+        self,
+        owner: UserKey,
+        conversation_id: str | None,
+        client_msg_id: str,
+        *,
+        max_messages: int | None = None,
     ) -> None:
         """Check a user message against the conversation size and the message rates.
+
+        ``max_messages`` is the conversation's own limit (its profile's); None takes
+        ``max_messages_per_conversation``.
 
         A resend of a message that was already accepted is always let through: it runs
         nothing again, and refusing it would leave the client unsure whether it was stored.
@@ -174,7 +183,7 @@ class Limits:
             StateUnavailable: Redis could not be reached.
         """
         try:
-            await self._check_conversation_size(owner, conversation_id, client_msg_id)
+            await self._check_conversation_size(owner, conversation_id, client_msg_id, max_messages)
             await self._check_message_rates(owner, client_msg_id)
         except ClientError:
             if await self._transcripts.message_by_client_msg_id(owner, client_msg_id):
@@ -182,9 +191,11 @@ class Limits:
             raise
 
     async def _check_conversation_size(
-        self, owner: UserKey, conversation_id: str | None, ref: str
+        self, owner: UserKey, conversation_id: str | None, ref: str, max_messages: int | None
     ) -> None:
-        limit = self._settings.max_messages_per_conversation
+        limit = (
+            self._settings.max_messages_per_conversation if max_messages is None else max_messages
+        )
         if conversation_id is None or limit <= 0:
             return
         try:

@@ -18,7 +18,9 @@ epoch; the user's local tabs are closed with 1012 and come back with ``resumed: 
 snapshot, since no seq of the old epoch can be trusted any more. Redis can also lose one log
 while the connection stays up (its keys expired under a long-idle tab, or were evicted): the
 new log's seqs start again at 1, which the hub hears as a seq going back on the channel and
-treats the same way once the epoch confirms it.
+treats the same way once the epoch confirms it. A log that survived a failover but lost its
+newest writes (the promoted replica had not received them) is behind a seq already heard; the
+position check renews its epoch then, so no seq is ever given out twice under one epoch.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from protocol import CloseCode
@@ -38,7 +39,8 @@ from server.ops import metrics
 from server.socket.connection import Connection
 from storage.frame_log import FrameLog, LoggedFrame, StreamPosition
 from storage.keys import UserKey
-from storage.redis_client import state_errors
+from storage.redis_client import RedisClient, state_errors
+from storage.redis_pubsub import WakeupSubscription
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ class Attachment:
 class FrameHub:
     """Delivers logged frames to local tabs, in order, exactly once each."""
 
-    def __init__(self, redis: Redis, frame_log: FrameLog) -> None:
+    def __init__(self, redis: RedisClient, frame_log: FrameLog) -> None:
         self._redis = redis
         self._log = frame_log
         self._users: dict[UserKey, _UserStream] = {}
@@ -89,14 +91,15 @@ class FrameHub:
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._stopping = False
-        self._resync = False  # the pub/sub connection was re-established
-        self._watched: Any = None  # the pub/sub connection whose reconnects we follow
+        self._resync = False  # a pub/sub connection was re-established, or a channel moved
         self.healthy = True
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        # Plain pub/sub on one Redis, sharded pub/sub on a cluster (storage.redis_pubsub).
+        self._pubsub = WakeupSubscription(self._redis)
+        self._pubsub.on_reconnect(self._reconnected)
         self._reader = asyncio.create_task(self._read_forever(), name="frame hub reader")
 
     async def stop(self) -> None:
@@ -198,7 +201,6 @@ class FrameHub:
         # both ways, and the seq check drops the copy.
         with state_errors("frame hub subscribe"):
             await self._pubsub.subscribe(channel)
-        self._follow_reconnects()
         position = await self._log.position(user)
         stream = self._users.get(user)  # another tab of the user may have won the race
         if stream is None:
@@ -223,7 +225,7 @@ class FrameHub:
         """
         if frames and frames[0].seq <= stream.heard_seq:
             async with stream.lock:
-                position = await self._log.position(stream.key)
+                position = await self._log.position(stream.key, at_least=_heard(stream))
                 if position.epoch != stream.epoch:
                     await self._lost_stream(stream)
                     return
@@ -274,9 +276,7 @@ class FrameHub:
                 if not self._by_channel:
                     await asyncio.sleep(0.05)
                     continue
-                message = await self._pubsub.get_message(
-                    ignore_subscribe_messages=True, timeout=POLL_TIMEOUT_S
-                )
+                message = await self._pubsub.get_message(timeout=POLL_TIMEOUT_S)
                 # Catch up before handing out what arrived: after a reconnect it may belong
                 # to a log made anew, which only the epoch check tells.
                 if self._resync or not self.healthy:
@@ -307,14 +307,6 @@ class FrameHub:
         if channels:
             await self._pubsub.subscribe(*channels)
 
-    def _follow_reconnects(self) -> None:
-        connection = self._pubsub.connection
-        if connection is not None and connection is not self._watched:
-            # Kept as a weak method by redis-py; called after each reconnect, once the
-            # pub/sub connection has subscribed its channels again.
-            connection.register_connect_callback(self._reconnected)
-            self._watched = connection
-
     def _reconnected(self, _connection: Any) -> None:
         self._resync = True
 
@@ -323,13 +315,19 @@ class FrameHub:
         self._resync = False
         for stream in list(self._users.values()):
             async with stream.lock:
-                position = await self._log.position(stream.key)
+                # A failover may have left the log behind what was heard: then it is renewed.
+                position = await self._log.position(stream.key, at_least=_heard(stream))
                 if position.epoch != stream.epoch:
                     await self._lost_stream(stream)
                 else:
                     await self._backfill(stream)
         self.healthy = True
         logger.info("frame hub reconnected to Redis")
+
+
+def _heard(stream: _UserStream) -> StreamPosition:
+    """The newest position known to have been logged under the stream's epoch."""
+    return StreamPosition(stream.epoch, max(stream.heard_seq, stream.last_seq))
 
 
 def _text(value: bytes | str) -> str:

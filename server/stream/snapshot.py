@@ -30,6 +30,7 @@ from protocol import (
     UserInfo,
 )
 from server.knowledge.citations import wire_citations
+from server.profiles.catalog import ProfileCatalog
 from server.security.auth import Principal
 from server.stream.hub import Attachment
 from storage.confirmations import ConfirmationStore
@@ -53,11 +54,13 @@ class Snapshots:
         confirmations: ConfirmationStore,
         leases: TurnLeases,
         frame_log: FrameLog,
+        profiles: ProfileCatalog,
     ) -> None:
         self._transcripts = transcripts
         self._confirmations = confirmations
         self._leases = leases
         self._frame_log = frame_log
+        self._profiles = profiles
 
     async def ready(
         self, connection_id: str, principal: Principal, attachment: Attachment
@@ -79,6 +82,9 @@ class Snapshots:
             resumed=attachment.resumed,
             pending_confirmations=await self.pending_confirmations(owner),
             active_turns=await self._active_turns(owner, attachment.position),
+            profiles=tuple(
+                profile.summary() for profile in self._profiles.available_to(principal.roles)
+            ),
         )
         if attachment.resumed:
             return ready
@@ -113,6 +119,7 @@ class Snapshots:
                     title=conversation.title,
                     status=conversation.status,
                     updated_at=iso(conversation.updated_at),
+                    profile=conversation.profile,
                 )
                 for conversation in conversations
             ),
@@ -130,6 +137,8 @@ class Snapshots:
                 params=row.params,
                 summary=row.summary,
                 expires_at=iso(row.expires_at),
+                source=row.source,
+                destructive=row.destructive,
             )
             for row in rows
         )

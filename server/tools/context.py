@@ -28,6 +28,10 @@ class ToolContext:
     A call to a host app's tool also needs the model's ``call_id``, for an approved action the
     ``confirmation`` token (sent as its ``Idempotency-Key``), and, for a source whose
     ``auth = "passthrough"``, the ``user_token`` the user authenticated with.
+
+    ``profile`` is the id of the conversation's assistant profile and ``knowledge`` the
+    knowledge collections that profile searches (empty when it names none, and for an action
+    run after its approval, which no longer belongs to a turn).
     """
 
     tenant: str
@@ -41,6 +45,8 @@ class ToolContext:
     call_id: str = ""
     confirmation: str | None = None
     user_token: str | None = field(default=None, repr=False)
+    profile: str | None = None
+    knowledge: tuple[str, ...] = ()
 
     def db(self) -> AbstractAsyncContextManager[AsyncSession]:
         """Open a new database session: `async with ctx.db() as session: ...`."""

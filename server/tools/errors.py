@@ -4,6 +4,7 @@
 ToolError                  a refusal the model should see (business rule, bad input)
  ├── ToolNotFound          the model named a tool the registry does not have
  ├── ToolForbidden         the user's roles do not allow the tool
+ │    └── ToolNotInProfile the conversation's profile does not include the tool
  ├── ToolArgumentsInvalid  the arguments are not valid JSON or do not fit the parameters
  └── ToolTimeout           the tool did not finish within its timeout
 ```
@@ -17,6 +18,7 @@ __all__ = [
     "ToolError",
     "ToolForbidden",
     "ToolNotFound",
+    "ToolNotInProfile",
     "ToolTimeout",
 ]
 
@@ -55,6 +57,18 @@ class ToolForbidden(ToolError):
     def __init__(self, name: str) -> None:
         super().__init__(f"tool {name!r} is not allowed for this user")
         self.name = name
+
+
+class ToolNotInProfile(ToolForbidden):
+    """The tool exists but the conversation's profile does not include it."""
+
+    default_code = "tool_not_in_profile"
+
+    def __init__(self, name: str, profile: str) -> None:
+        super().__init__(name)
+        self.message = f"tool {name!r} is not part of the profile {profile!r}"
+        self.args = (self.message,)
+        self.profile = profile
 
 
 class ToolArgumentsInvalid(ToolError):

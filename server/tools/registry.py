@@ -29,6 +29,7 @@ from server.tools.errors import (
     ToolError,
     ToolForbidden,
     ToolNotFound,
+    ToolNotInProfile,
     ToolTimeout,
 )
 from server.tools.schema import arguments_model, parameters_schema, parse_docstring
@@ -43,6 +44,7 @@ __all__ = [
     "ToolProvider",
     "ToolRegistry",
     "ToolReturn",
+    "ToolScope",
     "ToolSpec",
     "ValidatedCall",
     "template_summarizer",
@@ -291,6 +293,19 @@ class ToolProvider(Protocol):
         ...
 
 
+class ToolScope(Protocol):
+    """Which tools a conversation may use beyond the user's roles: its profile."""
+
+    @property
+    def id(self) -> str:
+        """The scope's name, for refusals."""
+        ...
+
+    def offers(self, tool: str) -> bool:
+        """Whether the tool named `tool` is in the scope."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ValidatedCall:
     """A tool call whose arguments passed validation.
@@ -402,18 +417,24 @@ class ToolRegistry:
             return provider.tools.get(name)
         return self._tools.get(name)
 
-    def visible_to(self, roles: frozenset[str]) -> list[ToolSpec]:
+    def visible_to(self, roles: frozenset[str], scope: ToolScope | None = None) -> list[ToolSpec]:
         """The tools a user holding `roles` may use: packs' first, then each available
-        source's."""
+        source's; with a `scope` (a conversation's profile), only the tools it includes."""
         specs = list(self._tools.values())
         for provider in self.providers:
             if provider.available:
                 specs.extend(provider.tools.values())
-        return [spec for spec in specs if spec.allowed(roles)]
+        return [
+            spec
+            for spec in specs
+            if spec.allowed(roles) and (scope is None or scope.offers(spec.name))
+        ]
 
-    def openai_tools(self, roles: frozenset[str]) -> list[dict[str, Any]]:
+    def openai_tools(
+        self, roles: frozenset[str], scope: ToolScope | None = None
+    ) -> list[dict[str, Any]]:
         """The ``tools`` list for a chat-completions request on behalf of such a user."""
-        return [spec.openai_tool() for spec in self.visible_to(roles)]
+        return [spec.openai_tool() for spec in self.visible_to(roles, scope)]
 
     def tenant_settings(self, tenant: str) -> TenantSettings:
         """Currency and locale of `tenant`: from the first pack that knows, else USD / en-US."""
@@ -431,9 +452,14 @@ class ToolRegistry:
     # -- validating and running ------------------------------------------------------------
 
     def validate(
-        self, name: str, raw_arguments: str | Mapping[str, Any], roles: frozenset[str]
+        self,
+        name: str,
+        raw_arguments: str | Mapping[str, Any],
+        roles: frozenset[str],
+        scope: ToolScope | None = None,
     ) -> ValidatedCall:
-        """Check that the user may call `name` and that the arguments fit its parameters.
+        """Check that the user may call `name` (within `scope`, when given) and that the
+        arguments fit its parameters.
 
         Validate again with the stored arguments before running a confirmed action: roles may
         have changed in between.
@@ -442,6 +468,7 @@ class ToolRegistry:
             ToolNotFound: no such tool.
             ToolError: the tool's source is down and its tools are not known now.
             ToolForbidden: the user's roles do not allow it.
+            ToolNotInProfile: `scope` does not include it.
             ToolArgumentsInvalid: the arguments are not JSON, not an object, or do not fit;
                 the message names each offending argument.
         """
@@ -458,6 +485,8 @@ class ToolRegistry:
             raise ToolNotFound(name)
         if not spec.allowed(roles):
             raise ToolForbidden(name)
+        if scope is not None and not scope.offers(name):
+            raise ToolNotInProfile(name, scope.id)
         arguments = _parse_arguments(name, raw_arguments)
         return ValidatedCall(spec, spec.arguments.check(name, arguments))
 

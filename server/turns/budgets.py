@@ -18,6 +18,7 @@ from typing import Any
 from protocol import ErrorCode
 from server.config import Settings
 from server.errors import BudgetExceeded
+from server.profiles.catalog import Profile
 from server.turns.llm import ModelClient, ModelUsage
 from storage.keys import UserKey
 from storage.transcripts import TranscriptStore
@@ -52,11 +53,13 @@ class Budgets:
         *,
         ref: str | None,
         spent_in_turn: ModelUsage | None = None,
+        profile: Profile | None = None,
     ) -> str | None:
         """Check the turn about to send ``messages`` to the model.
 
         ``spent_in_turn`` is what the turn's earlier model calls used (tool rounds): it is not
-        recorded until the turn ends, so it is added here.
+        recorded until the turn ends, so it is added here. A ``profile`` sets the
+        conversation's budgets and the model whose price counts; without one the settings do.
 
         Returns:
             A warning to show when a budget is past its warning ratio, else None.
@@ -65,15 +68,16 @@ class Budgets:
             BudgetExceeded: the prompt alone would take a budget past its limit.
         """
         counter = self._model.counter
+        model = self._model.model_for(profile.model if profile is not None else None)
         prompt_tokens = counter.count_messages(messages) + counter.count_tools(tools)
         prompt_usd = Decimal(
-            str(self._model.cost_usd(ModelUsage(prompt_tokens, 0, estimated=True)))
+            str(self._model.cost_usd(ModelUsage(prompt_tokens, 0, estimated=True), model))
         )
         if spent_in_turn is not None:
             prompt_tokens += spent_in_turn.total_tokens
-            prompt_usd += Decimal(str(self._model.cost_usd(spent_in_turn)))
+            prompt_usd += Decimal(str(self._model.cost_usd(spent_in_turn, model)))
         warning: str | None = None
-        for budget in await self._budgets(owner, conversation_id):
+        for budget in await self._budgets(owner, conversation_id, profile):
             tokens = budget.spent_tokens + prompt_tokens
             usd = budget.spent_usd + prompt_usd
             over = []
@@ -98,19 +102,32 @@ class Budgets:
                 warning = f"{budget.what} budget is {math.floor(share * 100)}% used"
         return warning
 
-    async def _budgets(self, owner: UserKey, conversation_id: str) -> list[_Budget]:
+    async def _budgets(
+        self, owner: UserKey, conversation_id: str, profile: Profile | None
+    ) -> list[_Budget]:
         settings = self._settings
         transcripts = self._transcripts
         budgets: list[_Budget] = []
-        if settings.budget_conversation_tokens > 0 or settings.budget_conversation_usd > 0:
+        # A profile's own conversation budgets replace the settings' (they default to them).
+        conversation_tokens = (
+            profile.budget_conversation_tokens
+            if profile is not None
+            else settings.budget_conversation_tokens
+        )
+        conversation_usd = (
+            profile.budget_conversation_usd
+            if profile is not None
+            else settings.budget_conversation_usd
+        )
+        if conversation_tokens > 0 or conversation_usd > 0:
             tokens, usd = await transcripts.conversation_tokens_used(owner, conversation_id)
             budgets.append(
                 _Budget(
                     "this conversation's",
                     tokens,
                     usd,
-                    settings.budget_conversation_tokens,
-                    settings.budget_conversation_usd,
+                    conversation_tokens,
+                    conversation_usd,
                     None,
                 )
             )

@@ -29,6 +29,7 @@ from server.config import Settings
 from server.errors import ClientError, Failure, TurnRejected
 from server.ops import metrics
 from server.ops.logs import bind_log_context
+from server.profiles.catalog import Profile, ProfileCatalog
 from server.security.auth import Principal
 from server.security.limits import Limits
 from server.stream.hub import FrameHub
@@ -81,6 +82,7 @@ class TurnEngine:
         notices: Notices,
         tool_runner: ToolRunner,
         loop: TurnLoop,
+        profiles: ProfileCatalog,
     ) -> None:
         self._settings = settings
         self._worker_id = worker_id
@@ -93,6 +95,7 @@ class TurnEngine:
         self._notices = notices
         self._tool_runner = tool_runner
         self._loop = loop
+        self._profiles = profiles
         self._running: dict[str, RunningTurn] = {}
         # Turns of this worker that stopped running and are being ended: their slot is still
         # held until end_turn releases it, but there is nothing left to cancel.
@@ -118,8 +121,9 @@ class TurnEngine:
         the mirror having gone to every tab through the stream.
 
         Raises:
-            ClientError: an empty or too long text, an unknown conversation, a limit, or the
-                double-texting policy refused it; nothing was stored then.
+            ClientError: an empty or too long text, an unknown conversation, an unknown or
+                forbidden profile, a limit, or the double-texting policy refused it; nothing
+                was stored then.
             StateUnavailable: Redis could not be reached.
         """
         owner = UserKey(tenant=principal.tenant, user=principal.user)
@@ -133,7 +137,10 @@ class TurnEngine:
                 ref=ref,
             )
         # Refuse before storing, so a refused message leaves no trace in the transcript.
-        await self._limits.admit_message(owner, frame.conversation_id, ref)
+        profile = await self._profile_of(owner, principal, frame)
+        await self._limits.admit_message(
+            owner, frame.conversation_id, ref, max_messages=profile.max_messages_per_conversation
+        )
         try:
             await self._check_room(owner, frame.conversation_id, ref)
         except ClientError:
@@ -142,7 +149,7 @@ class TurnEngine:
                 raise
         try:
             conversation, message, is_new = await self._transcripts.add_user_message(
-                owner, frame.conversation_id, text=frame.text, client_msg_id=ref
+                owner, frame.conversation_id, text=frame.text, client_msg_id=ref, profile=profile.id
             )
         except NotFound:
             raise ClientError(
@@ -177,6 +184,31 @@ class TurnEngine:
             )
         )
         return None
+
+    async def _profile_of(
+        self, owner: UserKey, principal: Principal, frame: UserMessage
+    ) -> Profile:
+        """The profile the message runs under: the one a new conversation names (or the
+        default), else the conversation's own; ``frame.profile`` on a later message is ignored.
+
+        Raises:
+            ClientError: ``profile_not_found``, ``forbidden`` (the user's roles do not allow
+                the profile) or ``conversation_not_found``.
+        """
+        ref = frame.client_msg_id
+        if frame.conversation_id is None:
+            return self._profiles.choose(frame.profile, principal.roles, ref=ref)
+        try:
+            conversation = await self._transcripts.conversation(owner, frame.conversation_id)
+        except NotFound:
+            raise ClientError(
+                ErrorCode.CONVERSATION_NOT_FOUND,
+                f"conversation '{frame.conversation_id}' not found",
+                ref=ref,
+            ) from None
+        profile = self._profiles.of_conversation(conversation.profile)
+        self._profiles.check_allowed(profile, principal.roles, ref=ref)
+        return profile
 
     async def _taken_up(self, owner: UserKey, conversation_id: str, message_id: str) -> bool:
         """Whether a stored user message was answered, is being answered, or waits its turn."""

@@ -88,8 +88,14 @@ class ModelClient:
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]],
         on_text: TextSink,
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
     ) -> ModelReply:
         """Run one completion, passing text to ``on_text`` as it arrives.
+
+        ``model`` and ``temperature`` are a profile's choices (see `model_for`); None asks for
+        the configured model and the endpoint's default temperature.
 
         Raises:
             ModelError: the endpoint failed, refused, or the stream broke. Nothing is retried
@@ -100,7 +106,15 @@ class ModelClient:
             index = await self._pick_client()
             reply = ModelReply()
             try:
-                await self._stream_once(self._clients[index], messages, tools, reply, on_text)
+                await self._stream_once(
+                    self._clients[index],
+                    messages,
+                    tools,
+                    reply,
+                    on_text,
+                    model or self.model,
+                    temperature,
+                )
             except ModelError as exc:
                 if exc.code == ErrorCode.MODEL_RATE_LIMITED:
                     self._rest(index, exc.retry_after)
@@ -152,9 +166,11 @@ class ModelClient:
         tools: list[dict[str, Any]],
         reply: ModelReply,
         on_text: TextSink,
+        model: str,
+        temperature: float | None,
     ) -> None:
         request: dict[str, Any] = {
-            "model": self.model,
+            "model": model,
             "messages": messages,
             "stream": True,
             "stream_options": {"include_usage": True},
@@ -163,6 +179,8 @@ class ModelClient:
         }
         if tools:
             request["tools"] = tools
+        if temperature is not None:
+            request["temperature"] = temperature
         idle_timeout = self.settings.model_stream_idle_timeout_s
         try:
             # The SDK's overloads want TypedDicts for messages; ours are plain dicts of the
@@ -222,9 +240,18 @@ class ModelClient:
         )
         return ModelUsage(prompt_tokens=prompt, completion_tokens=completion, estimated=True)
 
-    def cost_usd(self, usage: ModelUsage) -> float:
-        """The cost of ``usage`` at the configured price of the model (0 when unpriced)."""
-        prices = self.settings.price_per_million(self.model)
+    def model_for(self, wanted: str | None) -> str:
+        """The model a profile's turns ask for: ``wanted``, except that the scripted dev model
+        answers under its own name whatever a profile names (so usage never passes off its
+        replies as a real model's)."""
+        if self.settings.dev_model or wanted is None:
+            return self.model
+        return wanted
+
+    def cost_usd(self, usage: ModelUsage, model: str | None = None) -> float:
+        """The cost of ``usage`` at the configured price of ``model`` (default: the configured
+        one; 0 when unpriced)."""
+        prices = self.settings.price_per_million(model or self.model)
         if prices is None:
             return 0.0
         price_in, price_out = prices

@@ -41,6 +41,7 @@ from protocol import (
 from server.config import Settings
 from server.errors import ClientError
 from server.ops import metrics
+from server.profiles.catalog import Profile
 from server.security.auth import Principal
 from server.security.redaction import redact_for_model
 from server.stream.hub import FrameHub
@@ -48,6 +49,7 @@ from server.stream.snapshot import iso
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError, ToolForbidden
 from server.tools.registry import ToolOutcome, ToolRegistry, ValidatedCall
+from server.turns.handoff import Handoffs
 from server.turns.llm import ModelReply, ToolCallRequest
 from storage.confirmation_states import AuditEventKind, ConfirmationState
 from storage.confirmations import ConfirmationStore
@@ -76,11 +78,13 @@ class ToolRunner:
         hub: FrameHub,
         confirmations: ConfirmationStore,
         db: Database,
+        handoffs: Handoffs | None = None,
     ) -> None:
         self._settings = settings
         self._tools = tools
         self._hub = hub
         self._db = db
+        self._handoffs = handoffs
         self.confirmations = confirmations
         self._waiting: dict[str, asyncio.Event] = {}
 
@@ -116,10 +120,18 @@ class ToolRunner:
         request = turn.request
         roles = frozenset(request.roles)
         registry = self._tools
+        if self._handoffs is not None and self._handoffs.handles(turn, call.name):
+            outcome = await self._handoffs.run(turn, call)
+            arguments = _loose_json(call.arguments)
+            await self._publish_progress(
+                turn, call, arguments if isinstance(arguments, dict) else {}, outcome
+            )
+            return outcome
         try:
             if registry is None:
                 raise ToolError(f"unknown tool {call.name!r}")
-            validated = registry.validate(call.name, call.arguments, roles)
+            # The second wall: a tool outside the role or the profile is refused here too.
+            validated = registry.validate(call.name, call.arguments, roles, turn.profile)
         except ToolError as exc:
             metrics.tool_refused(registry, call.name, exc)
             if isinstance(exc, ToolForbidden):
@@ -133,6 +145,7 @@ class ToolRunner:
             turn.turn_id,
             call_id=call.id,
             user_token=request.user_token,
+            profile=turn.profile,
         )
         if validated.spec.kind == "query":
             await self._publish(turn, self._call_frame(turn, call, validated.arguments))
@@ -170,6 +183,9 @@ class ToolRunner:
             summary=summary,
             created_at=now,
             expires_at=now + timedelta(seconds=self._settings.confirmation_ttl_s),
+            source=validated.spec.source,
+            destructive=validated.spec.destructive,
+            profile=turn.profile.id if turn.profile is not None else None,
         )
         event = asyncio.Event()
         self._waiting[confirmation.token] = event
@@ -188,8 +204,8 @@ class ToolRunner:
                     params=confirmation.params,
                     summary=summary,
                     expires_at=iso(confirmation.expires_at),
-                    source=validated.spec.source,
-                    destructive=validated.spec.destructive,
+                    source=confirmation.source,
+                    destructive=confirmation.destructive,
                 ),
             )
             turn.awaiting[call.id] = (
@@ -424,6 +440,7 @@ class ToolRunner:
         call_id: str = "",
         confirmation: str | None = None,
         user_token: str | None = None,
+        profile: Profile | None = None,
     ) -> ToolContext:
         settings = self._tools.tenant_settings(owner.tenant) if self._tools is not None else None
         return ToolContext(
@@ -438,6 +455,8 @@ class ToolRunner:
             call_id=call_id,
             confirmation=confirmation,
             user_token=user_token,
+            profile=profile.id if profile is not None else None,
+            knowledge=profile.knowledge if profile is not None else (),
         )
 
     def _audit_event(
@@ -463,6 +482,7 @@ class ToolRunner:
             error=error,
             via_ai=True,
             source=self._source_of(confirmation.action),
+            profile=confirmation.profile,
             confirmation_token=confirmation.token,
             conversation_id=confirmation.conversation_id,
             turn_id=confirmation.turn_id,
@@ -480,6 +500,7 @@ class ToolRunner:
                 error=reason,
                 via_ai=True,
                 source=self._source_of(call.name),
+                profile=turn.profile.id if turn.profile is not None else None,
                 conversation_id=request.conversation_id,
                 turn_id=turn.turn_id,
             )

@@ -21,6 +21,7 @@ from server.errors import Failure
 from server.knowledge.citations import citations_for, wire_citations
 from server.knowledge.search_tool import KnowledgeSearch
 from server.ops import metrics
+from server.profiles.catalog import Profile, ProfileCatalog
 from server.security.redaction import redact_for_model
 from server.stream.hub import FrameHub
 from server.stream.notices import Notices
@@ -28,6 +29,7 @@ from server.tools.registry import ToolRegistry
 from server.turns.budgets import Budgets
 from server.turns.context_window import build_window
 from server.turns.delta_batcher import DeltaBatcher
+from server.turns.handoff import Handoffs
 from server.turns.history_cache import HistoryCache
 from server.turns.llm import ModelClient, ModelReply, ModelUsage
 from server.turns.tool_runner import ToolRunner
@@ -55,6 +57,8 @@ class TurnLoop:
         hub: FrameHub,
         leases: TurnLeases,
         notices: Notices,
+        profiles: ProfileCatalog,
+        handoffs: Handoffs,
         knowledge: KnowledgeSearch | None = None,
     ) -> None:
         self._settings = settings
@@ -67,6 +71,8 @@ class TurnLoop:
         self._hub = hub
         self._leases = leases
         self._notices = notices
+        self._profiles = profiles
+        self._handoffs = handoffs
         self._knowledge = knowledge
 
     async def converse(self, turn: RunningTurn) -> None:
@@ -82,14 +88,12 @@ class TurnLoop:
         await self._transcripts.start_assistant_message(
             owner, request.conversation_id, turn.turn_id, turn.message_id
         )
+        # The conversation's profile as it is now: a hand-off while this turn was queued counts.
+        conversation = await self._transcripts.conversation(owner, request.conversation_id)
+        profile = turn.profile = self._profiles.of_conversation(conversation.profile)
         history = await self._history.recent(owner, request.conversation_id)
         history = _up_to(history, request.user_message_id)
-        roles = frozenset(request.roles)
-        tools = self._tools.openai_tools(roles) if self._tools else []
-        if self._knowledge is not None:
-            tools = await self._knowledge.offered(
-                tools, request.tenant, roles, request.conversation_id
-            )
+        tools = await self._searchable_tools(turn, profile)
         # The host page's context may carry sensitive fields: the model never sees them.
         context = (
             redact_for_model(request.context, self._settings, source="context")
@@ -97,7 +101,7 @@ class TurnLoop:
             else None
         )
         messages = build_window(
-            system_prompt=self._settings.system_prompt,
+            system_prompt=profile.system_prompt,
             history=history,
             counter=self._model.counter,
             budget_tokens=self._settings.model_context_tokens
@@ -110,6 +114,11 @@ class TurnLoop:
             messages.append({"role": "system", "content": note})
         warned = False
         for _round in range(self._settings.tool_rounds_max + 1):
+            if turn.profile is not None and turn.profile is not profile:
+                # A hand-off in the last round: the rest of the turn runs under the new profile.
+                profile = turn.profile
+                tools = await self._searchable_tools(turn, profile)
+                messages[0] = {"role": "system", "content": profile.system_prompt}
             # Budgets are checked on the exact prompt before every model call, with what the
             # turn's earlier rounds spent: a refused call costs nothing, and tool rounds
             # cannot run a turn past its budget.
@@ -120,6 +129,7 @@ class TurnLoop:
                 tools,
                 ref=request.client_msg_id or None,
                 spent_in_turn=sum_usage(turn.usage),
+                profile=profile,
             )
             if warning is not None and not warned:
                 warned = True
@@ -128,7 +138,7 @@ class TurnLoop:
                     Failure.of(ErrorCode.BUDGET_WARNING, warning),
                     ref=request.client_msg_id,
                 )
-            reply = await self._model_round(turn, messages, tools)
+            reply = await self._model_round(turn, messages, tools, profile)
             if not reply.tool_calls:
                 break
             await self._tool_runner.run_round(turn, reply, messages)
@@ -136,12 +146,51 @@ class TurnLoop:
             # The model kept calling tools past the limit; it gets no more rounds.
             await self._stream_note(turn, "\n\n(Stopped: too many tool steps in one answer.)")
 
+    async def _searchable_tools(self, turn: RunningTurn, profile: Profile) -> list[dict[str, Any]]:
+        """`_offered_tools`, without ``search_knowledge`` when the conversation has nothing to
+        search (server/knowledge/scope.py decides what it searches)."""
+        tools = self._offered_tools(turn, profile)
+        if self._knowledge is None:
+            return tools
+        request = turn.request
+        return await self._knowledge.offered(
+            tools, request.tenant, frozenset(request.roles), profile.knowledge
+        )
+
+    def _offered_tools(self, turn: RunningTurn, profile: Profile) -> list[dict[str, Any]]:
+        """The tools the model is offered: the user's roles and the profile both allow them
+        (the first wall; the tool runner is the second), and the hand-off tool if it has
+        somewhere to hand over to."""
+        roles = frozenset(turn.request.roles)
+        tools = self._tools.openai_tools(roles, profile) if self._tools else []
+        handoff = self._handoffs.tool_for(profile, roles)
+        if handoff is not None:
+            tools = [
+                *(
+                    tool
+                    for tool in tools
+                    if tool["function"]["name"] != handoff["function"]["name"]
+                ),
+                handoff,
+            ]
+        return tools
+
     async def _model_round(
-        self, turn: RunningTurn, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+        self,
+        turn: RunningTurn,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        profile: Profile,
     ) -> ModelReply:
         batcher = DeltaBatcher(turn, self._settings, self.publish, self.save_text)
         try:
-            reply = await self._model.stream(messages, tools, batcher.add)
+            reply = await self._model.stream(
+                messages,
+                tools,
+                batcher.add,
+                model=self._model.model_for(profile.model),
+                temperature=profile.temperature,
+            )
         finally:
             await asyncio.shield(batcher.flush())
         if reply.usage is not None:
@@ -162,14 +211,17 @@ class TurnLoop:
         request = turn.request
         usage = sum_usage(turn.usage)
         _close_open_calls(turn, status)
+        profile = turn.profile or self._profiles.default
+        metrics.profile_turn(profile.id, status.value)
+        model = self._model.model_for(profile.model)
         wire_usage = None
         if usage is not None:
             wire_usage = Usage(
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 total_tokens=usage.total_tokens,
-                cost=self._model.cost_usd(usage),
-                model=self._model.model,
+                cost=self._model.cost_usd(usage, model),
+                model=model,
                 estimated=usage.estimated,
             )
         # The sources of the [n] markers the answer uses, from the turn's own searches.
@@ -189,6 +241,9 @@ class TurnLoop:
         metrics.model_usage(
             wire_usage.model, usage.prompt_tokens, usage.completion_tokens, wire_usage.cost
         )
+        metrics.profile_usage(
+            profile.id, usage.prompt_tokens, usage.completion_tokens, wire_usage.cost
+        )
         await self._transcripts.record_usage(
             UsageRecord(
                 tenant=request.tenant,
@@ -202,6 +257,7 @@ class TurnLoop:
                 total_tokens=usage.total_tokens,
                 cost_usd=Decimal(str(wire_usage.cost)),
                 estimated=usage.estimated,
+                profile=profile.id,
             )
         )
         if status != TurnStatus.COMPLETED:

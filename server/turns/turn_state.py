@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from protocol import TurnStatus
+from server.profiles.catalog import Profile
 from server.turns.llm import ModelUsage
 from storage.keys import UserKey
 
@@ -68,3 +69,5 @@ class RunningTurn:
     tool_rounds: list[dict[str, Any]] = field(default_factory=list)
     # Calls waiting for the user's confirmation, with what to record if the turn ends first.
     awaiting: dict[str, str] = field(default_factory=dict)
+    # The conversation's profile, read when the turn starts; a hand-off replaces it.
+    profile: Profile | None = None

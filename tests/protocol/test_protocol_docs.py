@@ -17,6 +17,7 @@ from protocol import (
     ConversationSummary,
     MessageSnapshot,
     PendingConfirmation,
+    ProfileSummary,
     TurnError,
     Usage,
     UserInfo,
@@ -35,6 +36,7 @@ VALUE_CLASSES = [
     PendingConfirmation,
     ActiveTurn,
     TurnError,
+    ProfileSummary,
 ]
 
 

@@ -186,6 +186,16 @@ async def test_an_action_runs_only_after_approval_once_with_its_key(
     assert "INV-1" in request["summary"]
     # Nothing reached the host before the user decided.
     assert mcp.calls("pay_invoice") == []
+    # A tab opened now shows the same card, warning and source included.
+    later = await open_tab(mcp)
+    (pending,) = [
+        entry
+        for entry in later.frames[0]["pending_confirmations"]
+        if entry["token"] == request["token"]
+    ]
+    assert (pending["source"], pending["destructive"]) == (SOURCE, True)
+    assert pending["summary"] == request["summary"]
+    await later.close()
 
     await tab.send({"type": "confirm", "token": request["token"], "decision": "approve"})
     frames = await tab.until("turn_end")

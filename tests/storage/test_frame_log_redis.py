@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from storage.errors import CorruptState
-from storage.frame_log import READ_CHUNK, FrameLog, LoggedFrame
+from storage.frame_log import READ_CHUNK, FrameLog, LoggedFrame, StreamPosition
 from storage.keys import KeySpace, UserKey
 
 if TYPE_CHECKING:
@@ -288,6 +288,53 @@ async def test_a_lost_head_drops_the_old_frames_with_it(state_redis: StateRedis)
     assert logged.seq == 1
     assert await log.read_after(ALICE, epoch, 0) == [logged]
     assert await stream_length(state_redis, ALICE) == 1
+
+
+async def lose_newest_writes(state: StateRedis, user: UserKey, count: int) -> None:
+    """What a failover to a replica that missed the last ``count`` appends looks like: the
+    head and the stream as they were before them, under the same epoch."""
+    keys = KeySpace(state.prefix)
+    newest = await state.redis.xrevrange(keys.log_frames(user), count=count)
+    await state.redis.xdel(keys.log_frames(user), *(entry_id for entry_id, _ in newest))
+    await state.redis.hincrby(keys.log_meta(user), "seq", -count)
+
+
+async def test_a_log_behind_what_this_writer_was_given_starts_a_new_epoch(
+    state_redis: StateRedis,
+) -> None:
+    log = log_for(state_redis)
+    await log.append(ALICE, [frame(i) for i in range(5)])
+    old = await log.position(ALICE)
+    await lose_newest_writes(state_redis, ALICE, 2)
+
+    # Numbering on from 3 would give seqs 4 and 5 out a second time under the old epoch.
+    [logged] = await log.append(ALICE, [frame(9)])
+
+    new = await log.position(ALICE)
+    assert logged.seq == 1
+    assert new.epoch != old.epoch
+    assert await log.read_after(ALICE, new.epoch, 0) == [logged]
+    assert await log.read_after(ALICE, old.epoch, 3) is None
+
+
+async def test_a_log_behind_what_a_reader_heard_starts_a_new_epoch(
+    state_redis: StateRedis,
+) -> None:
+    writer = log_for(state_redis)
+    await writer.append(ALICE, [frame(i) for i in range(5)])
+    heard = await writer.position(ALICE)
+    await lose_newest_writes(state_redis, ALICE, 2)
+    reader = log_for(state_redis, await state_redis.new_client())  # another worker
+
+    # Where the log stands is no news to a reader that heard no further than that.
+    behind = StreamPosition(heard.epoch, 3)
+    assert await reader.position(ALICE, at_least=behind) == behind
+    # A reader that heard seq 5 learns the log lost writes: it is made anew.
+    renewed = await reader.position(ALICE, at_least=heard)
+    assert renewed.epoch != heard.epoch
+    assert renewed.last_seq == 0
+    [logged] = await writer.append(ALICE, [frame(9)])
+    assert logged.seq == 1
 
 
 # -- bounds --------------------------------------------------------------------------

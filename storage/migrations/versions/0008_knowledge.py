@@ -1,7 +1,7 @@
 """knowledge collections, documents and chunks, with each database's full-text index
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-06 06:40:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from storage import knowledge_search
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -5,9 +5,12 @@
  * @module wording
  */
 
-/** @typedef {import('./types.js').ErrorFrame} ErrorFrame */
-/** @typedef {import('./types.js').ToolItem} ToolItem */
-/** @typedef {import('./types.js').ConfirmationItem} ConfirmationItem */
+import { plainText } from './format.js';
+
+/** @typedef {import('../types.js').ErrorFrame} ErrorFrame */
+/** @typedef {import('../types.js').ToolItem} ToolItem */
+/** @typedef {import('../types.js').ConfirmationItem} ConfirmationItem */
+/** @typedef {import('../types.js').Citation} Citation */
 
 const TRY_AGAIN_SOON = 'The assistant is temporarily unavailable. Please try again in a moment.';
 const OUR_SIDE = 'Something went wrong on our side. Please try again.';
@@ -30,6 +33,7 @@ const ERROR_SENTENCES = {
   message_not_found: "That message doesn't exist any more.",
   confirmation_not_found: "That request doesn't exist any more.",
   confirmation_not_pending: 'That request was already decided.',
+  profile_not_found: "That assistant isn't available. Choose another one and send again.",
   confirmation_expired:
     'That request expired before it was confirmed. Ask again if you still want it.',
   turn_in_progress: 'The assistant is still answering. Wait for it to finish or press Stop.',
@@ -51,7 +55,8 @@ const ERROR_SENTENCES = {
   turn_interrupted: 'The answer was interrupted. Please ask again.',
   tool_error: 'A lookup failed while answering.',
   internal_error: OUR_SIDE,
-  // Raised by the client itself.
+  // Raised by the client (or the widget) itself.
+  export_failed: 'The download failed. Please try again.',
   queue_full: 'You are offline and too much is waiting to be sent. Please wait for the connection.',
   token_unavailable: 'Could not sign you in to the assistant. Retrying…',
   connect_failed: 'Could not reach the assistant. Retrying…',
@@ -71,6 +76,86 @@ export function errorSentence(error) {
   const sentence = ERROR_SENTENCES[error.code];
   if (sentence) return sentence;
   return error.retryable ? 'Something went wrong. Please try again.' : 'Something went wrong.';
+}
+
+/**
+ * A sentence for an error the server answered a user message with, shown under the message.
+ * `profile_not_found` and `forbidden` on a message are about its profile (the assistant the
+ * conversation runs under), so they say which one when it is known.
+ *
+ * @param {ErrorFrame} error
+ * @param {{profileTitle?: string, newConversation?: boolean}} [about] the message's profile
+ *   title, and whether the message starts a conversation
+ * @returns {string | null}
+ */
+export function messageErrorSentence(error, about = {}) {
+  const { profileTitle, newConversation = false } = about;
+  if (error.code === 'profile_not_found') {
+    return profileTitle
+      ? `The assistant “${profileTitle}” isn't available. Choose another one and send again.`
+      : ERROR_SENTENCES.profile_not_found;
+  }
+  if (error.code === 'forbidden') {
+    if (!newConversation) {
+      return (
+        "You no longer have access to this conversation's assistant. " +
+        'Please start a new conversation.'
+      );
+    }
+    return profileTitle
+      ? `You don't have access to the assistant “${profileTitle}”. Choose another one and send again.`
+      : "You don't have access to that assistant. Choose another one and send again.";
+  }
+  return errorSentence(error);
+}
+
+/** The label of the profile switcher, shown while a new conversation is on screen. */
+export const PROFILE_SWITCHER_LABEL = 'New conversation with';
+
+/** What an empty conversation says when its profile has no greeting of its own. */
+export const DEFAULT_GREETING =
+  'Ask about your orders, balances and customers. Actions always ask you first.';
+
+/**
+ * The words around one cited source: the marker's accessible name, the label of the button
+ * that shows the cited passage.
+ *
+ * @param {Citation} citation
+ * @returns {{marker: string, show: string}}
+ */
+export function sourceWording(citation) {
+  return {
+    marker: `Source ${citation.n}: ${citation.title}`,
+    show: `Show the passage from ${citation.title}`,
+  };
+}
+
+/**
+ * The line of a confirmation card that names the host app that will run the action.
+ *
+ * @param {string} source
+ * @returns {string}
+ */
+export function confirmSourceLine(source) {
+  return `via ${source}`;
+}
+
+/** The warning on the card of an action its host marks destructive. */
+export const DESTRUCTIVE_WARNING =
+  'Warning: this action may delete or overwrite data, and may not be undoable.';
+
+/**
+ * The action's name for its card title: a remote tool is named `<source>__<tool>`, and the
+ * source is shown on a line of its own, so the prefix is left out here.
+ *
+ * @param {string} action
+ * @param {string | undefined} source
+ * @returns {string}
+ */
+export function actionTitle(action, source) {
+  const prefix = source ? `${source}__` : '';
+  const name = prefix && action.startsWith(prefix) ? action.slice(prefix.length) : action;
+  return `Confirm: ${humanize(name)}`;
 }
 
 /** @type {Record<number, string>} */
@@ -158,7 +243,7 @@ export function describeResult(result) {
     }
     return '';
   }
-  const text = JSON.stringify(result);
+  const text = plainText(result, undefined);
   return text.length > 160 ? `${text.slice(0, 157)}…` : text;
 }
 
@@ -236,5 +321,5 @@ export function formatParam(value) {
   if (typeof value === 'number') return value.toLocaleString();
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   if (value === null || value === undefined) return '—';
-  return JSON.stringify(value);
+  return plainText(value, undefined);
 }

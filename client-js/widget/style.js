@@ -5,7 +5,7 @@
  * unstyled content. Everything themable goes through the `--parley-*` custom properties, which
  * inherit through the shadow boundary; the private `--_*` variables hold their resolved values.
  *
- * @module widget-style
+ * @module style
  */
 
 export const WIDGET_STYLE = `
@@ -55,7 +55,8 @@ header {
 }
 .heading { flex: 1; min-width: 0; }
 h2 { margin: 0; font-size: 15px; font-weight: 650; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.sub { display: flex; gap: 8px; align-items: center; font-size: 12px; color: var(--_muted); }
+.sub { display: flex; flex-wrap: wrap; gap: 2px 8px; align-items: center; font-size: 12px; color: var(--_muted); }
+.sub > * { white-space: nowrap; }
 .state::before {
   content: ""; display: inline-block; width: 7px; height: 7px; border-radius: 50%;
   margin-right: 5px; background: var(--_muted); vertical-align: 1px;
@@ -159,6 +160,73 @@ textarea {
 .send { background: var(--_accent); color: #fff; }
 .send:disabled { opacity: 0.5; cursor: default; }
 .stop { background: var(--_bg); color: var(--_accent); }
+/* Markdown beyond paragraphs and lists. */
+.bubble a { color: var(--_accent); text-decoration: underline; }
+.bubble h1, .bubble h2, .bubble h3, .bubble h4, .bubble h5, .bubble h6 { font-size: 14px; margin: 8px 0 4px; }
+.bubble blockquote { margin: 6px 0 0; padding-left: 10px; border-left: 3px solid var(--_line); color: var(--_muted); }
+.bubble > table { display: block; max-width: 100%; overflow-x: auto; margin-top: 6px; }
+.bubble table, .view table.data, .confirm table.data { border-collapse: collapse; font-size: 13px; }
+.bubble th, .bubble td { border: 1px solid var(--_line); padding: 3px 8px; text-align: left; }
+.bubble th { background: color-mix(in srgb, var(--_fg) 6%, transparent); font-weight: 600; }
+.bubble .align-right { text-align: right; font-variant-numeric: tabular-nums; }
+.bubble .align-center { text-align: center; }
+/* Views of tool results: tables, charts and KPI cards under their tool line. */
+.tool-item { display: flex; flex-direction: column; gap: 6px; align-self: stretch; min-width: 0; }
+.view { margin: 0; padding: 10px; border: 1px solid var(--_line); border-radius: 10px; background: var(--_bg); min-width: 0; }
+.view figcaption { font-weight: 650; font-size: 13px; margin-bottom: 6px; }
+.table-box { max-height: 280px; overflow: auto; border-radius: 6px; }
+.table-box:focus-visible { outline: 2px solid var(--_accent); }
+table.data th, table.data td { padding: 4px 8px; text-align: left; white-space: nowrap; border-bottom: 1px solid var(--_line); }
+table.data th { position: sticky; top: 0; z-index: 1; background: var(--_soft); font-weight: 600; color: var(--_fg); }
+table.data .num { text-align: right; font-variant-numeric: tabular-nums; }
+table.data th button { all: unset; cursor: pointer; display: inline-flex; gap: 4px; align-items: center; }
+table.data th button:focus-visible { outline: 2px solid var(--_accent); outline-offset: 2px; }
+table.data th button::after { content: "↕"; opacity: 0.35; font-size: 11px; }
+table.data th[aria-sort="ascending"] button::after { content: "▲"; opacity: 0.8; }
+table.data th[aria-sort="descending"] button::after { content: "▼"; opacity: 0.8; }
+.chart-box { position: relative; height: 220px; }
+.chart-box[data-chart="pie"] { height: 240px; }
+.metrics { display: grid; grid-template-columns: repeat(auto-fill, minmax(140px, 1fr)); gap: 8px; margin: 0; }
+.metric { padding: 8px 10px; border-radius: 8px; background: var(--_soft); }
+.metric dt { font-size: 12px; color: var(--_muted); }
+.metric dd { margin: 0; }
+.metric .value { font-size: 18px; font-weight: 650; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
+.metric .hint { font-size: 12px; color: var(--_muted); }
+.view-footer { display: flex; gap: 12px; justify-content: space-between; align-items: center; margin-top: 6px; font-size: 12px; color: var(--_muted); }
+.view-footer .link-button { margin-left: auto; }
+.visually-hidden { position: absolute !important; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
+/* Params of a confirmation: a table or nested record goes under its label, full width. */
+.confirm dt.wide, .confirm dd.wide { grid-column: 1 / -1; }
+.confirm dd.wide { overflow-x: auto; }
+.confirm dl.nested { margin: 0; }
+.confirm table.data td, .confirm table.data th { padding: 3px 6px; }
+/* Profiles: the switcher of a new conversation, the profile in the header, hand-off notes. */
+.profile-bar { display: flex; gap: 8px; align-items: center; padding: 8px 16px; border-bottom: 1px solid var(--_line); font-size: 13px; }
+.profile-bar label { color: var(--_muted); }
+.profile-bar select { flex: 1; min-width: 0; font: inherit; color: inherit; background: var(--_bg); border: 1px solid var(--_line); border-radius: 8px; padding: 4px 6px; }
+.profile-bar select:focus-visible { outline: 2px solid var(--_accent); outline-offset: 1px; }
+.profile-label { font-weight: 600; color: var(--_fg); max-width: 100%; overflow: hidden; text-overflow: ellipsis; }
+.empty .greeting { color: var(--_fg); }
+.empty .description { font-size: 13px; }
+.note { align-self: center; max-width: 92%; font-size: 12.5px; color: var(--_muted); text-align: center; padding: 4px 10px; border-radius: 999px; background: var(--_soft); }
+.note::before { content: "⇄ "; }
+/* Cited sources: superscript markers in the answer, chips under it. */
+sup.cite { line-height: 0; }
+.cite-ref { border: none; padding: 0 4px; margin: 0 1px; border-radius: 6px; font-size: 10.5px; font-weight: 650; line-height: 1.4; background: color-mix(in srgb, var(--_accent) 14%, transparent); color: var(--_accent); }
+.cite-ref:hover { background: var(--_accent); color: #fff; }
+.sources { list-style: none; margin: 6px 0 0; padding: 0; display: flex; flex-direction: column; gap: 4px; font-size: 12.5px; }
+.source { display: grid; grid-template-columns: auto 1fr auto; gap: 0 6px; align-items: baseline; padding: 4px 8px; border: 1px solid var(--_line); border-radius: 8px; background: var(--_bg); }
+.source-n { font-weight: 650; color: var(--_accent); }
+.source-title { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+a.source-title { color: var(--_accent); }
+.source-toggle { border: none; background: none; padding: 0 4px; color: var(--_muted); border-radius: 4px; }
+.source-toggle:hover { background: var(--_soft); color: var(--_fg); }
+.source .snippet { grid-column: 1 / -1; margin: 4px 0 2px; padding-left: 8px; border-left: 3px solid var(--_line); color: var(--_muted); white-space: pre-wrap; }
+/* The host app that runs an action, and the warning on a destructive one. */
+.confirm .title .via { margin-left: 6px; text-transform: none; letter-spacing: 0; padding: 0 6px; border-radius: 6px; background: var(--_soft); }
+.confirm .warning { margin: 0 0 8px; padding: 6px 8px; border-radius: 8px; font-size: 13px; font-weight: 600; background: #fdecea; color: var(--_bad); }
+.confirm.destructive { border-color: color-mix(in srgb, var(--_bad) 45%, transparent); }
+.confirm.destructive .approve { background: var(--_bad); border-color: var(--_bad); }
 @media (max-width: 480px) {
   :host { right: 12px; bottom: 12px; }
   :host([open]) { inset: 0; }

@@ -1,0 +1,70 @@
+/**
+ * Profiles against a real `parley serve` with the demo ERP's profiles file: the switcher lists
+ * what `ready.profiles` says, the first message binds the conversation to the chosen profile,
+ * and a hand-off by the scripted dev model shows its note in two tabs of the user.
+ *
+ * Run: cd client-js && node --test test-e2e/   (skipped when Chromium or the venv is missing)
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { findChromium, launchChromium } from '../test-support/chromium.js';
+import { DemoTab, ParleyServer, REPO, WAIT_MS, findPython, uniqueUser } from './harness.js';
+
+const found = await findChromium();
+const python = findPython();
+const skip =
+  'missing' in found
+    ? found.missing
+    : python === null
+      ? 'no Python for parley serve (create .venv with scripts/test, or set PARLEY_PYTHON)'
+      : false;
+
+describe('profiles against parley serve', { skip }, () => {
+  /** @type {ParleyServer} */
+  let server;
+  /** @type {any} */
+  let browser;
+
+  before(async () => {
+    server = new ParleyServer({
+      python: /** @type {string} */ (python),
+      env: { PARLEY_PROFILES: join(REPO, 'examples', 'erp', 'profiles.toml') },
+    });
+    await server.start();
+    browser = await launchChromium(/** @type {any} */ (found));
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.dispose();
+  });
+
+  test('a conversation started with the sales copilot is handed to finance in both tabs', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const user = uniqueUser('copilots');
+    const writer = await DemoTab.open(context, server.origin, { user });
+    const watcher = await DemoTab.open(context, server.origin, { user });
+
+    const select = writer.page.getByRole('combobox', { name: 'New conversation with' });
+    await select.waitFor({ timeout: WAIT_MS });
+    assert.deepEqual(await select.locator('option').allTextContents(), [
+      'Finance copilot',
+      'Sales copilot',
+    ]);
+    assert.equal(await select.inputValue(), 'finance');
+    await select.selectOption('sales');
+    await writer.testid('greeting').filter({ hasText: 'sales orders' }).waitFor();
+
+    await writer.type('hand me over to finance');
+    const note = 'Handed over from Sales copilot to Finance copilot: the user asked for finance';
+    for (const tab of [writer, watcher]) {
+      await tab.testid('note').filter({ hasText: note }).waitFor({ timeout: WAIT_MS });
+      await tab.testid('profile-label').filter({ hasText: 'Finance copilot' }).waitFor();
+    }
+    await writer.screenshot('profiles-handoff');
+    assert.deepEqual([...writer.problems, ...watcher.problems], []);
+    await context.close();
+  });
+});

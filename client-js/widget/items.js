@@ -1,0 +1,365 @@
+/**
+ * The DOM of the transcript's items: a message (Markdown for the assistant, text for the user)
+ * with its cited sources and its status line, a tool line with the view of its result, a
+ * confirmation card, a note about the conversation (a hand-off). The
+ * widget creates a node per model item once and updates it as the item changes; what a node
+ * last showed is remembered here, so an update that changes nothing touches nothing.
+ *
+ * @module items
+ */
+
+import { onSourceClick, sourceList } from './citations.js';
+import { h, icon } from './dom.js';
+import { updateMarkdown } from './markdown.js';
+import { paramList } from './params.js';
+import { checkedFields, checkedView } from './view-data.js';
+import { drawView } from './views.js';
+import {
+  actionTitle,
+  confirmationResult,
+  confirmSourceLine,
+  DESTRUCTIVE_WARNING,
+  errorSentence,
+  formatCountdown,
+  messageErrorSentence,
+  resultFields,
+  toolLine,
+} from './wording.js';
+
+/** @typedef {import('../types.js').ConversationItem} ConversationItem */
+/** @typedef {import('../types.js').MessageItem} MessageItem */
+/** @typedef {import('../types.js').ToolItem} ToolItem */
+/** @typedef {import('../types.js').ConfirmationItem} ConfirmationItem */
+
+/**
+ * @typedef {object} ItemState what the widget knows beyond the model
+ * @property {Map<string, 'approve' | 'reject'>} deciding decisions sent, not yet resolved, by token
+ * @property {Map<string, 'up' | 'down'>} ratings feedback given, by message id
+ * @property {() => string | undefined} locale the locale of views and cards
+ * @property {(id: string | undefined) => string | undefined} profileTitle a profile's title by id
+ */
+
+/** Creates and updates the nodes of transcript items. */
+export class ItemRenderer {
+  /** @type {WeakMap<HTMLElement, string>} the text each message node shows */
+  #renderedText = new WeakMap();
+  /** @type {WeakMap<HTMLElement, unknown>} the citations each message node shows */
+  #renderedCitations = new WeakMap();
+  /** @type {WeakMap<HTMLElement, {view: unknown, dispose: () => void}>} each tool node's view */
+  #drawnViews = new WeakMap();
+  #deciding;
+  #ratings;
+  #locale;
+  #profileTitle;
+
+  /** @param {ItemState} state */
+  constructor({ deciding, ratings, locale, profileTitle }) {
+    this.#deciding = deciding;
+    this.#ratings = ratings;
+    this.#locale = locale;
+    this.#profileTitle = profileTitle;
+  }
+
+  /**
+   * Free what a node removed from the transcript holds (a chart).
+   *
+   * @param {HTMLElement} node
+   */
+  dispose(node) {
+    this.#drawnViews.get(node)?.dispose();
+    this.#drawnViews.delete(node);
+  }
+
+  /**
+   * Draw (once) the view of a tool result under its line.
+   *
+   * @param {HTMLElement} node
+   * @param {ToolItem} item
+   */
+  #updateView(node, item) {
+    const drawn = this.#drawnViews.get(node);
+    if (drawn?.view === item.view) return;
+    drawn?.dispose();
+    node.querySelector(':scope > .view')?.remove();
+    this.#drawnViews.delete(node);
+    const view = checkedView(item.view);
+    if (!view) {
+      // Remembered too, so a malformed view is reported once, not on every render.
+      this.#drawnViews.set(node, { view: item.view, dispose: () => {} });
+      return;
+    }
+    const { node: figure, dispose } = drawView(view, {
+      locale: this.#locale(),
+      exportPath: item.export,
+    });
+    node.append(figure);
+    this.#drawnViews.set(node, { view: item.view, dispose });
+  }
+
+  /**
+   * @param {ConversationItem} item
+   * @returns {HTMLElement}
+   */
+  create(item) {
+    if (item.kind === 'tool') {
+      return h('div', { class: 'tool-item', 'data-call-id': item.id }, [
+        h('div', { class: 'tool', 'data-testid': 'tool-line' }),
+      ]);
+    }
+    if (item.kind === 'confirmation') return this.#createConfirmation(item);
+    if (item.kind === 'note') {
+      return h('div', { class: 'note', role: 'note', 'data-testid': 'note' }, [
+        h('span', { class: 'note-text' }),
+      ]);
+    }
+    const role = item.role === 'user' ? 'user' : 'assistant';
+    const node = h('div', { class: `msg ${role}`, 'data-testid': `message-${role}` }, [
+      h('div', { class: 'bubble' }),
+      sourceList(undefined),
+      h('div', { class: 'meta' }),
+    ]);
+    if (role === 'assistant') {
+      node.addEventListener('click', (event) => onSourceClick(node, event));
+    }
+    return node;
+  }
+
+  /**
+   * @param {HTMLElement} node
+   * @param {ConversationItem} item
+   */
+  update(node, item) {
+    if (item.kind === 'tool') {
+      const line = /** @type {HTMLElement} */ (node.firstElementChild);
+      line.dataset.status = item.status;
+      line.textContent = toolLine(item);
+      this.#updateView(node, item);
+      return;
+    }
+    if (item.kind === 'confirmation') {
+      this.#updateConfirmation(node, item);
+      return;
+    }
+    if (item.kind === 'note') {
+      const text = /** @type {HTMLElement} */ (node.firstElementChild);
+      if (text.textContent !== item.text) text.textContent = item.text;
+      return;
+    }
+    node.dataset.status = item.status;
+    node.dataset.messageId = item.id;
+    const bubble = /** @type {HTMLElement} */ (node.firstElementChild);
+    const citations = item.role === 'user' ? undefined : item.citations;
+    if (
+      this.#renderedText.get(node) !== item.text ||
+      this.#renderedCitations.get(node) !== citations
+    ) {
+      this.#renderedText.set(node, item.text);
+      if (item.role === 'user') bubble.textContent = item.text;
+      else updateMarkdown(bubble, item.text, citations);
+    }
+    if (this.#renderedCitations.get(node) !== citations) {
+      this.#renderedCitations.set(node, citations);
+      /** @type {HTMLElement} */ (bubble.nextElementSibling).replaceWith(sourceList(citations));
+    }
+    this.#updateMeta(/** @type {HTMLElement} */ (node.lastElementChild), item);
+  }
+
+  /**
+   * The line under a message: sending state, failure with retry, or feedback buttons.
+   *
+   * @param {HTMLElement} meta
+   * @param {MessageItem} item
+   */
+  #updateMeta(meta, item) {
+    const signature = [
+      item.status,
+      this.#ratings.get(item.id) ?? '',
+      item.error?.code ?? '',
+      item.profile ?? '',
+    ].join('|');
+    if (meta.dataset.signature === signature) return;
+    meta.dataset.signature = signature;
+    meta.className = 'meta';
+    if (item.role === 'user') {
+      if (item.status === 'pending') {
+        meta.replaceChildren('Sending…');
+      } else if (item.status === 'failed') {
+        meta.classList.add('failed');
+        const reason = item.error
+          ? messageErrorSentence(item.error, {
+              profileTitle: this.#profileTitle(item.profile),
+              newConversation: !item.conversationId,
+            })
+          : null;
+        meta.replaceChildren(
+          `Not sent. ${reason ?? ''}`.trim(),
+          h(
+            'button',
+            {
+              class: 'link-button',
+              type: 'button',
+              'data-action': 'retry',
+              'data-id': item.id,
+              'data-testid': 'retry',
+            },
+            ['Retry'],
+          ),
+          h(
+            'button',
+            { class: 'link-button', type: 'button', 'data-action': 'discard', 'data-id': item.id },
+            ['Discard'],
+          ),
+        );
+      } else {
+        meta.replaceChildren();
+      }
+      meta.hidden = meta.childNodes.length === 0;
+      return;
+    }
+    if (item.status === 'streaming') {
+      meta.replaceChildren();
+    } else if (item.status === 'cancelled') {
+      meta.replaceChildren('Stopped.');
+    } else if (item.status === 'interrupted') {
+      const reason = item.error ? errorSentence(item.error) : null;
+      meta.replaceChildren(reason ?? 'The answer was interrupted.');
+    } else {
+      const rating = this.#ratings.get(item.id);
+      const up = h(
+        'button',
+        {
+          type: 'button',
+          'data-action': 'up',
+          'data-id': item.id,
+          'data-testid': 'feedback-up',
+          'aria-label': 'Helpful answer',
+          'aria-pressed': String(rating === 'up'),
+          title: 'Helpful',
+        },
+        [icon('up')],
+      );
+      const down = h(
+        'button',
+        {
+          type: 'button',
+          'data-action': 'down',
+          'data-id': item.id,
+          'data-testid': 'feedback-down',
+          'aria-label': 'Unhelpful answer',
+          'aria-pressed': String(rating === 'down'),
+          title: 'Not helpful',
+        },
+        [icon('down')],
+      );
+      meta.replaceChildren(
+        h('div', { class: 'feedback' }, [up, down]),
+        rating ? 'Thanks for the feedback.' : '',
+      );
+    }
+    meta.hidden = meta.childNodes.length === 0;
+  }
+
+  /**
+   * @param {ConfirmationItem} item
+   * @returns {HTMLElement}
+   */
+  #createConfirmation(item) {
+    const list = paramList(item.params ?? {}, checkedFields(item.fields), this.#locale());
+    const approve = h(
+      'button',
+      {
+        class: 'approve',
+        type: 'button',
+        'data-action': 'approve',
+        'data-id': item.token,
+        'data-testid': 'approve',
+      },
+      ['Approve'],
+    );
+    const reject = h(
+      'button',
+      {
+        class: 'reject',
+        type: 'button',
+        'data-action': 'reject',
+        'data-id': item.token,
+        'data-testid': 'reject',
+      },
+      ['Reject'],
+    );
+    const card = h(
+      'div',
+      {
+        class: item.destructive === true ? 'confirm destructive' : 'confirm',
+        role: 'group',
+        'aria-label': `Confirm: ${item.summary}`,
+        'data-testid': 'confirm-card',
+        'data-token': item.token,
+      },
+      [
+        h('p', { class: 'title' }, [
+          actionTitle(item.action, item.source),
+          ...(item.source
+            ? [h('span', { class: 'via', 'data-testid': 'confirm-source' }, [
+                confirmSourceLine(item.source),
+              ])]
+            : []),
+        ]),
+        h('p', { class: 'summary' }, [item.summary]),
+        ...(item.destructive === true
+          ? [h('p', { class: 'warning', role: 'note', 'data-testid': 'confirm-warning' }, [
+              DESTRUCTIVE_WARNING,
+            ])]
+          : []),
+        list,
+        h('p', { class: 'countdown', 'data-testid': 'countdown', 'aria-live': 'off' }),
+        h('div', { class: 'buttons' }, [approve, reject]),
+        h('div', { class: 'result', 'data-testid': 'action-result', role: 'status' }),
+      ],
+    );
+    if (list.childElementCount === 0) list.hidden = true;
+    return card;
+  }
+
+  /**
+   * @param {HTMLElement} card
+   * @param {ConfirmationItem} item
+   */
+  #updateConfirmation(card, item) {
+    card.dataset.status = item.status;
+    const buttons = /** @type {HTMLElement} */ (card.querySelector('.buttons'));
+    const countdown = /** @type {HTMLElement} */ (card.querySelector('.countdown'));
+    const result = /** @type {HTMLElement} */ (card.querySelector('.result'));
+    const outcome = confirmationResult(item);
+    if (outcome) {
+      this.#deciding.delete(item.token);
+      // A decided card changes once more at most (when the outcome arrives); skip repeats.
+      const signature = `${item.status}|${item.outcome ? 'outcome' : ''}`;
+      if (card.dataset.rendered === signature) return;
+      card.dataset.rendered = signature;
+      buttons.hidden = true;
+      countdown.hidden = true;
+      result.hidden = false;
+      result.dataset.tone = outcome.tone;
+      const fields = resultFields(item.outcome?.result);
+      const table = h('dl', { class: 'result-fields' });
+      for (const [label, value] of fields) table.append(h('dt', {}, [label]), h('dd', {}, [value]));
+      result.replaceChildren(h('div', {}, [outcome.text]), ...(fields.length ? [table] : []));
+      return;
+    }
+    const deciding = this.#deciding.get(item.token);
+    const left = formatCountdown(Date.parse(item.expiresAt) - Date.now());
+    for (const button of buttons.querySelectorAll('button'))
+      button.disabled = Boolean(deciding) || left === null;
+    buttons.hidden = false;
+    countdown.hidden = false;
+    countdown.textContent = left === null ? 'Expired.' : `Expires in ${left}`;
+    if (deciding) {
+      result.hidden = false;
+      result.dataset.tone = 'busy';
+      result.textContent = deciding === 'approve' ? 'Approving…' : 'Rejecting…';
+    } else {
+      result.hidden = true;
+    }
+  }
+}
