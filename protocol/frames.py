@@ -193,6 +193,25 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Citation:
+    """The source behind one ``[n]`` marker of an assistant message.
+
+    Attributes:
+        n: The marker's number: ``[1]`` in the text is cited by ``n = 1``.
+        document_id: The document's id in its collection, as the host app named it.
+        title: The document's title.
+        url: A link back to the document in the host app, when it has one.
+        snippet: The start of the cited passage.
+    """
+
+    n: Count
+    document_id: Id
+    title: str
+    url: str | None = None
+    snippet: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TurnError:
     """Why a turn ended early, in its ``turn_end``, so that every tab of the user learns it.
 
@@ -263,6 +282,7 @@ class MessageSnapshot:
     created_at: Timestamp
     client_msg_id: Id | None = None
     turn_id: Id | None = None
+    citations: tuple[Citation, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -418,7 +438,12 @@ class ResponseDelta:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Response:
-    """The complete assistant message, with what it cost."""
+    """The complete assistant message, with what it cost.
+
+    Attributes:
+        citations: The sources of the ``[n]`` markers the text uses, by ``n``; absent when it
+            cites none.
+    """
 
     type: ClassVar[FrameType] = FrameType.RESPONSE
     conversation_id: Id
@@ -426,6 +451,7 @@ class Response:
     message_id: Id
     text: str
     usage: Usage
+    citations: tuple[Citation, ...] | None = None
     seq: Count | None = None
 
 

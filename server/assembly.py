@@ -5,17 +5,21 @@ module, so the dependencies read top-down: socket → turns → stream/tools →
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 import openai
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.config import Settings
+from server.knowledge.parts import knowledge_parts
 from server.ops import metrics
 from server.ops.background import BackgroundJobs
+from server.ops.demo_knowledge import load_demo_knowledge
 from server.ops.pages import ReadinessParts
 from server.ops.shutdown import drain_worker
 from server.profiles.config import load_profile_catalog
@@ -77,10 +81,14 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
     db = Database(settings.database_url)
     stack.push_async_callback(db.close)
     metrics.instrument_database(db.engine)
-    tools = ToolRegistry.from_import_paths(settings.tools) if settings.tools else None
+    tools = ToolRegistry.from_import_paths(settings.tools) if settings.tools else ToolRegistry()
     if settings.tool_sources:
-        tools = tools or ToolRegistry()
         await open_tool_sources(settings, tools, stack)
+    # search_knowledge is registered everywhere and offered only where there is something to
+    # search (server/knowledge/search_tool.py).
+    clients = model_clients(settings)
+    knowledge = knowledge_parts(settings, db, clients[0])
+    tools.add_pack(knowledge.search.pack())
     await prepare_database(settings, db, tools)
     redis = await open_redis(settings)
     stack.push_async_callback(redis.aclose)
@@ -109,7 +117,7 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
     confirmations = ConfirmationStore(db)
     feedback = FeedbackStore(db)
     notices = Notices(hub)
-    model = ModelClient(settings, model_clients(settings))
+    model = ModelClient(settings, clients)
     limits = Limits(settings, redis, transcripts)
     snapshots = Snapshots(transcripts, confirmations, leases, frame_log, profiles)
     verifier = TokenVerifier(settings)
@@ -138,6 +146,7 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
         notices,
         profiles,
         handoffs,
+        knowledge=knowledge.search,
     )
     worker_id = settings.worker_id or f"w_{secrets.token_hex(4)}"
     engine = TurnEngine(
@@ -155,6 +164,12 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
         profiles,
     )
 
+    if settings.dev and settings.demo_knowledge:
+        # In the background: the demo's documents are not worth a slower start.
+        demo = asyncio.create_task(
+            load_demo_knowledge(Path(settings.demo_knowledge), knowledge), name="demo-knowledge"
+        )
+        stack.push_async_callback(_cancelled, demo)
     webhook = EscalationWebhook(settings, EscalationStore(db))
     webhook.start()
     stack.push_async_callback(webhook.stop)
@@ -197,6 +212,9 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
             escalations=webhook.store,
             webhook=webhook,
             rate=WindowCounter(redis, prefix=prefix),
+            knowledge=knowledge.search,
+            knowledge_store=knowledge.store,
+            knowledge_ingest=knowledge.ingest,
         ),
         readiness=ReadinessParts(
             settings=settings, db=db, redis=redis, hub=hub, engine=engine, tools=tools
@@ -257,3 +275,9 @@ async def _interrupt_orphans(transcripts: TranscriptStore) -> None:
         return
     if orphans:
         logger.warning("marked %d replies of a previous run as interrupted", orphans)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,4 +1,4 @@
-"""The ``parley`` command: serve, migrate, token, schema, devllm."""
+"""The ``parley`` command: serve, migrate, token, schema, devllm, knowledge."""
 
 from __future__ import annotations
 
@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     devllm.add_argument("--port", type=int, default=8100)
     devllm.add_argument("--token-rate", type=float, default=40.0, help="tokens per second")
     devllm.set_defaults(run=_devllm)
+
+    from server.knowledge.command import add_arguments
+
+    add_arguments(commands)
     return parser
 
 

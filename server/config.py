@@ -209,6 +209,11 @@ class Settings:
         "dev mode: URL of the demo ERP app whose live books the demo page shows (set by "
         "`parley serve` when it starts the app)",
     )
+    demo_knowledge: str | None = _setting(
+        None,
+        "dev mode: manifest of the demo's knowledge collections, which each worker loads once it "
+        "runs (set by `parley serve` with the demo ERP)",
+    )
     tool_timeout_s: float = _setting(
         10.0, "time one attempt of a call to a tool source may take, unless the source sets one"
     )
@@ -315,6 +320,42 @@ class Settings:
     webhook_retry_max_s: float = _setting(600.0, "longest delay between two webhook attempts")
     webhook_poll_interval_s: float = _setting(
         5.0, "how often a worker looks for webhook deliveries that are due"
+    )
+
+    # Knowledge (documents the assistant searches and cites).
+    knowledge_collections: tuple[str, ...] = _setting(
+        (),
+        "collections `search_knowledge` searches, comma-separated; empty: every collection of "
+        "the tenant the user's roles allow",
+    )
+    knowledge_chunk_tokens: int = _setting(300, "largest chunk of a document, in tokens")
+    knowledge_chunk_overlap_tokens: int = _setting(
+        40, "tokens consecutive chunks of one section share"
+    )
+    knowledge_document_max_bytes: int = _setting(
+        5 * 1024 * 1024, "largest document (file or REST body) a collection takes"
+    )
+    knowledge_search_results: int = _setting(5, "chunks one `search_knowledge` call returns")
+    knowledge_query_max_terms: int = _setting(
+        32, "words of a question that go into the full-text query; the rest are ignored"
+    )
+    knowledge_snippet_chars: int = _setting(
+        300, "characters of a chunk shown as a citation's snippet"
+    )
+    knowledge_embeddings: bool = _setting(
+        False,
+        "also rank by vector similarity, with embeddings from the model endpoint's "
+        "/v1/embeddings (reciprocal-rank fusion with full-text search)",
+    )
+    knowledge_embedding_model: str = _setting(
+        "text-embedding-3-small", "model name sent to /v1/embeddings"
+    )
+    knowledge_embedding_batch: int = _setting(64, "texts embedded per /v1/embeddings request")
+    knowledge_vector_scan_max: int = _setting(
+        5_000, "embedded chunks one search compares exactly (per tenant and collections)"
+    )
+    knowledge_numbered_turns_max: int = _setting(
+        1_000, "running turns per worker whose citation numbers are remembered between searches"
     )
 
     # Metrics.

@@ -114,6 +114,8 @@ class Message(SQLModel, table=True):
     # completed | streaming | cancelled | failed | interrupted
     status: str = Field(default="completed", max_length=20)
     usage: dict[str, Any] | None = _json_column()
+    # The sources of the ``[n]`` markers in ``text``: [{n, document_id, title, url?, snippet}].
+    citations: list[dict[str, Any]] | None = _json_column()
     created_at: datetime = _time_column()
 
 
@@ -299,3 +301,75 @@ class WebhookDelivery(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=2000)
     duration_ms: int = Field(default=0)
     created_at: datetime = _time_column()
+
+
+class KnowledgeCollection(SQLModel, table=True):
+    """A named set of documents of one tenant that the assistant may search.
+
+    ``roles`` lists the roles of which a user needs one to search it; empty means every user
+    of the tenant.
+    """
+
+    __tablename__ = "knowledge_collection"
+    __table_args__ = (UniqueConstraint("tenant", "name", name="uq_knowledge_collection"),)
+
+    id: str = Field(default_factory=lambda: new_id("kc"), primary_key=True, max_length=40)
+    tenant: str = Field(max_length=200)
+    name: str = Field(max_length=100)
+    title: str = Field(default="", max_length=200)
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _time_column()
+
+
+class KnowledgeDocument(SQLModel, table=True):
+    """One document of a collection, known by the id its owner gave it.
+
+    ``content_hash`` covers the extracted text, the title and the URL: adding the document
+    again with the same hash changes nothing.
+    """
+
+    __tablename__ = "knowledge_document"
+    __table_args__ = (
+        UniqueConstraint("tenant", "collection", "document_id", name="uq_knowledge_document"),
+    )
+
+    id: str = Field(default_factory=lambda: new_id("kd"), primary_key=True, max_length=40)
+    tenant: str = Field(max_length=200)
+    collection: str = Field(max_length=100)
+    document_id: str = Field(max_length=200)
+    title: str = Field(max_length=500)
+    url: str | None = Field(default=None, max_length=2000)
+    content_hash: str = Field(max_length=64)
+    chunk_count: int = Field(default=0)
+    created_at: datetime = _time_column()
+    updated_at: datetime = _time_column()
+
+
+class KnowledgeChunk(SQLModel, table=True):
+    """A passage of a document: what a search finds and an answer cites.
+
+    The integer key doubles as the full-text index's row id (SQLite FTS5 ``content_rowid``), so
+    it must stay stable; chunks are never updated, only deleted and inserted again. The search
+    engines' own objects (the FTS5 table, PostgreSQL's ``search_vector`` column and its GIN
+    index) are made by the migration, outside these models: see ``storage/knowledge_search.py``.
+    """
+
+    __tablename__ = "knowledge_chunk"
+    __table_args__ = (
+        Index("ix_knowledge_chunk_document", "document_key", "position"),
+        Index("ix_knowledge_chunk_scope", "tenant", "collection"),
+        # Keys are never reused, so a chunk id seen in an old answer never names another text.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    document_key: str = Field(foreign_key="knowledge_document.id", max_length=40)
+    tenant: str = Field(max_length=200)
+    collection: str = Field(max_length=100)
+    position: int
+    # The headings above the passage, outermost first, joined by " > ".
+    heading: str = Field(default="", sa_type=Text)
+    text: str = Field(sa_type=Text)
+    tokens: int = Field(default=0)
+    # The passage's embedding (a JSON list of floats) when an embeddings endpoint is configured.
+    embedding: list[float] | None = _json_column()

@@ -179,11 +179,14 @@ class TranscriptStore:
         status: str,
         tool_rounds: list[dict[str, Any]] | None = None,
         usage: dict[str, Any] | None = None,
+        citations: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Save the final text and status of an assistant message."""
+        """Save the final text and status of an assistant message (and the sources it cites)."""
         values: dict[str, Any] = {"text": text, "status": status}
         if tool_rounds:
             values["tool_rounds"] = tool_rounds
+        if citations:
+            values["citations"] = citations
         if usage is not None:
             values["usage"] = usage
         async with self._db.session() as session:

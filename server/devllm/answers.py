@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from server.devllm.knowledge_answers import SEARCH_TOOL, answer_knowledge
 from server.devllm.report_answers import REPORTS, flat_table
 
 # Bounds that keep an answer readable (and the stream short) whatever a tool returns.
@@ -85,6 +86,10 @@ def _answer_one(result: ToolResult) -> str:
         return _shorten(f"{_intro(result.name)}: {text}")
     if isinstance(data, Mapping) and "error" in data:
         return _shorten(_answer_error(result.name, data["error"]))
+    if result.name == SEARCH_TOOL:
+        answer = answer_knowledge(data)
+        if answer is not None:
+            return answer
     report = REPORTS.get(result.name or "")
     if report is not None and isinstance(data, Mapping):
         answer = report(data)

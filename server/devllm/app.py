@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.devllm import tokens
 from server.devllm.default_script import default_script
+from server.devllm.embeddings import embeddings
 from server.devllm.faults import (
     FaultKind,
     FaultRule,
@@ -83,6 +84,7 @@ def create_devllm_app(
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/v1/models/{model:path}", get_model, methods=["GET"]),
             Route("/_dev/faults", faults_endpoint, methods=["GET", "POST", "DELETE"]),

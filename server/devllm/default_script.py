@@ -224,6 +224,14 @@ def default_script() -> Script:
                 ),
             ),
         ),
+        # Questions about the company's rules go to its documents when there are any to
+        # search (before the queries: "approval limit for purchase orders" is not a list).
+        Rule(
+            r"\b(?:polic(?:y|ies)|limits?|rules?|guidelines?|procedures?|handbook|allowed|"
+            r"permitted|may\s+(?:i|we)|how\s+(?:do|should|can)\s+(?:i|we))\b",
+            calls=(CallTemplate("search_knowledge", lambda match: {"query": match.string}),),
+            only_if_offered=True,
+        ),
         # Queries: every one that matches is called.
         _query(
             r"\bcash\b|\bbank\s+balances?\b",
@@ -283,4 +291,4 @@ def default_script() -> Script:
         ),
         Rule(r"^\W*(?:hello|hi|hey|good\s+(?:morning|afternoon|evening))\b", text=GREETING),
     ]
-    return Script(rules, fallback=FALLBACK)
+    return Script(rules, fallback=FALLBACK, fallback_search="search_knowledge")

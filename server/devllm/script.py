@@ -60,6 +60,8 @@ class Rule:
 
     ``pattern`` given as a string is compiled case-insensitively. ``on`` chooses what it is
     matched against: the last user message (``"user"``) or the last tool result (``"tool"``).
+    ``only_if_offered`` skips the rule, as if it did not match, when a tool it calls is not
+    offered (rather than saying that tool is unavailable).
     """
 
     pattern: str | re.Pattern[str]
@@ -68,6 +70,7 @@ class Rule:
     on: Literal["user", "tool"] = "user"
     combine: bool = False
     ignore_offered_tools: bool = False
+    only_if_offered: bool = False
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -108,9 +111,14 @@ class Conversation:
 class Script:
     """An ordered list of rules plus the reply for a message no rule matches."""
 
-    def __init__(self, rules: Sequence[Rule], *, fallback: str) -> None:
+    def __init__(
+        self, rules: Sequence[Rule], *, fallback: str, fallback_search: str | None = None
+    ) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.fallback = fallback
+        # A tool that takes {"query": <the message>}, called for a message no rule matches
+        # whenever the request offers it (the knowledge search); else the fallback text.
+        self.fallback_search = fallback_search
 
     def reply(self, conversation: Conversation) -> Reply:
         """Decide the reply to ``conversation``."""
@@ -119,6 +127,9 @@ class Script:
             reply = self._reply_from_rules("tool", last.content, conversation.offered_tools)
             return reply or Reply(text=answer_tool_results(conversation.tool_results))
         reply = self._reply_from_rules("user", conversation.user_text, conversation.offered_tools)
+        if reply is None and self.fallback_search in conversation.offered_tools:
+            query = orjson.dumps({"query": conversation.user_text}).decode()
+            return Reply(calls=(PlannedCall(name=self.fallback_search, arguments=query),))
         return reply or Reply(text=self.fallback)
 
     def _reply_from_rules(
@@ -129,7 +140,7 @@ class Script:
             if rule.on != on:
                 continue
             match = rule.regex.search(subject)
-            if match is None:
+            if match is None or (rule.only_if_offered and not _calls_offered(rule, offered)):
                 continue
             if not matched:
                 matched.append((rule, match))
@@ -163,6 +174,10 @@ def _render(matched: list[tuple[Rule, re.Match[str]]], offered: frozenset[str]) 
                 if sentence not in texts:
                     texts.append(sentence)
     return Reply(text=" ".join(text for text in texts if text), calls=tuple(calls))
+
+
+def _calls_offered(rule: Rule, offered: frozenset[str]) -> bool:
+    return all(offered_name(template.name, offered) in offered for template in rule.calls)
 
 
 def offered_name(tool: str, offered: frozenset[str]) -> str:

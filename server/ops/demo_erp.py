@@ -45,6 +45,9 @@ SOURCE_NAME = "erp"  # also the app's default ERP_AUDIENCE
 # The source file names the secret by this variable; the app reads the same one.
 SECRET_ENV = "ERP_PARLEY_SECRET"
 DATABASE_FILE = "erp-demo.db"
+# The demo's knowledge manifest (examples/erp/knowledge), found from the working directory the
+# way the app's module is.
+DEMO_KNOWLEDGE = "examples/erp/knowledge/knowledge.toml"
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 _POLL_S = 0.2
@@ -65,14 +68,26 @@ def demo_erp(settings: Settings) -> Iterator[dict[str, Any]]:
         DemoErpError: the app exited or did not answer while starting.
     """
     named = [path for path in settings.tools if path in DEMO_PACK_PATHS]
-    if not settings.dev or not named or settings.demo_erp == "pack":
+    if not settings.dev or not named:
         yield {}
         return
     others = tuple(path for path in settings.tools if path not in DEMO_PACK_PATHS)
     if settings.demo_erp == "off":
         yield {"tools": others}
         return
+    # The workers load the demo's documents ("what is our approval limit?") once they run.
+    knowledge = {"demo_knowledge": DEMO_KNOWLEDGE}
+    if settings.demo_erp == "pack":
+        yield knowledge
+        return
     configure_logging(settings)  # so that what happens here is logged like the workers' lines
+    with _demo_app(settings, others) as overrides:
+        yield overrides | knowledge
+
+
+@contextlib.contextmanager
+def _demo_app(settings: Settings, others: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    """The demo ERP app running, and the settings that reach it as the tool source ``erp``."""
     with tempfile.TemporaryDirectory(prefix="parley-demo-erp-") as folder:
         os.environ[SECRET_ENV] = secrets.token_urlsafe(32)  # the workers inherit it
         port = settings.demo_erp_port or _free_port()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from protocol import ErrorCode, ProfileSummary
 from server.config import Settings
 from server.errors import ClientError
+from server.knowledge.citations import SEARCH_TOOL
 
 __all__ = ["DEFAULT_PROFILE_ID", "Profile", "ProfileCatalog"]
 
@@ -70,8 +71,12 @@ class Profile:
     handoff: tuple[str, ...] = field(default=())
 
     def offers(self, tool: str) -> bool:
-        """Whether the tool named ``tool`` belongs to this profile (before roles apply)."""
-        if self.tools is None:
+        """Whether the tool named ``tool`` belongs to this profile (before roles apply).
+
+        A profile that names knowledge collections offers ``search_knowledge`` whatever its
+        tool patterns say: naming them is what asks for it.
+        """
+        if self.tools is None or (self.knowledge and tool == SEARCH_TOOL):
             return True
         return any(fnmatch.fnmatchcase(tool, pattern) for pattern in self.tools)
 

@@ -37,6 +37,7 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from protocol import ErrorCode
+from server.config import Settings
 from server.errors import ClientError
 from server.ops import metrics
 from server.ops.logs import bind_log_context
@@ -94,6 +95,8 @@ class Operation:
     # body, for the OpenAPI document (``response`` is None then).
     media_type: str | None = None
     media_schema: Mapping[str, Any] | None = None
+    # The largest body, from the settings, for operations that take more than BODY_LIMIT_BYTES.
+    body_limit: Callable[[Settings], int] | None = None
 
     @property
     def name(self) -> str:
@@ -130,6 +133,12 @@ class ApiRouter:
 
     def patch(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
         return self._add("PATCH", path, options)
+
+    def put(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._add("PUT", path, options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._add("DELETE", path, options)
 
     def _add(self, method: str, path: str, options: dict[str, Any]) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -245,7 +254,8 @@ async def _handle(op: Operation, request: Request, rest: RestResources) -> Respo
     query = _validate(op.query, query_params, in_body=False)
     body = None
     if op.body is not None:
-        raw_body = await _json_body(request)
+        limit = op.body_limit(rest.settings) if op.body_limit else BODY_LIMIT_BYTES
+        raw_body = await _json_body(request, limit)
         if _holds_nul(raw_body):
             raise ApiError(
                 HTTPStatus.UNPROCESSABLE_ENTITY,
@@ -298,15 +308,15 @@ async def _check_rate(principal: Principal, rest: RestResources) -> None:
         )
 
 
-async def _json_body(request: Request) -> Any:
+async def _json_body(request: Request, limit: int) -> Any:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > BODY_LIMIT_BYTES:
-        raise _too_large()
-    raw = b""
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
-        if len(raw) > BODY_LIMIT_BYTES:
-            raise _too_large()
+        if len(raw) > limit:
+            raise _too_large(limit)
     if not raw.strip():
         raise ApiError(
             HTTPStatus.BAD_REQUEST, RestErrorCode.INVALID_BODY, "send a JSON object as the body"
@@ -335,11 +345,11 @@ def _holds_nul(value: Any) -> bool:
     return False
 
 
-def _too_large() -> ApiError:
+def _too_large(limit: int) -> ApiError:
     return ApiError(
         HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
         RestErrorCode.BODY_TOO_LARGE,
-        f"the body is larger than {BODY_LIMIT_BYTES} bytes",
+        f"the body is larger than {limit} bytes",
     )
 
 

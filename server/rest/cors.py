@@ -15,7 +15,7 @@ from starlette.types import Message, Scope, Send
 
 from server.security.origin import OriginPolicy
 
-ALLOWED_METHODS = "GET, POST, PATCH"
+ALLOWED_METHODS = "GET, POST, PATCH, PUT, DELETE"
 ALLOWED_HEADERS = "authorization, content-type"
 EXPOSED_HEADERS = "retry-after"
 PREFLIGHT_MAX_AGE_S = 600

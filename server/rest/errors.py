@@ -34,6 +34,9 @@ class RestErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
     EXPORT_NOT_FOUND = "export_not_found"
+    COLLECTION_NOT_FOUND = "collection_not_found"
+    DOCUMENT_NOT_FOUND = "document_not_found"
+    UNREADABLE_DOCUMENT = "unreadable_document"
 
 
 Code = ErrorCode | RestErrorCode

@@ -7,6 +7,7 @@ can answer; nothing is written by hand, so the document describes exactly what i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
@@ -20,6 +21,8 @@ from server.rest.errors import ErrorBody
 OPENAPI_VERSION = "3.1.0"
 SCHEMA_REF = "#/components/schemas/{model}"
 DOCUMENT_OPERATION = "openapi_document"
+# A path parameter's Starlette converter (``{document_id:path}``) is not part of its name.
+_CONVERTER = re.compile(r"\{(\w+):\w+\}")
 
 # Error responses, named once in components.responses and referenced by status.
 _ERRORS: dict[int, tuple[str, str]] = {
@@ -44,7 +47,8 @@ def build_document(
     refs, components = _schemas(operations)
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
-        paths.setdefault(prefix + op.path, {})[op.method.lower()] = _operation(op, refs, components)
+        path = _CONVERTER.sub(r"{\1}", prefix + op.path)
+        paths.setdefault(path, {})[op.method.lower()] = _operation(op, refs, components)
     paths[prefix + document_path] = {"get": _document_operation()}
     return {
         "openapi": OPENAPI_VERSION,
@@ -52,10 +56,11 @@ def build_document(
             "title": "Parley REST API",
             "version": version,
             "description": (
-                "History, feedback, escalation, confirmations, audit, usage and CSV exports "
-                "of a Parley server. Authenticate with the same JWT the WebSocket uses, as "
-                "`Authorization: Bearer <token>`. Lists are newest first and paged with an "
-                'opaque `next_cursor`. Every error is `{"error": {"code", "message"}}`.'
+                "History, feedback, escalation, confirmations, audit, usage, CSV exports and "
+                "knowledge collections of a Parley server. Authenticate with the same JWT the "
+                "WebSocket uses, as `Authorization: Bearer <token>`. Lists are newest first and "
+                "paged with an opaque `next_cursor`. Every error is "
+                '`{"error": {"code", "message"}}`.'
             ),
         },
         "tags": [{"name": router.tag, "description": router.description} for router in routers],

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from server.config import Settings
+from server.knowledge.ingest import KnowledgeIngest
+from server.knowledge.search_tool import KnowledgeSearch
 from server.profiles.catalog import ProfileCatalog
 from server.rest.webhooks import EscalationWebhook
 from server.security.auth import TokenVerifier
@@ -15,6 +17,7 @@ from storage.escalations import EscalationStore
 from storage.exports import ExportStore
 from storage.feedback import FeedbackStore
 from storage.history import HistoryStore
+from storage.knowledge import KnowledgeStore
 from storage.small_stores import WindowCounter
 from storage.usage import UsageStore
 
@@ -37,3 +40,6 @@ class RestResources:
     escalations: EscalationStore
     webhook: EscalationWebhook
     rate: WindowCounter
+    knowledge: KnowledgeSearch
+    knowledge_store: KnowledgeStore
+    knowledge_ingest: KnowledgeIngest

@@ -17,6 +17,7 @@ from server.rest import (
     escalations,
     exports,
     feedback,
+    knowledge,
     status,
     usage,
 )
@@ -34,6 +35,7 @@ ROUTERS: tuple[ApiRouter, ...] = (
     audit.router,
     usage.router,
     exports.router,
+    knowledge.router,
     status.router,
 )
 

@@ -8,6 +8,7 @@ from importlib import metadata
 from pydantic import BaseModel, Field
 
 from protocol import PROTOCOL_VERSION
+from server.knowledge.citations import SEARCH_TOOL
 from server.rest.api import ApiCall, ApiRouter
 
 router = ApiRouter("status", "The server's configuration as the caller sees it.")
@@ -68,6 +69,8 @@ async def server_status(call: ApiCall[None, None]) -> StatusOut:
     settings = rest.settings
     roles = call.principal.roles
     tools = rest.tools.visible_to(roles) if rest.tools is not None else []
+    if not await rest.knowledge.available(call.principal.tenant, roles, ()):
+        tools = [tool for tool in tools if tool.name != SEARCH_TOOL]
     return StatusOut(
         version=server_version(),
         protocol=PROTOCOL_VERSION,

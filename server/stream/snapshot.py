@@ -33,6 +33,7 @@ from protocol import (
     UserInfo,
     param_fields_from_json,
 )
+from server.knowledge.citations import wire_citations
 from server.profiles.catalog import ProfileCatalog
 from server.security.auth import Principal
 from server.stream.hub import Attachment
@@ -111,6 +112,7 @@ class Snapshots:
                     created_at=iso(row.created_at),
                     client_msg_id=row.client_msg_id,
                     turn_id=row.turn_id,
+                    citations=wire_citations(row.citations),
                 )
                 for row in rows
             ]

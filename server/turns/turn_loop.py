@@ -18,6 +18,8 @@ import orjson
 from protocol import ErrorCode, Response, Thinking, TurnStatus, Usage, encode
 from server.config import Settings
 from server.errors import Failure
+from server.knowledge.citations import citations_for, wire_citations
+from server.knowledge.search_tool import KnowledgeSearch
 from server.ops import metrics
 from server.profiles.catalog import Profile, ProfileCatalog
 from server.security.redaction import redact_for_model
@@ -57,6 +59,7 @@ class TurnLoop:
         notices: Notices,
         profiles: ProfileCatalog,
         handoffs: Handoffs,
+        knowledge: KnowledgeSearch | None = None,
     ) -> None:
         self._settings = settings
         self._model = model
@@ -70,6 +73,7 @@ class TurnLoop:
         self._notices = notices
         self._profiles = profiles
         self._handoffs = handoffs
+        self._knowledge = knowledge
 
     async def converse(self, turn: RunningTurn) -> None:
         """Run the turn's model and tool rounds until the model answers without tools."""
@@ -89,7 +93,7 @@ class TurnLoop:
         profile = turn.profile = self._profiles.of_conversation(conversation.profile)
         history = await self._history.recent(owner, request.conversation_id)
         history = _up_to(history, request.user_message_id)
-        tools = self._offered_tools(turn, profile)
+        tools = await self._searchable_tools(turn, profile)
         # The host page's context may carry sensitive fields: the model never sees them.
         context = (
             redact_for_model(request.context, self._settings, source="context")
@@ -113,7 +117,7 @@ class TurnLoop:
             if turn.profile is not None and turn.profile is not profile:
                 # A hand-off in the last round: the rest of the turn runs under the new profile.
                 profile = turn.profile
-                tools = self._offered_tools(turn, profile)
+                tools = await self._searchable_tools(turn, profile)
                 messages[0] = {"role": "system", "content": profile.system_prompt}
             # Budgets are checked on the exact prompt before every model call, with what the
             # turn's earlier rounds spent: a refused call costs nothing, and tool rounds
@@ -141,6 +145,17 @@ class TurnLoop:
         else:
             # The model kept calling tools past the limit; it gets no more rounds.
             await self._stream_note(turn, "\n\n(Stopped: too many tool steps in one answer.)")
+
+    async def _searchable_tools(self, turn: RunningTurn, profile: Profile) -> list[dict[str, Any]]:
+        """`_offered_tools`, without ``search_knowledge`` when the conversation has nothing to
+        search (server/knowledge/scope.py decides what it searches)."""
+        tools = self._offered_tools(turn, profile)
+        if self._knowledge is None:
+            return tools
+        request = turn.request
+        return await self._knowledge.offered(
+            tools, request.tenant, frozenset(request.roles), profile.knowledge
+        )
 
     def _offered_tools(self, turn: RunningTurn, profile: Profile) -> list[dict[str, Any]]:
         """The tools the model is offered: the user's roles and the profile both allow them
@@ -209,12 +224,17 @@ class TurnLoop:
                 model=model,
                 estimated=usage.estimated,
             )
+        # The sources of the [n] markers the answer uses, from the turn's own searches.
+        citations = citations_for(
+            turn.text, turn.tool_rounds, self._settings.knowledge_snippet_chars
+        )
         await self._transcripts.finish_assistant_message(
             turn.message_id,
             text=turn.text,
             status=status.value,
             tool_rounds=turn.tool_rounds,
             usage=_usage_dict(wire_usage),
+            citations=citations,
         )
         if usage is None or wire_usage is None:
             return None
@@ -248,6 +268,7 @@ class TurnLoop:
             message_id=turn.message_id,
             text=turn.text,
             usage=wire_usage,
+            citations=wire_citations(citations),
         )
 
     async def save_text(self, turn: RunningTurn, seq: int) -> None:

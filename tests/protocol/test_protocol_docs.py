@@ -13,6 +13,7 @@ from protocol import (
     ERROR_INFO,
     SERVER_FRAMES,
     ActiveTurn,
+    Citation,
     ConversationSummary,
     MessageSnapshot,
     PendingConfirmation,
@@ -29,6 +30,7 @@ DOC = (REPO / "docs" / "protocol.md").read_text("utf-8")
 VALUE_CLASSES = [
     UserInfo,
     Usage,
+    Citation,
     ConversationSummary,
     MessageSnapshot,
     PendingConfirmation,

@@ -341,3 +341,39 @@ def test_the_demo_source_follows_the_operators_own(tmp_path: Path) -> None:
     assert sources[1].secret == "s" * 43
     with pytest.raises(demo_erp.DemoErpError, match="PARLEY_TOOL_SOURCES: cannot read"):
         demo_erp._sources_file("http://127.0.0.1:9", str(tmp_path / "missing.toml"))
+
+
+async def policies_loaded(server: ParleyServer, timeout_s: float = 60.0) -> None:
+    """Wait until the demo's policies are searchable: they load while the server starts."""
+    headers = {"Authorization": f"Bearer {server.token()}"}
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", headers=headers) as client:
+        while True:
+            listed = await client.get("/knowledge/policies/documents", timeout=10)
+            if listed.status_code == 200 and len(listed.json()["items"]) == 2:
+                return
+            assert time.monotonic() < deadline, listed.text
+            await asyncio.sleep(0.2)
+
+
+async def test_the_approval_limit_is_answered_from_the_policies_with_a_citation(
+    demo: ParleyServer,
+) -> None:
+    await policies_loaded(demo)
+    tab = await demo.tab()
+    try:
+        frames = await tab.ask("what is our approval limit for purchase orders?", "m-limit")
+    finally:
+        await tab.close()
+    (call,) = of_type(frames, "tool_call")
+    assert call["name"] == "search_knowledge"
+    (response,) = of_type(frames, "response")
+    assert response["text"].startswith(
+        "From the documents: Our approval limit for purchase orders is 25,000 USD."
+    )
+    assert "[1]" in response["text"]
+    first = response["citations"][0]
+    assert first["n"] == 1
+    assert first["document_id"] == "approval-limits.md"
+    assert first["title"] == "Approval limits"
+    assert "25,000 USD" in first["snippet"]

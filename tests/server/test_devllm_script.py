@@ -510,3 +510,43 @@ def test_counts_fall_back_to_an_estimate_when_no_encoding_loads(
         assert tokens.count_text("12345678") == 2
         assert tokens.count_text("123456789") == 3
     assert len([r for r in caplog.records if "estimates" in r.getMessage()]) == 1
+
+
+# -- knowledge -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("prompt", "tool", "arguments"), ERP_PROMPTS)
+def test_erp_prompts_still_call_their_tools_when_knowledge_is_searchable(
+    prompt: str, tool: str, arguments: dict[str, Any]
+) -> None:
+    reply = ask(default_script(), prompt, {tool, "search_knowledge"})
+    assert [(call.name, json.loads(call.arguments)) for call in reply.calls] == [(tool, arguments)]
+
+
+def test_questions_about_rules_and_unmatched_messages_search_the_knowledge() -> None:
+    script = default_script()
+    offered = {"search_knowledge", "list_purchase_orders"}
+    for text in ("what is our approval limit for purchase orders?", "tell me about onboarding"):
+        (call,) = ask(script, text, offered).calls
+        assert (call.name, json.loads(call.arguments)) == ("search_knowledge", {"query": text})
+    # Without the tool, the limit question is a purchase order question again, and an
+    # unmatched message gets the fallback, not a sentence about a missing search tool.
+    (listing,) = ask(
+        script, "what is our approval limit for purchase orders?", offered - {"search_knowledge"}
+    ).calls
+    assert listing.name == "list_purchase_orders"
+    assert ask(script, "tell me about onboarding").text == script.fallback
+
+
+def test_a_search_result_is_answered_with_its_markers() -> None:
+    result = {
+        "passages": [
+            {"marker": "[1]", "n": 1, "text": "Buyers approve up to 5,000 EUR."},
+            {"marker": "[2]", "n": 2, "text": "Above that, finance signs. " * 30},
+        ]
+    }
+    answer = answer_tool_results([ToolResult("search_knowledge", json.dumps(result))])
+    assert answer.startswith("From the documents: Buyers approve up to 5,000 EUR. [1]")
+    assert answer.endswith("[2]")
+    nothing = answer_tool_results([ToolResult("search_knowledge", '{"passages": []}')])
+    assert nothing == "I found nothing about that in the documents I can search."

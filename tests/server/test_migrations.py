@@ -13,6 +13,7 @@ from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.db import Database
+from storage.knowledge_search import include_name
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -34,5 +35,7 @@ async def test_the_migrations_build_the_schema_the_models_describe(database_url:
 
 
 def _differences(connection: Any) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_name": include_name}
+    )
     return list(compare_metadata(context, SQLModel.metadata))

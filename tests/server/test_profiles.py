@@ -8,6 +8,7 @@ profiles split them so that no tool belongs to two profiles.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -367,3 +368,32 @@ def test_a_bad_profiles_file_stops_startup_naming_the_path_and_key(
     with pytest.raises(RuntimeError) as caught:
         start_server("embedded", request, tmp_path, dev_model, PARLEY_PROFILES=str(path))
     assert f"{path}: profile 'ops', key 'tool': unknown key" in str(caught.value)
+
+
+async def test_a_profile_searches_the_collections_it_names_and_no_others(
+    callers: Callers, model: DevModel
+) -> None:
+    """letters names the style-guide collection: its conversations are offered
+    search_knowledge and find only that; memos and short name none, so with a profiles file
+    they are not offered it at all."""
+    tenant = f"t-{secrets.token_hex(4)}"
+    admin = callers.new(tenant=tenant, roles=("admin",))
+    for collection, text in (
+        ("style-guide", "# Style guide\n\nWrite dates as 6 December 2026 in letters."),
+        ("policies", "# Travel policy\n\nWrite travel requests two weeks ahead."),
+    ):
+        stored = await admin.http.put(
+            f"/knowledge/{collection}/documents/{collection}.md",
+            json={"format": "markdown", "content": text},
+        )
+        assert stored.status_code == 200, stored.text
+    member = callers.new(tenant=tenant, roles=("member",))
+    tab = await member.tab()
+    frames = await start(tab, "how should I write dates?", "k-1", profile="letters")
+    assert "search_knowledge" in offered(model)
+    (response,) = frames_of(frames, "response")
+    assert [c["document_id"] for c in response["citations"]] == ["style-guide.md"]
+    for profile in ("memos", "short"):
+        await start(tab, "how should I write dates?", f"k-{profile}", profile=profile)
+        assert "search_knowledge" not in offered(model)
+    await tab.close()

@@ -42,6 +42,13 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/usage"),
     ("get", "/api/v1/admin/usage"),
     ("get", "/api/v1/exports/{call_id}.csv"),
+    ("get", "/api/v1/knowledge"),
+    ("get", "/api/v1/knowledge/search"),
+    ("put", "/api/v1/knowledge/{collection}"),
+    ("get", "/api/v1/knowledge/{collection}/documents"),
+    ("get", "/api/v1/knowledge/{collection}/documents/{document_id}"),
+    ("put", "/api/v1/knowledge/{collection}/documents/{document_id}"),
+    ("delete", "/api/v1/knowledge/{collection}/documents/{document_id}"),
     ("get", "/api/v1/status"),
     ("get", "/api/v1/openapi.json"),
 }
@@ -62,11 +69,12 @@ def operations(spec: dict[str, object]) -> set[tuple[str, str]]:
 
 
 def served_operations() -> set[tuple[str, str]]:
-    """What the mounted router really answers, read from its routes."""
+    """What the mounted router really answers, read from its routes (a parameter's converter,
+    as in ``{document_id:path}``, is not part of its name)."""
     mount = api_mount()
     router = mount.app.router  # type: ignore[attr-defined]
     return {
-        (method.lower(), mount.path + route.path)
+        (method.lower(), re.sub(r"\{(\w+):\w+\}", r"{\1}", mount.path + route.path))
         for route in router.routes
         for method in route.methods or ()
         if method != "HEAD"
