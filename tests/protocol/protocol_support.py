@@ -2,6 +2,7 @@
 hypothesis strategies that build any frame from the same field tables the codec uses."""
 
 import json
+import os
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -73,9 +74,10 @@ def schema_validator(direction: str) -> jsonschema.Draft202012Validator:
 # ---------------------------------------------------------------------------------------------
 
 # Frames are built from many fields, so generation is slower than hypothesis expects; the
-# example count stays moderate because the machine running the suite is shared.
+# example count stays moderate because the machine running the suite is shared, and the fast
+# tier (scripts/test --fast) asks for fewer still through PARLEY_HYPOTHESIS_EXAMPLES.
 property_settings = settings(
-    max_examples=300,
+    max_examples=int(os.environ.get("PARLEY_HYPOTHESIS_EXAMPLES", "300")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -256,6 +256,9 @@ def test_small_enums_list_their_values_and_large_ones_do_not() -> None:
         '{"type":"error","code":"nope","message":"m","retryable":true}', server=True
     )
     assert large.message == "field 'code' must be a known value"
+    # A value that is not even a string gets the same answer.
+    number = decode_error('{"type":"confirm","token":"t","decision":1}')
+    assert number.message == "field 'decision' must be one of 'approve', 'reject'"
 
 
 @pytest.mark.parametrize(

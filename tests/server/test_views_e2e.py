@@ -9,14 +9,13 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from examples.erp.analytics import period_bounds
-from tests.server.conftest import Backend
+from tests.server.conftest import BOTH_BACKENDS, _backend
 from tests.server.db import rows
 from tests.server.harness import DevModel, ParleyServer, frames_of, make_token
 
@@ -26,15 +25,24 @@ VIEW_MAX_ROWS = 4  # fewer than the demo's purchase orders and aging buckets
 DECIMAL = re.compile(r"^-?\d+\.\d{2}$")
 
 
-@pytest.fixture
-def erp(fresh_backend: Backend, model: DevModel, tmp_path: Path) -> Iterator[ParleyServer]:
-    """A server with the demo ERP pack on books of its own, views cut at four rows."""
-    config = fresh_backend.config(model)
+@pytest.fixture(scope="module", params=BOTH_BACKENDS)
+def shared_erp(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, dev_model: DevModel
+) -> Iterator[ParleyServer]:
+    """One server per backend with the demo ERP pack, views cut at four rows. The tests only
+    read its books (the sales order stays a card), so they share them, each as its own user."""
+    backend = _backend(request.param, tmp_path_factory.mktemp("erp"), request)
+    config = backend.config(dev_model)
     config.tools = None
     config.extra["PARLEY_VIEW_MAX_ROWS"] = str(VIEW_MAX_ROWS)
-    parley = ParleyServer(tmp_path, config)
+    parley = ParleyServer(tmp_path_factory.mktemp("erp"), config)
     yield parley
     parley.stop()
+
+
+@pytest.fixture
+def erp(shared_erp: ParleyServer, model: DevModel) -> ParleyServer:
+    return shared_erp.for_new_user()
 
 
 def token(server: ParleyServer, user: str | None = None, tenant: str = "acme") -> str:
