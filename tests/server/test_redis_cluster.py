@@ -375,11 +375,12 @@ async def test_workers_follow_the_primary_sentinels_promote(
         body = await wait_ready(first, 503, timeout=20)
         assert "redis" in body["problems"] or "fanout" in body["problems"], body
         assert sentinels.wait_new_primary(old) != old
+        # Both workers say they reach the new primary before the next turn is asked for.
+        for worker in workers:
+            await wait_ready(worker, 200)
 
         after = await ask_until_accepted(talker, "m-2", "[say] after the failover", conversation)
         assert after[-1]["status"] == "completed"
-        for worker in workers:
-            await wait_ready(worker, 200)
         # The replica had the log: seqs go on under the same epoch, on both workers.
         heard = await listener.until(lambda frame: frame.get("seq") == after[-1]["seq"])
         assert logged(after) == [f for f in logged(heard) if f["seq"] >= after[0]["seq"]]
