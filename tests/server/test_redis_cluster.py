@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 
 from tests.redis_topologies import RedisClusterProcesses, RedisSentinelProcesses
 from tests.server.conftest import Backend
 from tests.server.harness import DevModel, ParleyServer, Tab, frames_of, logged
+from tests.server.outage import ask_until_accepted, assert_consecutive, wait_ready
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
@@ -46,11 +46,6 @@ def start_workers(
     return [first, second]
 
 
-def assert_consecutive(frames: list[dict[str, Any]]) -> None:
-    seqs = [frame["seq"] for frame in frames]
-    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
-
-
 def deduped(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What a client keeps: each seq once."""
     by_seq = {frame["seq"]: frame for frame in logged(frames)}
@@ -60,22 +55,6 @@ def deduped(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def user_tag(user: str) -> str:
     """A key in the user's slot: every key of the user carries this hash tag."""
     return f"{{t:acme:u:{user}}}"
-
-
-async def readiness(server: ParleyServer) -> tuple[int, dict[str, Any]]:
-    async with httpx.AsyncClient() as client:
-        reply = await client.get(f"{server.url}/readyz", timeout=10)
-    return reply.status_code, reply.json()
-
-
-async def wait_ready(server: ParleyServer, status: int, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        code, body = await readiness(server)
-        if code == status:
-            return body
-        assert asyncio.get_running_loop().time() < deadline, body
-        await asyncio.sleep(0.1)
 
 
 def message(ref: str, text: str, conversation: str | None = None) -> dict[str, Any]:
@@ -109,7 +88,7 @@ async def test_users_on_a_cluster_stream_alike_on_both_workers(
     try:
         first, second = workers
         for worker in workers:
-            body = await wait_ready(worker, 200)
+            body = await wait_ready(worker, 200, timeout=60)
             assert body["checks"]["redis"] == "ok"
         users = [f"{first.user}-{number}" for number in range(USERS)]
         # The users live on more than one master, so the test crosses shards.
@@ -311,7 +290,7 @@ async def test_a_master_dies_mid_turn_and_its_replica_takes_over(
         assert len({end["seq"] for end in ends}) == 1, ends  # one turn_end, seen by every tab
         assert_no_seq_reused(asked + heard)
         for worker in workers:
-            await wait_ready(worker, 200)
+            await wait_ready(worker, 200, timeout=60)
 
         # The next turn streams normally, the same on both workers.
         conversation = ends[0]["conversation_id"]
@@ -338,25 +317,6 @@ def sentinels(tmp_path: Path) -> Iterator[RedisSentinelProcesses]:
     deployment.stop()
 
 
-async def ask_until_accepted(
-    tab: Tab, ref: str, text: str, conversation: str, timeout: float = 60.0
-) -> list[dict[str, Any]]:
-    """Send a message, and send it again while the answer is ``store_unavailable``."""
-    deadline = asyncio.get_running_loop().time() + timeout
-
-    def answered(frame: dict[str, Any]) -> bool:
-        return (frame["type"] == "error" and frame.get("ref") == ref) or frame["type"] == "turn_end"
-
-    while True:
-        await tab.send(message(ref, text, conversation))
-        frames = await tab.until(answered, timeout=60)
-        if frames[-1]["type"] == "turn_end":
-            return frames
-        assert frames[-1]["code"] == "store_unavailable", frames[-1]
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.2)
-
-
 async def test_workers_follow_the_primary_sentinels_promote(
     real_backend: Backend, model: DevModel, tmp_path: Path, sentinels: RedisSentinelProcesses
 ) -> None:
@@ -364,7 +324,7 @@ async def test_workers_follow_the_primary_sentinels_promote(
     try:
         first, second = workers
         for worker in workers:
-            await wait_ready(worker, 200)
+            await wait_ready(worker, 200, timeout=60)
         token = first.token()
         talker, listener = await first.tab(token), await second.tab(token)
         before = await talker.ask("[say] before the failover", "m-1")
@@ -377,9 +337,11 @@ async def test_workers_follow_the_primary_sentinels_promote(
         assert sentinels.wait_new_primary(old) != old
         # Both workers say they reach the new primary before the next turn is asked for.
         for worker in workers:
-            await wait_ready(worker, 200)
+            await wait_ready(worker, 200, timeout=60)
 
-        after = await ask_until_accepted(talker, "m-2", "[say] after the failover", conversation)
+        after = await ask_until_accepted(
+            talker, "m-2", "[say] after the failover", conversation, timeout=60
+        )
         assert after[-1]["status"] == "completed"
         # The replica had the log: seqs go on under the same epoch, on both workers.
         heard = await listener.until(lambda frame: frame.get("seq") == after[-1]["seq"])

@@ -8,17 +8,15 @@ A Redis with an append-only file keeps the stream: tabs stay, seqs go on, nothin
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from tests.server.conftest import Backend
-from tests.server.harness import DevModel, ParleyServer, RedisProcess, Tab, frames_of, logged
+from tests.server.harness import DevModel, ParleyServer, RedisProcess, frames_of, logged
+from tests.server.outage import ask_until_accepted, assert_consecutive, wait_ready
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
@@ -43,27 +41,6 @@ def durable_redis(tmp_path: Path) -> Iterator[RedisProcess]:
     redis = RedisProcess(tmp_path, appendonly=True)
     yield redis
     redis.stop()
-
-
-async def readiness(server: ParleyServer) -> tuple[int, dict[str, Any]]:
-    async with httpx.AsyncClient() as client:
-        reply = await client.get(f"{server.url}/readyz", timeout=10)
-    return reply.status_code, reply.json()
-
-
-async def wait_ready(server: ParleyServer, status: int, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        code, body = await readiness(server)
-        if code == status:
-            return body
-        assert asyncio.get_running_loop().time() < deadline, body
-        await asyncio.sleep(0.1)
-
-
-def assert_consecutive(frames: list[dict[str, Any]]) -> None:
-    seqs = [frame["seq"] for frame in frames]
-    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
 
 
 async def test_restart_without_persistence_makes_tabs_rebuild(
@@ -155,30 +132,3 @@ async def test_restart_with_persistence_loses_no_frame(
     finally:
         for worker in workers:
             worker.stop()
-
-
-async def ask_until_accepted(
-    tab: Tab, client_msg_id: str, text: str, conversation: str, timeout: float = 30.0
-) -> list[dict[str, Any]]:
-    """Send a message, and send it again while the answer is ``store_unavailable``."""
-    deadline = asyncio.get_running_loop().time() + timeout
-
-    def answered(frame: dict[str, Any]) -> bool:
-        refused = frame["type"] == "error" and frame.get("ref") == client_msg_id
-        return refused or frame["type"] == "turn_end"
-
-    while True:
-        await tab.send(
-            {
-                "type": "user_message",
-                "client_msg_id": client_msg_id,
-                "text": text,
-                "conversation_id": conversation,
-            }
-        )
-        frames = await tab.until(answered)
-        if frames[-1]["type"] == "turn_end":
-            return frames
-        assert frames[-1]["code"] == "store_unavailable"
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.2)
