@@ -72,6 +72,14 @@ async def stream_until_dropped(server: ParleyServer, reader: Tab) -> list[dict[s
     raise AssertionError("the tab that does not read was never dropped")
 
 
+async def wait_for_output(server: ParleyServer, line: str, timeout_s: float = 30) -> None:
+    for _ in range(int(timeout_s * 10)):
+        if line in server.output():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the worker never logged {line!r}")
+
+
 async def test_a_tab_that_stops_reading_is_closed_with_1013_and_others_get_everything(
     make_server: Any,
 ) -> None:
@@ -104,17 +112,14 @@ async def test_a_tab_that_does_not_take_its_close_is_cut(make_server: Any) -> No
     stuck = await open_non_reader(server)
     reader = await server.tab()
     await stream_until_dropped(server, reader)
-    await asyncio.sleep(3)  # past the close timeout, still without reading
 
-    # Whether the close frame still fitted into the socket buffers depends on how far the
-    # kernel had drained them when the queue overflowed (on a loaded machine it sometimes
-    # does). Either way the tab must be gone: reset after the timeout, or closed with 1013.
+    # Still without reading: the worker gives up on the close after its timeout and aborts.
+    await wait_for_output(server, "cutting a connection that did not take its close frame")
+    # Abort discards what the worker still held for the tab, but bytes already in the kernel's
+    # socket buffers are delivered before the reset: on a loaded machine those sometimes
+    # include the close frame itself. Either way the tab is gone.
     outcome = await stuck.closed(timeout=30)
-    cut = "cutting a connection that did not take its close frame" in server.output()
-    if cut:
-        assert outcome == (None, "")  # reset, no close frame
-    else:
-        assert outcome == (1013, "send queue full: client is not reading")
+    assert outcome in [(None, ""), (1013, "send queue full: client is not reading")]
     after = await reader.ask("[say] still streaming", "m-last")
     assert after[-1]["status"] == "completed"
     await reader.close()
