@@ -226,7 +226,8 @@ export class ConversationModel extends EventTarget {
     this.user = ready.user;
     this.connectionId = ready.connection_id;
     this.profiles = ready.profiles ?? [];
-    // The snapshot holds messages, not tool lines or notes: keep the ones already seen.
+    // The snapshot holds messages and notes, not tool lines: keep the ones already seen (notes
+    // of conversations whose messages the snapshot leaves out included).
     const toolsSeen = [...this.#tools.values()];
     const notesSeen = [...this.#notes.values()];
     this.conversations = new Map();
@@ -236,7 +237,21 @@ export class ConversationModel extends EventTarget {
     this.#tools = new Map();
     this.#notes = new Map();
     for (const summary of ready.conversations ?? []) this.#applySummary(summary);
+    /** @type {NoteItem[]} */
+    const storedNotes = [];
     for (const snapshot of ready.messages ?? []) {
+      if (snapshot.role === 'note') {
+        /** @type {NoteItem} */
+        const note = {
+          kind: 'note',
+          id: `stored-${snapshot.message_id}`,
+          conversationId: snapshot.conversation_id,
+          text: snapshot.text,
+        };
+        if (snapshot.turn_id !== undefined) note.turnId = snapshot.turn_id;
+        storedNotes.push(note);
+        continue;
+      }
       // Tool messages are the model's working material; the UI shows tool progress lines instead.
       if (snapshot.role !== 'user' && snapshot.role !== 'assistant') continue;
       const finished = snapshot.role === 'user' ? 'sent' : 'complete';
@@ -273,7 +288,10 @@ export class ConversationModel extends EventTarget {
     }
     for (const pending of ready.pending_confirmations ?? []) this.#addConfirmation(pending);
     this.#restoreTools(toolsSeen);
-    this.#restoreNotes(notesSeen);
+    this.#placeNotes(storedNotes);
+    // A note seen live that the snapshot holds too is shown once, as the snapshot has it.
+    const stored = new Set(storedNotes.map(noteKey));
+    this.#restoreNotes(notesSeen.filter((note) => !stored.has(noteKey(note))));
     this.#changed('reset');
   }
 
@@ -286,10 +304,22 @@ export class ConversationModel extends EventTarget {
    */
   #restoreNotes(notes) {
     for (const note of notes) {
-      const conversation = this.conversations.get(note.conversationId);
-      if (!conversation) continue;
       // Seq numbers start afresh under a new epoch: a kept note must not claim one.
       note.id = `kept-${++this.#unnumberedNotes}`;
+    }
+    this.#placeNotes(notes);
+  }
+
+  /**
+   * Put notes into their conversations: before the answer of the turn they came from when
+   * the transcript holds it, else at the end.
+   *
+   * @param {NoteItem[]} notes oldest first
+   */
+  #placeNotes(notes) {
+    for (const note of notes) {
+      const conversation = this.conversations.get(note.conversationId);
+      if (!conversation) continue;
       this.#notes.set(note.id, note);
       const answer = conversation.items.findIndex(
         (item) =>
@@ -643,4 +673,14 @@ export class ConversationModel extends EventTarget {
     if (conversationId) detail.conversationId = conversationId;
     this.dispatchEvent(new CustomEvent('change', { detail }));
   }
+}
+
+/**
+ * What makes two notes the same note: a live one and the stored copy of it have different ids,
+ * and the live one lacks the turn when its tab never saw that turn start.
+ *
+ * @param {NoteItem} note
+ */
+function noteKey(note) {
+  return JSON.stringify([note.conversationId, note.text]);
 }

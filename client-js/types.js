@@ -137,7 +137,7 @@
  * @typedef {object} MessageSnapshot
  * @property {string} conversation_id
  * @property {string} message_id
- * @property {string} role "user", "assistant" or "tool"
+ * @property {string} role "user", "assistant", "tool" or "note" (a hand-off's note)
  * @property {string} text
  * @property {string} status
  * @property {string} created_at

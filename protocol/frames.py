@@ -270,7 +270,8 @@ class MessageSnapshot:
     """One stored message in the ``ready`` snapshot.
 
     Attributes:
-        role: ``user``, ``assistant`` or ``tool``.
+        role: ``user``, ``assistant``, ``tool`` or ``note`` (a line about the conversation,
+            such as a hand-off's note; its ``turn_id`` names the turn it came from).
         status: The stored message's state, e.g. ``complete`` or ``partial``.
     """
 

@@ -90,6 +90,8 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
     knowledge = knowledge_parts(settings, db, clients[0])
     tools.add_pack(knowledge.search.pack())
     await prepare_database(settings, db, tools)
+    if settings.knowledge_embeddings:
+        await knowledge.store.detect_vectors(allow_pgvector=settings.knowledge_pgvector)
     redis = await open_redis(settings)
     stack.push_async_callback(redis.aclose)
     prefix = settings.redis_prefix

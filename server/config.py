@@ -352,7 +352,15 @@ class Settings:
     )
     knowledge_embedding_batch: int = _setting(64, "texts embedded per /v1/embeddings request")
     knowledge_vector_scan_max: int = _setting(
-        5_000, "embedded chunks one search compares exactly (per tenant and collections)"
+        5_000,
+        "embedded chunks one search compares exactly (per tenant and collections), when the "
+        "database has no pgvector",
+    )
+    knowledge_pgvector: bool = _setting(
+        True,
+        "with embeddings on PostgreSQL: let pgvector compare the vectors in the database when "
+        "the `vector` extension is installed there (detected at startup); off: always the "
+        "bounded exact scan",
     )
     knowledge_numbered_turns_max: int = _setting(
         1_000, "running turns per worker whose citation numbers are remembered between searches"

@@ -9,6 +9,7 @@ document.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import knowledge_search
 from storage.db import Database
 from storage.errors import Conflict, NotFound
+from storage.knowledge_vectors import VectorSearch, detect_vector_search, pgvector_nearest
 from storage.models import KnowledgeChunk, KnowledgeCollection, KnowledgeDocument, utcnow
+
+logger = logging.getLogger(__name__)
 
 RRF_K = 60
 """Reciprocal-rank fusion's constant: a chunk scores ``1 / (RRF_K + rank)`` in each ranking."""
@@ -103,6 +107,15 @@ class KnowledgeStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # The exact scan until detect_vectors() finds pgvector (see knowledge_vectors.py).
+        self.vector_search = VectorSearch.EXACT_SCAN
+
+    async def detect_vectors(self, *, allow_pgvector: bool) -> VectorSearch:
+        """Decide, once at startup, how vector similarity is searched: with pgvector when it
+        is allowed and installed in the database, else by the bounded exact scan."""
+        self.vector_search = await detect_vector_search(self._db, allow_pgvector=allow_pgvector)
+        logger.info("knowledge vector search: %s", self.vector_search.value)
+        return self.vector_search
 
     # -- collections ---------------------------------------------------------------------
 
@@ -302,8 +315,9 @@ class KnowledgeStore:
         """The chunks of ``tenant``'s ``collections`` that best match ``question``, best first.
 
         With a ``query_vector``, the full-text ranking and a vector-similarity ranking (an exact
-        cosine scan of at most ``vector_scan_max`` chunks) are combined by reciprocal-rank
-        fusion, so a passage either ranks high finds its place. The caller names the
+        cosine scan of at most ``vector_scan_max`` chunks, or pgvector over all of them when
+        :meth:`detect_vectors` found it) are combined by reciprocal-rank fusion, so a passage
+        either ranks high finds its place. The caller names the
         collections the user may search; nothing outside them, and nothing of another tenant,
         can be returned.
         """
@@ -355,8 +369,11 @@ class KnowledgeStore:
         limit: int,
         scan_max: int,
     ) -> list[int]:
-        """The ``limit`` chunks most similar to ``query_vector``, by an exact scan of at most
-        ``scan_max`` embedded chunks (the oldest first, so the scanned set is stable)."""
+        """The ``limit`` chunks most similar to ``query_vector``: by pgvector when the database
+        has it, else by an exact scan of at most ``scan_max`` embedded chunks (the oldest
+        first, so the scanned set is stable)."""
+        if self.vector_search is VectorSearch.PGVECTOR:
+            return await self._pgvector_nearest(session, tenant, collections, query_vector, limit)
         result = await session.exec(
             select(KnowledgeChunk.id, KnowledgeChunk.embedding)
             .where(
@@ -374,6 +391,26 @@ class KnowledgeStore:
         ]
         scored.sort(key=lambda pair: (-pair[0], pair[1]))
         return [chunk_id for score, chunk_id in scored[:limit] if score > 0]
+
+    async def _pgvector_nearest(
+        self,
+        session: AsyncSession,
+        tenant: str,
+        collections: Sequence[str],
+        query_vector: Sequence[float],
+        limit: int,
+    ) -> list[int]:
+        # Not exercised by this repository's tests: their PostgreSQL has no pgvector.
+        ranked = await session.exec(  # type: ignore[call-overload]
+            pgvector_nearest(collections),
+            params={
+                "tenant": tenant,
+                "query": "[" + ",".join(repr(float(value)) for value in query_vector) + "]",
+                "dimensions": len(query_vector),
+                "limit": limit,
+            },
+        )
+        return [int(row[0]) for row in ranked.all()]
 
     async def _hits(self, session: AsyncSession, tenant: str, ids: list[int]) -> list[ChunkHit]:
         if not ids:

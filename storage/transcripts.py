@@ -23,6 +23,10 @@ from storage.models import Conversation, Message, UsageRecord, utcnow
 
 TITLE_CHARS = 60
 
+NOTE_ROLE = "note"
+"""The role of a transcript line about the conversation itself (a hand-off to another
+profile): shown to the user, never sent to the model, not counted as a message."""
+
 
 class TranscriptStore:
     """Reads and writes the transcript tables for the turn engine and the REST API."""
@@ -141,6 +145,26 @@ class TranscriptStore:
                     raise
                 return conversation, earlier, False
         return conversation, message, True
+
+    async def add_note(
+        self, owner: UserKey, conversation_id: str, text: str, *, turn_id: str | None = None
+    ) -> Message:
+        """Keep a note in the conversation's transcript, so that a tab rebuilding from a
+        snapshot shows it like the tabs that saw it happen; ``turn_id`` is the turn it came
+        from. It neither counts as a message nor moves the conversation's activity time.
+        """
+        note = Message(
+            conversation_id=conversation_id,
+            tenant=owner.tenant,
+            user_id=owner.user,
+            role=NOTE_ROLE,
+            text=text,
+            turn_id=turn_id,
+        )
+        async with self._db.session() as session:
+            session.add(note)
+            await session.commit()
+        return note
 
     async def message_by_client_msg_id(self, owner: UserKey, client_msg_id: str) -> Message | None:
         query = owned_messages(owner).where(Message.client_msg_id == client_msg_id)

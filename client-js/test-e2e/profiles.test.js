@@ -1,7 +1,8 @@
 /**
  * Profiles against a real `parley serve` with the demo ERP's profiles file: the switcher lists
  * what `ready.profiles` says, the first message binds the conversation to the chosen profile,
- * and a hand-off by the scripted dev model shows its note in two tabs of the user.
+ * and a hand-off by the scripted dev model shows its note in two tabs of the user, and in a tab
+ * opened afterwards, which has only the `ready` snapshot to show it from.
  *
  * Run: cd client-js && node --test test-e2e/   (skipped when Chromium or the venv is missing)
  */
@@ -64,7 +65,12 @@ describe('profiles against parley serve', { skip }, () => {
       await tab.testid('profile-label').filter({ hasText: 'Finance copilot' }).waitFor();
     }
     await writer.screenshot('profiles-handoff');
-    assert.deepEqual([...writer.problems, ...watcher.problems], []);
+    // The note was stored before any tab saw it, so a tab opened now rebuilds it.
+    const later = await DemoTab.open(context, server.origin, { user });
+    await later.testid('note').filter({ hasText: note }).waitFor({ timeout: WAIT_MS });
+    assert.equal(await later.testid('note').count(), 1);
+    await later.testid('profile-label').filter({ hasText: 'Finance copilot' }).waitFor();
+    assert.deepEqual([...writer.problems, ...watcher.problems, ...later.problems], []);
     await context.close();
   });
 });

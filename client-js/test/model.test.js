@@ -557,6 +557,68 @@ test('a hand-off note is kept once, moves the profile and survives a rebuild', (
   assert.equal(notes().length, 2);
 });
 
+test('a stored hand-off note in the snapshot shows in a fresh tab, and once in a seen one', () => {
+  const note = 'Handed over from Sales copilot to Ops copilot: a site is down';
+  const ready = readyFrame({
+    profiles: PROFILES,
+    conversations: [
+      { conversation_id: C, title: 'Outage', status: 'active', updated_at: 'y', profile: 'ops' },
+    ],
+    messages: [
+      {
+        conversation_id: C,
+        message_id: 'u1',
+        role: 'user',
+        text: 'a site is down',
+        status: 'completed',
+        created_at: 'a',
+        client_msg_id: 'k1',
+      },
+      {
+        conversation_id: C,
+        message_id: 'a1',
+        role: 'assistant',
+        text: 'The ops copilot here.',
+        status: 'completed',
+        created_at: 'b',
+        turn_id: T,
+      },
+      // Stored when the turn handed over, so after its answer began: it goes before it.
+      {
+        conversation_id: C,
+        message_id: 'n1',
+        role: 'note',
+        text: note,
+        status: 'completed',
+        created_at: 'c',
+        turn_id: T,
+      },
+    ],
+  });
+  /** @param {any} model */
+  const kinds = (model) =>
+    model.conversation(C)?.items.map((/** @type {any} */ item) => `${item.kind}:${item.role ?? ''}`);
+
+  const fresh = modelWithChanges().model;
+  fresh.reset(/** @type {any} */ (ready));
+  assert.deepEqual(kinds(fresh), ['message:user', 'note:', 'message:assistant']);
+  assert.equal(fresh.conversation(C)?.items[1].text, note);
+
+  // A tab that saw the frame live and then rebuilds keeps one copy, not two.
+  const seen = modelWithChanges().model;
+  seen.apply({ type: 'thinking', conversation_id: C, turn_id: T });
+  seen.apply({
+    type: 'conversation_updated',
+    conversation_id: C,
+    status: 'active',
+    profile: 'ops',
+    note,
+    seq: 4,
+  });
+  seen.reset(/** @type {any} */ ({ ...ready, epoch: 'e2' }));
+  assert.deepEqual(kinds(seen), ['message:user', 'note:', 'message:assistant']);
+});
+
 test('citations of an answer are kept, from the response and from the snapshot', () => {
   const { model } = modelWithChanges();
   const citations = [

@@ -14,13 +14,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from protocol import ConversationUpdated, ErrorCode, encode
+from protocol import ErrorCode
 from server.errors import ClientError
 from server.ops import metrics
 from server.rest.api import ApiCall, ApiRouter
 from server.rest.errors import ApiError, from_client_error, not_found
 from server.rest.paging import PageQuery, decode_cursor, encode_cursor, page_limit
 from server.rest.resources import RestResources
+from server.stream.conversation_frames import conversation_update
 from storage.errors import NotFound, StateUnavailable
 from storage.keys import UserKey
 from storage.models import Conversation, Message
@@ -76,11 +77,14 @@ class MessageUsage(BaseModel):
 
 
 class MessageOut(BaseModel):
-    """A user message or an assistant reply."""
+    """A user message, an assistant reply, or a note about the conversation (a hand-off)."""
 
     message_id: str
     conversation_id: str
-    role: str = Field(description="`user` or `assistant`")
+    role: str = Field(
+        description="`user`, `assistant`, or `note`: a line about the conversation itself, "
+        "such as why it was handed over to another profile"
+    )
     text: str
     status: str = Field(
         description="`completed`, `streaming`, `cancelled`, `failed` or `interrupted`"
@@ -252,14 +256,8 @@ async def publish_update(rest: RestResources, owner: UserKey, conversation: Conv
     The change is already stored; if Redis is away the tabs learn it from their next snapshot,
     so a failure here is logged rather than failing the request.
     """
-    frame = ConversationUpdated(
-        conversation_id=conversation.id,
-        status=conversation.status,
-        title=conversation.title,
-        profile=conversation.profile,
-    )
     try:
-        await rest.hub.publish(owner, [encode(frame)])
+        await rest.hub.publish(owner, [conversation_update(conversation)])
     except StateUnavailable:
         metrics.redis_error("api")
         logger.warning("conversation %s changed; its frame could not be sent", conversation.id)

@@ -16,12 +16,16 @@ import orjson
 
 from server.turns.token_counting import TokenCounter
 from storage.models import Message
+from storage.transcripts import NOTE_ROLE
 
 ChatMessage = dict[str, Any]
 
 
 def transcript_to_chat(message: Message) -> list[ChatMessage]:
-    """One stored message as the chat messages the model saw or said."""
+    """One stored message as the chat messages the model saw or said (none for a note, which
+    was written for the user: the model saw the hand-off as its own tool call)."""
+    if message.role == NOTE_ROLE:
+        return []
     if message.role == "user":
         return [{"role": "user", "content": message.text}]
     chat: list[ChatMessage] = []

@@ -32,6 +32,7 @@ from server.ops.logs import bind_log_context
 from server.profiles.catalog import Profile, ProfileCatalog
 from server.security.auth import Principal
 from server.security.limits import Limits
+from server.stream.conversation_frames import announce_started
 from server.stream.hub import FrameHub
 from server.stream.notices import Notices
 from server.turns.action_outcomes import outcome_note
@@ -170,7 +171,7 @@ class TurnEngine:
             return mirror
         # New, or stored by an earlier attempt that failed before its turn was started or
         # queued (Redis was unreachable): carry it through now.
-        await self._hub.publish(owner, [encode(mirror)])
+        await self._hub.publish(owner, [encode(mirror), *announce_started(frame, conversation)])
         await self.submit(
             TurnRequest(
                 tenant=owner.tenant,

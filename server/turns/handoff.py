@@ -3,8 +3,9 @@
 A profile may list profiles it can hand a conversation over to (``handoff = ["ops"]``). Its
 turns then offer the model a built-in ``handoff`` tool whose ``profile`` argument may only name
 those targets that the user's roles also allow. Calling it stores the new profile on the
-conversation, tells every tab with a logged ``conversation_updated`` that carries the new
-profile and a note saying why, and switches the running turn over: the model's next round in
+conversation, keeps a note saying why in its transcript (role ``note``, in the snapshot and
+REST like a message), tells every tab with a logged ``conversation_updated`` that carries the
+new profile and that note, and switches the running turn over: the model's next round in
 the same turn already sees the new profile's prompt and tools, and so do all later turns.
 """
 
@@ -115,6 +116,9 @@ class Handoffs:
         note = f"Handed over from {current.title} to {target.title}"
         if reason:
             note += f": {reason}"
+        # Kept in the transcript first: a tab that rebuilds from a snapshot after seeing the
+        # frame below finds the note there.
+        await self._transcripts.add_note(owner, conversation.id, note, turn_id=turn.turn_id)
         await self._hub.publish(
             owner,
             [

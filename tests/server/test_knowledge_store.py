@@ -18,6 +18,7 @@ from server.knowledge.ingest import DocumentInput
 from storage.db import Database
 from storage.errors import NotFound
 from storage.knowledge import KnowledgeStore, PutOutcome, reciprocal_rank_fusion
+from storage.knowledge_vectors import VectorSearch
 from tests.server.db import rows
 from tests.server.knowledge_support import POLICY_MD, TRAVEL_HTML, ingest_for, safety_pdf
 
@@ -208,6 +209,44 @@ async def test_with_embeddings_vector_similarity_is_fused_with_full_text(
         )
         == []
     )
+
+
+async def test_without_pgvector_the_exact_scan_is_used_and_keeps_to_its_bound(
+    store: KnowledgeStore,
+) -> None:
+    """Neither database here has pgvector (SQLite never does; this PostgreSQL has not the
+    extension): detection says so and searches compare vectors by the exact scan, which reads
+    at most its bound of chunks, the oldest first."""
+    assert await store.detect_vectors(allow_pgvector=True) is VectorSearch.EXACT_SCAN
+    assert await store.detect_vectors(allow_pgvector=False) is VectorSearch.EXACT_SCAN
+    assert store.vector_search is VectorSearch.EXACT_SCAN
+
+    client = in_process_client(create_devllm_app(token_rate=0))
+    embedder = Embedder(client, "dev-embedding", batch=8)
+    ingest = ingest_for(store, embedder=embedder)
+    older = b"# Canteen\n\nLunch served daily from noon upstairs.\n"
+    newer = b"# Parking\n\nVisitors park behind the warehouse gate.\n"
+    await ingest.add("acme", "notes", _doc("canteen.md", DocumentFormat.MARKDOWN, older))
+    await ingest.add("acme", "notes", _doc("parking.md", DocumentFormat.MARKDOWN, newer))
+    (vector,) = await embedder.embed(["Visitors park behind the warehouse gate"])
+
+    async def by_vector(scan_max: int) -> list[str]:
+        # "zzz" is in no chunk: whatever is found, the vector side found.
+        hits = await store.search(
+            "acme",
+            ["notes"],
+            "zzz",
+            limit=2,
+            max_terms=TERMS,
+            query_vector=vector,
+            vector_scan_max=scan_max,
+        )
+        return [hit.document_id for hit in hits]
+
+    assert await by_vector(2) == ["parking.md"]
+    # With room for one chunk only the older one is compared, and it shares no word: the
+    # newer passage is beyond the bound, so nothing is found.
+    assert await by_vector(1) == []
 
 
 def test_reciprocal_rank_fusion_rewards_agreement() -> None:

@@ -262,7 +262,8 @@ async def test_hand_off_moves_the_conversation_and_every_tab_sees_it(
     first, second = await alice.tab(), await alice.tab()
     frames = await start(first, "hand me over to memos", "h-1")
     conversation_id = frames[0]["conversation_id"]
-    [update] = frames_of(frames, "conversation_updated")
+    created, update = frames_of(frames, "conversation_updated")
+    assert (created["profile"], "note" in created) == ("letters", False)
     assert update["conversation_id"] == conversation_id
     assert update["profile"] == "memos"
     assert (
@@ -276,7 +277,7 @@ async def test_hand_off_moves_the_conversation_and_every_tab_sees_it(
         "You send memos for the user."
     )
     mirrored = await second.until("turn_end")
-    assert frames_of(mirrored, "conversation_updated") == [update]
+    assert frames_of(mirrored, "conversation_updated") == [created, update]
 
     later = await start(first, "[say] what now?", "h-2", conversation_id=conversation_id)
     assert later[-1]["status"] == "completed"
@@ -307,6 +308,86 @@ async def test_hand_off_moves_the_conversation_and_every_tab_sees_it(
         await tab.close()
 
 
+async def test_a_hand_off_note_is_in_a_fresh_tabs_snapshot_and_never_in_the_model_context(
+    callers: Callers, model: DevModel
+) -> None:
+    alice = callers.new()
+    tab = await alice.tab()
+    frames = await start(tab, "hand me over to memos", "n-1")
+    conversation_id = frames[0]["conversation_id"]
+    note = frames_of(frames, "conversation_updated")[-1]["note"]
+    (reply,) = frames_of(frames, "response")
+    await tab.close()
+
+    # A tab opened afterwards (no frame log to resume from) rebuilds from the snapshot alone.
+    fresh = await alice.tab()
+    assert fresh.ready["resumed"] is False
+    shown = [
+        (message["role"], message["text"], message.get("turn_id"))
+        for message in fresh.ready["messages"]
+        if message["conversation_id"] == conversation_id
+    ]
+    assert shown == [
+        ("user", "hand me over to memos", None),
+        ("assistant", reply["text"], reply["turn_id"]),
+        ("note", note, reply["turn_id"]),
+    ]
+    # REST lists it with the messages; it is not counted as one.
+    listed = (await alice.get(f"/conversations/{conversation_id}/messages")).json()["items"]
+    assert [item["role"] for item in listed] == ["note", "assistant", "user"]
+    assert listed[0]["text"] == note
+    got = (await alice.get(f"/conversations/{conversation_id}")).json()
+    assert got["message_count"] == 2
+
+    # The model saw the hand-off as its own tool call's result; the note is not a message.
+    await start(fresh, "[say] and now?", "n-2", conversation_id=conversation_id)
+    sent = model.requests()[-1]["body"]["messages"]
+    assert [message["role"] for message in sent] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+    ]
+    assert all(message["content"] != note for message in sent)
+    await fresh.close()
+
+
+async def test_a_new_conversation_tells_every_tab_its_profile(callers: Callers) -> None:
+    alice = callers.new()
+    sender, other = await alice.tab(), await alice.tab()
+    frames = await start(sender, "[say] hi memos", "p-1", profile="memos")
+    message, created = frames[0], frames[1]
+    assert message["type"] == "message"
+    assert created == {
+        "seq": message["seq"] + 1,
+        "type": "conversation_updated",
+        "conversation_id": message["conversation_id"],
+        "status": "active",
+        "title": "[say] hi memos",
+        "profile": "memos",
+    }
+    assert frames_of(await other.until("turn_end"), "conversation_updated") == [created]
+    # A later message in the same conversation announces nothing.
+    later = await start(sender, "[say] again", "p-2", conversation_id=message["conversation_id"])
+    assert frames_of(later, "conversation_updated") == []
+    assert frames_of(await other.until("turn_end"), "conversation_updated") == []
+
+    # A conversation created over REST reaches both tabs with its profile, default or named.
+    for body, profile in (({}, "letters"), ({"profile": "memos"}, "memos")):
+        reply = await alice.post("/conversations", body)
+        assert reply.status_code == 201, reply.text
+        for tab in (sender, other):
+            [frame] = await tab.until("conversation_updated")
+            assert (frame["conversation_id"], frame["profile"]) == (
+                reply.json()["conversation_id"],
+                profile,
+            )
+    for tab in (sender, other):
+        await tab.close()
+
+
 async def test_a_hand_off_to_a_profile_it_does_not_list_is_refused(
     profiled: ParleyServer, callers: Callers
 ) -> None:
@@ -316,7 +397,7 @@ async def test_a_hand_off_to_a_profile_it_does_not_list_is_refused(
     result = frames_of(frames, "tool_result")[0]
     assert result["ok"] is False
     assert "may hand over to memos" in result["summary"]
-    assert not frames_of(frames, "conversation_updated")
+    assert [frame.get("note") for frame in frames_of(frames, "conversation_updated")] == [None]
     assert [p for _, p in await conversation_rows(profiled, alice.user)] == ["letters"]
     await tab.close()
 

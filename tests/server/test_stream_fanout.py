@@ -56,7 +56,7 @@ async def test_three_tabs_on_two_workers_see_one_stream(workers: list[ParleyServ
     assert_consecutive(stream)
     assert stream[0]["seq"] == sender.ready["last_seq"] + 1
     kinds = [frame["type"] for frame in stream]
-    assert kinds[:2] == ["message", "thinking"]
+    assert kinds[:3] == ["message", "conversation_updated", "thinking"]
     assert kinds[-2:] == ["response", "turn_end"]
     calls, results = frames_of(stream, "tool_call"), frames_of(stream, "tool_result")
     assert [call["name"] for call in calls] == ["cash_balance"]

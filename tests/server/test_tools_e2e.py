@@ -76,7 +76,15 @@ async def test_query_tool_shows_progress_and_answers(erp: ParleyServer) -> None:
     tab = await erp.tab(erp_token(erp))
     frames = await tab.ask("what's our cash balance?", "q-1")
     kinds = [frame["type"] for frame in frames if frame["type"] != "response_delta"]
-    assert kinds == ["message", "thinking", "tool_call", "tool_result", "response", "turn_end"]
+    assert kinds == [
+        "message",
+        "conversation_updated",
+        "thinking",
+        "tool_call",
+        "tool_result",
+        "response",
+        "turn_end",
+    ]
     call, result = frames_of(frames, "tool_call")[0], frames_of(frames, "tool_result")[0]
     assert call["name"] == result["name"] == "cash_balance"
     assert call["call_id"] == result["call_id"]

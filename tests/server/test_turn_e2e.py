@@ -30,9 +30,10 @@ async def test_full_turn_streams_in_order_and_is_saved(server: ParleyServer) -> 
 
     kinds = [frame["type"] for frame in frames]
     assert kinds[0] == "message"
-    assert kinds[1] == "thinking"
+    assert kinds[1] == "conversation_updated"  # the message started a conversation
+    assert kinds[2] == "thinking"
     assert kinds[-2:] == ["response", "turn_end"]
-    assert set(kinds[2:-2]) == {"response_delta"}, kinds
+    assert set(kinds[3:-2]) == {"response_delta"}, kinds
     assert frames[0]["seq"] == tab.ready["last_seq"] + 1
     assert_seq_strictly_increasing(frames)
     response = frames[-2]

@@ -89,9 +89,11 @@ async def test_accept_stores_mirrors_and_runs_the_turn(parts: Parts) -> None:
     assert ack is None  # the mirror went to every tab through the stream
     frames = await parts.frames_until_turn_ends()
     kinds = [frame["type"] for frame in frames]
-    assert kinds[:2] == ["message", "thinking"]
+    # The message started a conversation: every tab is told so right after its mirror.
+    assert kinds[:3] == ["message", "conversation_updated", "thinking"]
+    assert frames[1]["conversation_id"] == frames[0]["conversation_id"]
     assert kinds[-2:] == ["response", "turn_end"]
-    assert set(kinds[2:-2]) == {"response_delta"}
+    assert set(kinds[3:-2]) == {"response_delta"}
     assert [frame["seq"] for frame in frames] == list(range(1, len(frames) + 1))
     assert frames[0]["client_msg_id"] == "m1"
     assert frames[-2]["text"] == "hello there"
