@@ -32,6 +32,8 @@ from protocol import (
     ErrorCode,
     Feedback,
     Hello,
+    PageToolResult,
+    PageTools,
     Ping,
     Pong,
     ProtocolError,
@@ -50,6 +52,7 @@ from server.security.limits import Limits
 from server.socket.connection import Connection, SendLimits
 from server.stream.hub import FrameHub, ReplayLimit
 from server.stream.snapshot import Snapshots
+from server.tools.page_tools import PageToolRouter
 from server.turns.engine import TurnEngine
 from storage.errors import StateUnavailable
 from storage.feedback import FeedbackStore
@@ -74,6 +77,7 @@ class SocketParts:
     snapshots: Snapshots
     engine: TurnEngine
     feedback: FeedbackStore
+    page_tools: PageToolRouter
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
@@ -109,6 +113,8 @@ class SocketSession:
             Confirm: self._on_confirm,
             Feedback: self._on_feedback,
             Hello: self._on_hello_again,
+            PageTools: self._on_page_tools,
+            PageToolResult: self._on_page_tool_result,
         }
 
     async def run(self) -> None:
@@ -328,6 +334,7 @@ class SocketSession:
     async def _leave(self) -> None:
         await self.slots.release()
         if self.owner is not None:
+            await self.parts.page_tools.forget(self.owner, self.tab.id)
             with contextlib.suppress(Exception):
                 await self.parts.hub.detach(self.tab, self.owner)
         if not self.tab.closing:
@@ -354,7 +361,7 @@ class SocketSession:
 
     async def _on_user_message(self, frame: UserMessage) -> None:
         principal, _ = self._identity()
-        ack = await self.parts.engine.accept(principal, frame)
+        ack = await self.parts.engine.accept(principal, frame, self.tab.id)
         if ack is not None:
             self.tab.send(ack)
 
@@ -379,6 +386,14 @@ class SocketSession:
     async def _on_confirm(self, frame: Confirm) -> None:
         principal, _ = self._identity()
         await self.parts.engine.decide(principal, frame, self.tab.id)
+
+    async def _on_page_tools(self, frame: PageTools) -> None:
+        _, owner = self._identity()
+        await self.parts.page_tools.register(owner, self.tab.id, self.tab.send, frame.tools)
+
+    async def _on_page_tool_result(self, frame: PageToolResult) -> None:
+        self._identity()
+        await self.parts.page_tools.answer(self.tab.id, frame)
 
     async def _on_feedback(self, frame: Feedback) -> None:
         _, owner = self._identity()
@@ -417,6 +432,8 @@ def _request_ref(frame: object) -> str | None:
         return frame.token
     if isinstance(frame, Feedback):
         return frame.message_id
+    if isinstance(frame, PageToolResult):
+        return frame.call_id
     return None
 
 

@@ -31,6 +31,8 @@ class TurnRequest:
     note: str | None = None
     # The user's own token, for tool sources with auth = "passthrough" (kept while queued).
     user_token: str | None = field(default=None, repr=False)
+    # The tab that sent the message: its page tools run there first (server/tools/page_tools).
+    connection_id: str | None = None
 
     @property
     def owner(self) -> UserKey:
@@ -48,6 +50,7 @@ class TurnRequest:
                 "context": self.context,
                 "note": self.note,
                 "user_token": self.user_token,
+                "connection_id": self.connection_id,
             }
         ).decode()
 
