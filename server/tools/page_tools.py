@@ -38,7 +38,7 @@ from server.errors import ClientError
 from server.tools.arguments import SchemaArguments
 from server.tools.context import ToolContext
 from server.tools.errors import ToolArgumentsInvalid, ToolError
-from server.tools.registry import ToolSpec, ValidatedCall
+from server.tools.registry import ToolReturn, ToolSpec, ValidatedCall
 from storage.control_messages import PageToolAnswered, RunPageTool
 from storage.errors import StateUnavailable
 from storage.keys import UserKey
@@ -407,7 +407,15 @@ class PageToolRouter:
             self._delivered.pop(call_id, None)
         if "error" in outcome:
             raise ToolError(f"page tool {tool.name!r} failed: {outcome['error']}")
-        return outcome.get("result")
+        result = outcome.get("result")
+        return ToolReturn(result, summary=_said(result) or f"{tool.name} ran on the page")
+
+
+def _said(result: Any) -> str | None:
+    """What a handler said it did: its result if that is text, or the result's ``message``."""
+    if isinstance(result, Mapping):
+        result = result.get("message")
+    return result.strip() if isinstance(result, str) and result.strip() else None
 
 
 def _parse_arguments(tool: PageTool, raw: str) -> Any:

@@ -65,7 +65,7 @@ async def test_the_model_calls_a_page_tool_and_answers_from_its_result(
     (call,) = frames_of(frames, "tool_call")
     assert (call["name"], call["arguments"]) == ("page__open_record", {"id": "PO-1003"})
     (result,) = frames_of(frames, "tool_result")
-    assert result["ok"] is True
+    assert (result["ok"], result["summary"]) == (True, "The page opened PO-1003.")
     assert answer_of(frames) == "The page opened PO-1003."
     assert "page__open_record" in offered_tools(model)[0]
     await page.close()
