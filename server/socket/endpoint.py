@@ -105,6 +105,7 @@ class SocketSession:
         self.frame_rate = parts.limits.frame_rate()
         self.slots = parts.limits.connection_slots(self.tab.id)
         self._reauth_deadline: float | None = None
+        self._decisions: set[asyncio.Task[None]] = set()
         self._handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
             UserMessage: self._on_user_message,
             Cancel: self._on_cancel,
@@ -198,7 +199,28 @@ class SocketSession:
                 self._send_error(exc.code, exc.message)
                 continue
             metrics.frame_received(frame.type)
+            if isinstance(frame, Confirm):
+                self._decide_aside(frame)
+                continue
             await self._handle(frame)
+
+    def _decide_aside(self, frame: Confirm) -> None:
+        """Handle a ``confirm`` beside the read loop: an approved page tool may run in this very
+        tab, and its ``page_tool_result`` must be read while the decision waits for it.
+
+        A decision is never cancelled (not even when the tab leaves: an approved action runs
+        to its end). How many run at once is bounded by the frame rate times the longest a
+        decision waits (``page_tool_timeout_s``)."""
+        task = asyncio.create_task(self._decide(frame), name=f"confirm on {self.tab.id}")
+        self._decisions.add(task)
+        task.add_done_callback(self._decisions.discard)
+
+    async def _decide(self, frame: Confirm) -> None:
+        try:
+            await self._handle(frame)
+        except (CloseSocket, WebSocketDisconnect):
+            # The read loop owns the socket's end; a decision only answers its own frame.
+            logger.info("connection %s: a decision ended with the socket", self.tab.id)
 
     async def _handle(self, frame: ClientFrame) -> None:
         """Run one frame's handler; whatever fails is answered as an ``error`` for that frame."""

@@ -370,10 +370,12 @@ class ToolRunner:
         )
         await self._hub.publish(owner, [_encode(_resolved(moved, status))])
         if approve:
-            moved = await self._execute(moved, principal)
+            moved = await self._execute(moved, principal, connection_id)
         return moved
 
-    async def _execute(self, confirmation: Confirmation, principal: Principal) -> Confirmation:
+    async def _execute(
+        self, confirmation: Confirmation, principal: Principal, connection_id: str | None = None
+    ) -> Confirmation:
         """Run an approved action once and record how it went."""
         registry = self._tools
         roles = principal.roles
@@ -391,8 +393,7 @@ class ToolRunner:
         try:
             if registry is None:
                 raise ToolError(f"unknown tool {confirmation.action!r}")
-            # Validate again: the user's roles or the tool may have changed since the request.
-            validated = registry.validate(confirmation.action, confirmation.params, roles)
+            validated = await self._revalidate(confirmation, registry, roles, connection_id)
             outcome = await registry.run(validated, ctx)
         except ToolError as exc:
             outcome = ToolOutcome(False, {"error": exc.message}, exc.message)
@@ -436,6 +437,24 @@ class ToolRunner:
             ],
         )
         return moved
+
+    async def _revalidate(
+        self,
+        confirmation: Confirmation,
+        registry: ToolRegistry,
+        roles: frozenset[str],
+        connection_id: str | None,
+    ) -> ValidatedCall:
+        if self._page_tools is not None and self._page_tools.handles(confirmation.action):
+            # An approved page tool runs in the tab that approved it, else another of the user's.
+            return await self._page_tools.validate(
+                UserKey(tenant=confirmation.tenant, user=confirmation.user_id),
+                connection_id,
+                confirmation.action,
+                orjson.dumps(confirmation.params).decode(),
+            )
+        # Validate again: the user's roles or the tool may have changed since the request.
+        return registry.validate(confirmation.action, confirmation.params, roles)
 
     def wake_local(self, token: str) -> bool:
         event = self._waiting.get(token)

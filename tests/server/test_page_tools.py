@@ -244,3 +244,49 @@ async def test_closing_the_tab_withdraws_its_tools(server: ParleyServer, model: 
     assert frames_of(frames, "tool_call") == []
     assert not any("page__open_record" in tools for tools in offered_tools(model))
     await other.close()
+
+
+async def test_a_page_tool_registered_with_confirm_runs_only_after_the_user_approves(
+    server: ParleyServer,
+) -> None:
+    page = await Page.open(
+        server,
+        {"open_record": opened("The page")},
+        tools=[tool_spec("open_record", confirm=True)],
+    )
+    ask = '[call page__open_record] {"id": "PO-1003"}'
+    await page.tab.send({"type": "user_message", "client_msg_id": "m-1", "text": ask})
+
+    request = await page.wait_for(lambda frame: frame["type"] == "confirm_request")
+    assert request["action"] == "page__open_record"
+    assert request["params"] == {"id": "PO-1003"}
+    assert page.calls == []  # nothing ran before the decision
+    # Approved from the very tab that runs the tool: its answer is read while the decision waits.
+    await page.tab.send({"type": "confirm", "token": request["token"], "decision": "approve"})
+
+    executed = await page.wait_for(lambda frame: frame["type"] == "action_executed")
+    assert executed["ok"] is True
+    assert executed["result"] == {"message": "The page opened PO-1003."}
+    assert [call["arguments"] for call in page.calls] == [{"id": "PO-1003"}]
+    end = await page.wait_for(lambda frame: frame["type"] == "turn_end")
+    assert end["status"] == "completed"
+    await page.close()
+
+
+async def test_a_rejected_page_tool_never_runs(server: ParleyServer) -> None:
+    page = await Page.open(
+        server,
+        {"open_record": opened("The page")},
+        tools=[tool_spec("open_record", confirm=True)],
+    )
+    ask = '[call page__open_record] {"id": "PO-1003"}'
+    await page.tab.send({"type": "user_message", "client_msg_id": "m-1", "text": ask})
+    request = await page.wait_for(lambda frame: frame["type"] == "confirm_request")
+
+    await page.tab.send({"type": "confirm", "token": request["token"], "decision": "reject"})
+
+    resolved = await page.wait_for(lambda frame: frame["type"] == "confirm_resolved")
+    assert resolved["status"] == "rejected"
+    await page.wait_for(lambda frame: frame["type"] == "turn_end")
+    assert page.calls == []
+    await page.close()
