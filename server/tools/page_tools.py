@@ -260,7 +260,9 @@ class PageToolRouter:
         try:
             arguments = orjson.loads(message.arguments)
         except orjson.JSONDecodeError:
-            logger.warning("dropped a page tool call with arguments that are not JSON")
+            arguments = None
+        if not isinstance(arguments, dict):
+            logger.warning("dropped a page tool call whose arguments are not a JSON object")
             return
         self._deliver(message.connection_id, message.call_id, message.name, arguments)
 
