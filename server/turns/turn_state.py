@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import orjson
@@ -56,7 +56,10 @@ class TurnRequest:
 
     @classmethod
     def loads(cls, text: str) -> TurnRequest:
-        return cls(**orjson.loads(text))
+        # Keys this release does not know are left out: a newer worker may have queued the
+        # request during a rolling deploy.
+        known = {item.name for item in fields(cls)}
+        return cls(**{key: value for key, value in orjson.loads(text).items() if key in known})
 
 
 @dataclass(slots=True)

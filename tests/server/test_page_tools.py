@@ -290,3 +290,18 @@ async def test_a_rejected_page_tool_never_runs(server: ParleyServer) -> None:
     await page.wait_for(lambda frame: frame["type"] == "turn_end")
     assert page.calls == []
     await page.close()
+
+
+async def test_arguments_that_do_not_fit_the_schema_never_reach_the_page(
+    server: ParleyServer,
+) -> None:
+    page = await Page.open(server, {"open_record": opened("The page")})
+
+    frames = await page.ask('[call page__open_record] {"id": 1003}', "m-1")
+
+    (result,) = frames_of(frames, "tool_result")
+    assert result["ok"] is False
+    assert "'id'" in result["summary"]
+    assert page.calls == []
+    assert frames_of(frames, "turn_end")[0]["status"] == "completed"
+    await page.close()
