@@ -23,6 +23,11 @@
  * - `error`: server `error` frames, and errors the client raises itself in the same shape with
  *   `local: true` (`queue_full`, `invalid_json`, `invalid_frame`, `token_unavailable`).
  *
+ * Page tools: `client.registerTool(name, {description, parameters, confirm}, handler)` offers the
+ * assistant a function of the host page (the model sees it as `page__<name>`); the server sends
+ * `page_tool_call` to the one tab that should run it and the handler's value (or what it threw)
+ * goes back as `page_tool_result`. The set is sent again after every handshake.
+ *
  * @module client
  */
 
@@ -72,6 +77,23 @@ export { ConversationModel } from './model.js';
  * @property {string} [clientName] sent as `hello.client`, e.g. "erp-web/4.2"
  * @property {number} [pingIntervalMs] keepalive period while connected; 0 turns it off (default 25000)
  * @property {number} [pongTimeoutMs] a ping unanswered this long drops the socket (default 10000)
+ * @property {number} [pageToolTimeoutMs] a page tool handler that has not settled this long is
+ *   answered with an error (default 10000; the server gives up at its own limit anyway)
+ */
+
+/**
+ * A function of the host page the assistant may call.
+ *
+ * @typedef {(args: Record<string, unknown>) => unknown} PageToolHandler returns the result (any
+ *   JSON value) or a promise of it; a throw or rejection becomes the tool's error
+ */
+
+/**
+ * @typedef {object} PageToolOptions
+ * @property {string} [description] what the tool does, for the model
+ * @property {Record<string, unknown>} [parameters] a JSON Schema of type `object` (default: no
+ *   arguments)
+ * @property {boolean} [confirm] true: the user approves each call on a confirmation card first
  */
 
 /** The protocol version this client speaks. */
@@ -164,7 +186,8 @@ export class ParleyClient extends EventTarget {
 
   /**
    * @type {ParleyClientOptions
-   *   & Required<Pick<ParleyClientOptions, 'maxQueued' | 'pingIntervalMs' | 'pongTimeoutMs'>>}
+   *   & Required<Pick<ParleyClientOptions,
+   *     'maxQueued' | 'pingIntervalMs' | 'pongTimeoutMs' | 'pageToolTimeoutMs'>>}
    */
   #options;
   /** @type {WebSocketConstructor} */
@@ -198,11 +221,19 @@ export class ParleyClient extends EventTarget {
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   #pongTimer;
   #onOnline = () => this.#reconnectNow();
+  /** @type {Map<string, {spec: import('./types.js').PageToolSpec, handler: PageToolHandler}>} */
+  #pageTools = new Map();
 
   /** @param {ParleyClientOptions} [options] */
   constructor(options = {}) {
     super();
-    this.#options = { maxQueued: 100, pingIntervalMs: 25_000, pongTimeoutMs: 10_000, ...options };
+    this.#options = {
+      maxQueued: 100,
+      pingIntervalMs: 25_000,
+      pongTimeoutMs: 10_000,
+      pageToolTimeoutMs: 10_000,
+      ...options,
+    };
     const Impl =
       options.WebSocket ?? /** @type {WebSocketConstructor | undefined} */ (globalThis.WebSocket);
     if (!Impl) throw new TypeError('no WebSocket implementation: pass options.WebSocket');
@@ -497,6 +528,9 @@ export class ParleyClient extends EventTarget {
       case 'error':
         this.#serverError(frame);
         break;
+      case 'page_tool_call':
+        void this.#runPageTool(frame);
+        break;
       default:
         this.model.apply(frame);
     }
@@ -519,6 +553,9 @@ export class ParleyClient extends EventTarget {
     this.#startKeepalive();
     const socket = this.#socket;
     if (!socket) return;
+    // A new connection offers no page tools until told: before any message, so that a resent
+    // message's turn already finds them.
+    if (this.#pageTools.size > 0) this.#write(socket, this.#pageToolsFrame());
     // Messages that went out on an earlier socket come first: they were sent before anything
     // queued since. The same client_msg_id makes a resend idempotent on the server.
     for (const entry of this.#unacked.values()) {
@@ -693,6 +730,75 @@ export class ParleyClient extends EventTarget {
     return sent;
   }
 
+  // ------------------------------------------------------------------------------------------
+  // Page tools
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Offer the assistant a function of this page. Registering a name again replaces it.
+   *
+   * @param {string} name matches `^[a-zA-Z0-9_-]{1,48}$`; the model sees `page__<name>`
+   * @param {PageToolOptions} options
+   * @param {PageToolHandler} handler
+   * @returns {() => void} withdraws the tool
+   */
+  registerTool(name, options, handler) {
+    if (typeof handler !== 'function') throw new TypeError('registerTool needs a handler function');
+    /** @type {import('./types.js').PageToolSpec} */
+    const spec = {
+      name,
+      description: options.description ?? '',
+      parameters: options.parameters ?? { type: 'object', properties: {} },
+    };
+    if (options.confirm) spec.confirm = true;
+    const entry = { spec, handler };
+    this.#pageTools.set(name, entry);
+    this.#offerPageTools();
+    return () => {
+      if (this.#pageTools.get(name) !== entry) return;
+      this.#pageTools.delete(name);
+      this.#offerPageTools();
+    };
+  }
+
+  /** Tell the server the current set now; while disconnected, `ready` sends it. */
+  #offerPageTools() {
+    const socket = this.#openSocket();
+    if (socket) this.#write(socket, this.#pageToolsFrame());
+  }
+
+  /** @returns {import('./types.js').PageToolsFrame} */
+  #pageToolsFrame() {
+    return { type: 'page_tools', tools: [...this.#pageTools.values()].map((entry) => entry.spec) };
+  }
+
+  /**
+   * Run a handler for the server and answer on the socket the call came on: a call does not
+   * outlive its connection (the server has answered the model itself by then).
+   *
+   * @param {import('./types.js').PageToolCallFrame} call
+   */
+  async #runPageTool(call) {
+    const socket = this.#socket;
+    /** @type {import('./types.js').PageToolResultFrame} */
+    const answer = { type: 'page_tool_result', call_id: call.call_id };
+    try {
+      const entry = this.#pageTools.get(call.name);
+      if (!entry) throw new Error(`this page has no tool named ${call.name}`);
+      const value = await settleWithin(
+        Promise.resolve().then(() => entry.handler(call.arguments ?? {})),
+        this.#options.pageToolTimeoutMs,
+        `page tool ${call.name} did not finish within ${this.#options.pageToolTimeoutMs} ms`,
+      );
+      // Through JSON and back: what cannot travel (a cycle, a BigInt) fails here, as an error.
+      const text = JSON.stringify(value);
+      answer.result = text === undefined ? null : JSON.parse(text);
+    } catch (err) {
+      answer.error = describe(err) || 'the page tool failed';
+    }
+    if (socket && socket === this.#socket && socket.readyState === OPEN) this.#write(socket, answer);
+  }
+
   /** @returns {WebSocketLike | null} the socket when the handshake is done and it is open */
   #openSocket() {
     const socket = this.#socket;
@@ -802,6 +908,24 @@ export class ParleyClient extends EventTarget {
   #emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
+}
+
+/**
+ * `promise`, or a rejection with `message` if it has not settled within `ms`.
+ *
+ * @template T
+ * @param {Promise<T>} promise
+ * @param {number} ms
+ * @param {string} message
+ * @returns {Promise<T>}
+ */
+function settleWithin(promise, ms, message) {
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return /** @type {Promise<T>} */ (Promise.race([promise, late])).finally(() => clearTimeout(timer));
 }
 
 /**

@@ -79,8 +79,30 @@
  */
 
 /**
+ * @typedef {object} PageToolSpec one function of the host page offered to the assistant
+ * @property {string} name matches `^[a-zA-Z0-9_-]{1,48}$`; the model sees `page__<name>`
+ * @property {string} description
+ * @property {Record<string, unknown>} parameters a JSON Schema of type `object`
+ * @property {boolean} [confirm] true: each call waits for the user's approval first
+ */
+
+/**
+ * @typedef {object} PageToolsFrame replaces the page tools this tab offers (sent after `ready`)
+ * @property {'page_tools'} type
+ * @property {PageToolSpec[]} tools
+ */
+
+/**
+ * @typedef {object} PageToolResultFrame the answer to a `page_tool_call`
+ * @property {'page_tool_result'} type
+ * @property {string} call_id
+ * @property {unknown} [result] what the handler returned
+ * @property {string} [error] why the handler failed
+ */
+
+/**
  * @typedef {HelloFrame | UserMessageFrame | ConfirmFrame | CancelFrame | TypingFrame
- *   | FeedbackFrame | PingFrame} ClientFrame
+ *   | FeedbackFrame | PingFrame | PageToolsFrame | PageToolResultFrame} ClientFrame
  */
 
 // ---------------------------------------------------------------------------------------------
@@ -409,10 +431,18 @@
  */
 
 /**
+ * @typedef {object} PageToolCallFrame run a page tool in this tab; sent to one tab, never logged
+ * @property {'page_tool_call'} type
+ * @property {string} call_id echoed by the `page_tool_result`
+ * @property {string} name the tool's name as registered (without `page__`)
+ * @property {Record<string, unknown>} arguments
+ */
+
+/**
  * @typedef {ReadyFrame | MessageFrame | ThinkingFrame | ToolCallFrame | ToolResultFrame
  *   | ResponseDeltaFrame | ResponseFrame | ConfirmRequestFrame | ConfirmResolvedFrame
  *   | ActionExecutedFrame | TurnEndFrame | TypingFrame | ConversationUpdatedFrame
- *   | ErrorFrame | PongFrame} ServerFrame
+ *   | PageToolCallFrame | ErrorFrame | PongFrame} ServerFrame
  */
 
 // ---------------------------------------------------------------------------------------------

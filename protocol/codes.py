@@ -79,6 +79,7 @@ class ErrorCode(StrEnum):
     CONFIRMATION_NOT_PENDING = "confirmation_not_pending"
     CONFIRMATION_EXPIRED = "confirmation_expired"
     PROFILE_NOT_FOUND = "profile_not_found"
+    PAGE_TOOL_CALL_NOT_FOUND = "page_tool_call_not_found"
     TURN_IN_PROGRESS = "turn_in_progress"
     NO_ACTIVE_TURN = "no_active_turn"
     MESSAGE_TOO_LONG = "message_too_long"
@@ -155,6 +156,11 @@ ERROR_INFO: Final[Mapping[ErrorCode, ErrorInfo]] = MappingProxyType(
         ),
         ErrorCode.PROFILE_NOT_FOUND: ErrorInfo(
             "`user_message.profile` (or the REST create) names no configured profile", False
+        ),
+        ErrorCode.PAGE_TOOL_CALL_NOT_FOUND: ErrorInfo(
+            "a `page_tool_result` answers no call this tab was asked to run (unknown, already "
+            "answered or timed out)",
+            False,
         ),
         ErrorCode.TURN_IN_PROGRESS: ErrorInfo(
             "a turn is running in this conversation and the policy rejects a second one;"

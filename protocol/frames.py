@@ -42,6 +42,8 @@ class FrameType(StrEnum):
     TYPING = "typing"  # both directions
     FEEDBACK = "feedback"
     PING = "ping"
+    PAGE_TOOLS = "page_tools"
+    PAGE_TOOL_RESULT = "page_tool_result"
     # server → client
     READY = "ready"
     MESSAGE = "message"
@@ -55,6 +57,7 @@ class FrameType(StrEnum):
     ACTION_EXECUTED = "action_executed"
     TURN_END = "turn_end"
     CONVERSATION_UPDATED = "conversation_updated"
+    PAGE_TOOL_CALL = "page_tool_call"
     ERROR = "error"
     PONG = "pong"
 
@@ -157,6 +160,50 @@ class Ping:
 
     type: ClassVar[FrameType] = FrameType.PING
     t: Number | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageToolSpec:
+    """One function of the host page offered to the assistant, in ``page_tools``.
+
+    Attributes:
+        name: The tool's name on the page; the model sees it as ``page__<name>``. The server
+            accepts names matching ``^[a-zA-Z0-9_-]{1,48}$``.
+        description: What the tool does, for the model.
+        parameters: A JSON Schema of type ``object`` describing the arguments.
+        confirm: True when the tool changes something: the user approves each call on a
+            confirmation card first. Absent or false: a query, run at once.
+    """
+
+    name: Id
+    description: str
+    parameters: JsonObject
+    confirm: bool | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageTools:
+    """The functions this tab offers the assistant; replaces the tab's earlier set (an empty
+    list offers none). Sent after every ``ready``, since a new connection starts with none."""
+
+    type: ClassVar[FrameType] = FrameType.PAGE_TOOLS
+    tools: tuple[PageToolSpec, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageToolResult:
+    """The tab's answer to a ``page_tool_call``: the handler's result, or why it failed.
+
+    Attributes:
+        call_id: The ``page_tool_call.call_id`` answered.
+        result: What the handler returned (any JSON); absent means null.
+        error: Set when the handler failed; the model sees it as a tool error.
+    """
+
+    type: ClassVar[FrameType] = FrameType.PAGE_TOOL_RESULT
+    call_id: Id
+    result: JsonValue | None = None
+    error: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -554,6 +601,23 @@ class ConversationUpdated:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PageToolCall:
+    """Run a page tool in this tab and answer with ``page_tool_result``; sent to the one tab
+    chosen to run it, never logged.
+
+    Attributes:
+        call_id: Echoed by the answer.
+        name: The tool's name as the tab registered it (without ``page__``).
+        arguments: The arguments the model passed, checked against the tool's schema.
+    """
+
+    type: ClassVar[FrameType] = FrameType.PAGE_TOOL_CALL
+    call_id: Id
+    name: Name
+    arguments: JsonObject
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Error:
     """A bad frame or a failure.
 
@@ -585,7 +649,9 @@ class Pong:
 # Unions and lookup tables
 # ---------------------------------------------------------------------------------------------
 
-ClientFrame: TypeAlias = Hello | UserMessage | Confirm | Cancel | Typing | Feedback | Ping
+ClientFrame: TypeAlias = (
+    Hello | UserMessage | Confirm | Cancel | Typing | Feedback | Ping | PageTools | PageToolResult
+)
 """Any frame a client sends."""
 
 ServerFrame: TypeAlias = (
@@ -602,6 +668,7 @@ ServerFrame: TypeAlias = (
     | TurnEnd
     | Typing
     | ConversationUpdated
+    | PageToolCall
     | Error
     | Pong
 )
@@ -611,7 +678,18 @@ Frame: TypeAlias = ClientFrame | ServerFrame
 """Any frame, either direction."""
 
 CLIENT_FRAMES: Final[Mapping[FrameType, type[ClientFrame]]] = {
-    cls.type: cls for cls in (Hello, UserMessage, Confirm, Cancel, Typing, Feedback, Ping)
+    cls.type: cls
+    for cls in (
+        Hello,
+        UserMessage,
+        Confirm,
+        Cancel,
+        Typing,
+        Feedback,
+        Ping,
+        PageTools,
+        PageToolResult,
+    )
 }
 """The class of every frame type a client may send."""
 
@@ -631,6 +709,7 @@ SERVER_FRAMES: Final[Mapping[FrameType, type[ServerFrame]]] = {
         TurnEnd,
         Typing,
         ConversationUpdated,
+        PageToolCall,
         Error,
         Pong,
     )

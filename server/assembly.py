@@ -31,6 +31,7 @@ from server.socket.endpoint import SocketParts
 from server.stream.hub import FrameHub
 from server.stream.notices import Notices
 from server.stream.snapshot import Snapshots
+from server.tools.page_tools import PageToolRouter
 from server.tools.registry import ToolRegistry
 from server.tools.sources.manager import open_tool_sources
 from server.turns.budgets import Budgets
@@ -51,6 +52,7 @@ from storage.frame_log import FrameLog
 from storage.history import HistoryStore
 from storage.leases import TurnLeases
 from storage.memory_frame_log import AnyFrameLog, MemoryFrameLog
+from storage.page_tools import PageToolRegistrations
 from storage.redis_client import RedisClient, RedisMode, connect_redis
 from storage.small_stores import ContextCache, ControlChannel, WindowCounter
 from storage.transcripts import TranscriptStore
@@ -126,8 +128,16 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
 
     handoffs = Handoffs(profiles, transcripts, hub)
     exports = ExportStore(db, settings.export_max_per_user)
+    page_tools = PageToolRouter(settings, PageToolRegistrations(redis, prefix=prefix), control)
     tool_runner = ToolRunner(
-        settings, tools, hub, confirmations, db, ResultViews(settings, exports), handoffs
+        settings,
+        tools,
+        hub,
+        confirmations,
+        db,
+        ResultViews(settings, exports),
+        handoffs,
+        page_tools=page_tools,
     )
     history = HistoryCache(
         ContextCache(redis, prefix=prefix, max_bytes=settings.context_cache_max_bytes),
@@ -149,6 +159,7 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
         profiles,
         handoffs,
         knowledge=knowledge.search,
+        page_tools=page_tools,
     )
     worker_id = settings.worker_id or f"w_{secrets.token_hex(4)}"
     engine = TurnEngine(
@@ -176,7 +187,16 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
     webhook.start()
     stack.push_async_callback(webhook.stop)
     jobs = BackgroundJobs(
-        settings, engine, snapshots, transcripts, leases, queue, frame_log, redis, control
+        settings,
+        engine,
+        snapshots,
+        transcripts,
+        leases,
+        queue,
+        frame_log,
+        redis,
+        control,
+        page_tools,
     )
     jobs.start()
     stack.push_async_callback(jobs.stop)
@@ -198,6 +218,7 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
             snapshots=snapshots,
             engine=engine,
             feedback=feedback,
+            page_tools=page_tools,
         ),
         rest=RestResources(
             settings=settings,

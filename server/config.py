@@ -179,6 +179,13 @@ class Settings:
     turn_queue_max: int = _setting(5, "messages queued behind a running turn per conversation")
     tool_rounds_max: int = _setting(8, "model rounds with tool calls allowed in one turn")
     confirmation_ttl_s: float = _setting(300.0, "time the user has to approve or reject an action")
+    page_tool_timeout_s: float = _setting(
+        10.0, "time a tab has to answer a page tool call before the model hears a tool error"
+    )
+    page_tools_max: int = _setting(32, "page tools one connection may register")
+    page_tools_max_bytes: int = _setting(
+        32 * 1024, "bytes (as JSON) of one connection's page tool registration"
+    )
     tools: tuple[str, ...] = _setting(
         ("examples.erp:pack",), "tool packs to load: import paths, comma-separated"
     )

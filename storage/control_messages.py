@@ -7,6 +7,9 @@ frames. The JSON form is one object with ``op`` naming the message and its field
     {"op": "cancel", "turn_id": "t_..."}
     {"op": "confirmation", "token": "..."}
     {"op": "start_next", "tenant": "...", "user": "...", "conversation_id": "c_..."}
+    {"op": "page_tool_call", "connection_id": "...", "call_id": "...", "name": "...",
+     "arguments": "{...}"}
+    {"op": "page_tool_answer", "call_id": "...", "outcome": "{...}"}
 
 Unknown keys are ignored, so a newer worker may add a field that an older one (during a
 rolling deploy) does not know. Anything else that does not fit (not JSON, not an object, an
@@ -32,6 +35,8 @@ class ControlOp(StrEnum):
     CANCEL = "cancel"
     CONFIRMATION = "confirmation"
     START_NEXT = "start_next"
+    PAGE_TOOL_CALL = "page_tool_call"
+    PAGE_TOOL_ANSWER = "page_tool_answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +68,31 @@ class StartNext:
     conversation_id: str
 
 
-ControlMessage = CancelTurn | ConfirmationDecided | StartNext
+@dataclass(frozen=True, slots=True)
+class RunPageTool:
+    """Run a page tool in the tab ``connection_id``: the worker holding that connection sends
+    it the call, the others ignore this. ``arguments`` is the arguments' JSON text."""
+
+    op: ClassVar[ControlOp] = ControlOp.PAGE_TOOL_CALL
+
+    connection_id: str
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class PageToolAnswered:
+    """The page tool call ``call_id`` ended: the worker whose turn waits on it takes
+    ``outcome``, the JSON text of ``{"result": ...}`` or ``{"error": "..."}``."""
+
+    op: ClassVar[ControlOp] = ControlOp.PAGE_TOOL_ANSWER
+
+    call_id: str
+    outcome: str
+
+
+ControlMessage = CancelTurn | ConfirmationDecided | StartNext | RunPageTool | PageToolAnswered
 
 # Unknown ops and wrong values are echoed in the reason; a hostile publisher should not be
 # able to make a log line arbitrarily long.
@@ -88,6 +117,17 @@ def encode(message: ControlMessage) -> bytes:
                 "user": owner.user,
                 "conversation_id": conversation_id,
             }
+        case RunPageTool(
+            connection_id=connection_id, call_id=call_id, name=name, arguments=arguments
+        ):
+            fields = {
+                "connection_id": connection_id,
+                "call_id": call_id,
+                "name": name,
+                "arguments": arguments,
+            }
+        case PageToolAnswered(call_id=call_id, outcome=outcome):
+            fields = {"call_id": call_id, "outcome": outcome}
         case _:
             raise TypeError(f"not a control message: {type(message).__name__}")
     return orjson.dumps({"op": message.op.value, **fields})
@@ -131,12 +171,29 @@ def _decode_start_next(fields: Mapping[str, object], channel: str) -> StartNext:
     )
 
 
+def _decode_run_page_tool(fields: Mapping[str, object], channel: str) -> RunPageTool:
+    return RunPageTool(
+        connection_id=_text(fields, "connection_id", channel),
+        call_id=_text(fields, "call_id", channel),
+        name=_text(fields, "name", channel),
+        arguments=_text(fields, "arguments", channel),
+    )
+
+
+def _decode_page_tool_answer(fields: Mapping[str, object], channel: str) -> PageToolAnswered:
+    return PageToolAnswered(
+        call_id=_text(fields, "call_id", channel), outcome=_text(fields, "outcome", channel)
+    )
+
+
 # Keyed by ControlOp, whose members hash and compare like their string values, so the decoder
 # looks the parsed ``op`` string up directly.
 _DECODERS: Final[Mapping[str, Callable[[Mapping[str, object], str], ControlMessage]]] = {
     ControlOp.CANCEL: _decode_cancel,
     ControlOp.CONFIRMATION: _decode_confirmation,
     ControlOp.START_NEXT: _decode_start_next,
+    ControlOp.PAGE_TOOL_CALL: _decode_run_page_tool,
+    ControlOp.PAGE_TOOL_ANSWER: _decode_page_tool_answer,
 }
 
 

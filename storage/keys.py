@@ -207,6 +207,14 @@ class KeySpace:
         """Sorted set of the user's live connections scored by expiry."""
         return self._user(user, "presence")
 
+    def page_tools(self, user: UserKey) -> str:
+        """Hash of the page tools each of the user's connections registered (JSON by id)."""
+        return self._user(user, "pagetools")
+
+    def page_tools_expiry(self, user: UserKey) -> str:
+        """Sorted set of the connections in ``page_tools`` scored by expiry."""
+        return self._user(user, "pagetools:exp")
+
     def rate(self, key_parts: str) -> str:
         """A rate counter; ``key_parts`` names what is limited, e.g. ``"msg:<tenant>:<user>"``."""
         return f"{self.prefix}rate:{escape(key_parts)}"

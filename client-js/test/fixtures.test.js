@@ -32,6 +32,7 @@ const SERVER_TYPES = [
   'turn_end',
   'typing',
   'conversation_updated',
+  'page_tool_call',
   'error',
   'pong',
 ];
@@ -164,6 +165,7 @@ async function sendThroughApi(frame) {
       parley.close();
     }
   }
+  if (frame.type === 'page_tools' || frame.type === 'page_tool_result') return sendPageTools(frame);
   const { parley, socket } = await openClient();
   try {
     socket.receive(readyFrame());
@@ -202,6 +204,36 @@ async function sendThroughApi(frame) {
       else sent.t = frame.t;
     }
     return JSON.stringify(sent);
+  } finally {
+    parley.close();
+  }
+}
+
+/**
+ * What the client sends for a page tool fixture: the set it offers after `ready`, or the answer
+ * of a handler returning the fixture's result (or throwing its error).
+ *
+ * @param {any} frame
+ * @returns {Promise<string>}
+ */
+async function sendPageTools(frame) {
+  const { parley, socket } = await openClient();
+  try {
+    if (frame.type === 'page_tools') {
+      for (const { name, ...options } of frame.tools) parley.registerTool(name, options, () => null);
+      socket.receive(readyFrame());
+      // An empty set is what withdrawing the last tool sends.
+      if (frame.tools.length === 0) parley.registerTool('gone', {}, () => null)();
+      return socket.sent[socket.sent.length - 1];
+    }
+    parley.registerTool('run', {}, () => {
+      if (frame.error !== undefined) throw new Error(frame.error);
+      return frame.result;
+    });
+    socket.receive(readyFrame());
+    socket.receive({ type: 'page_tool_call', call_id: frame.call_id, name: 'run', arguments: {} });
+    await waitFor(() => JSON.parse(socket.sent[socket.sent.length - 1]).type === 'page_tool_result');
+    return socket.sent[socket.sent.length - 1];
   } finally {
     parley.close();
   }

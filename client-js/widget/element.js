@@ -22,7 +22,8 @@
  *
  * Properties: `client` (the {@link ParleyClient}), `getToken` (async () => string), `context`
  * (an object, or a function returning one, sent with each message: what the page shows).
- * Methods: `show()`, `hide()`, `toggle()`, `send(text)`.
+ * Methods: `show()`, `hide()`, `toggle()`, `send(text)`, `registerTool(name, options, handler)`
+ * (a page tool, as {@link ParleyClient#registerTool}; kept across reconnects and identities).
  *
  * Theming: `--parley-accent`, `--parley-bg`, `--parley-fg`, `--parley-muted`, `--parley-radius`,
  * `--parley-font`, `--parley-z`; parts: `launcher`, `panel`, `header`.
@@ -71,6 +72,9 @@ export class ParleyAssistant extends HTMLElement {
 
   /** @type {ParleyClient | null} */
   #client = null;
+  /** @type {Map<string, {attach: (client: ParleyClient) => void, withdraw: () => void}>} page
+   * tools, given to each client this element makes */
+  #pageTools = new Map();
   #built = false;
   /** @type {string | undefined} the conversation on screen; undefined = a new one */
   #conversationId = undefined;
@@ -180,6 +184,30 @@ export class ParleyAssistant extends HTMLElement {
     });
   }
 
+  /**
+   * Offer the assistant a function of this page (see ParleyClient.registerTool).
+   *
+   * @param {string} name
+   * @param {import('../client.js').PageToolOptions} options
+   * @param {import('../client.js').PageToolHandler} handler
+   * @returns {() => void} withdraws the tool
+   */
+  registerTool(name, options, handler) {
+    const tool = {
+      withdraw: () => {},
+      attach(/** @type {ParleyClient} */ client) {
+        tool.withdraw = client.registerTool(name, options, handler);
+      },
+    };
+    this.#pageTools.set(name, tool);
+    if (this.#client) tool.attach(this.#client);
+    return () => {
+      if (this.#pageTools.get(name) !== tool) return;
+      this.#pageTools.delete(name);
+      tool.withdraw();
+    };
+  }
+
   // ------------------------------------------------------------------------------------------
   // Custom element lifecycle
   // ------------------------------------------------------------------------------------------
@@ -238,6 +266,7 @@ export class ParleyAssistant extends HTMLElement {
       ...(getToken ? { getToken } : {}),
     });
     this.#client = client;
+    for (const tool of this.#pageTools.values()) tool.attach(client);
     client.model.addEventListener('change', () => this.#scheduleRender());
     client.addEventListener('state', (event) => this.#onState(detail(event).new));
     client.addEventListener('close', (event) => this.#onClose(detail(event)));

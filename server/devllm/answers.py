@@ -57,6 +57,8 @@ INTROS = {
     "stock_levels": "Stock levels",
     "dashboard_summary": "Dashboard summary",
 }
+# The host page's own functions are offered as "page__<name>" (server/tools/page_tools.py).
+PAGE_TOOL_PREFIX = "page__"
 ACTION_PREFIXES = ("approve_", "reject_", "create_", "post_", "record_", "update_", "delete_")
 
 
@@ -74,6 +76,7 @@ def answer_tool_results(results: Sequence[ToolResult]) -> str:
 
 
 def _answer_one(result: ToolResult) -> str:
+    from_page = (result.name or "").startswith(PAGE_TOOL_PREFIX)
     # A tool source's tool answers like the pack tool it serves: "erp__cash_balance" reads as
     # "cash_balance".
     if result.name is not None:
@@ -83,9 +86,12 @@ def _answer_one(result: ToolResult) -> str:
     except ValueError:
         # Not JSON: pass the text on, it is all there is.
         text = result.content.strip() or "nothing"
-        return _shorten(f"{_intro(result.name)}: {text}")
+        # A page tool's handler that returned a sentence said what it did.
+        return _shorten(text if from_page else f"{_intro(result.name)}: {text}")
     if isinstance(data, Mapping) and "error" in data:
         return _shorten(_answer_error(result.name, data["error"]))
+    if from_page and (sentence := _page_sentence(data)):
+        return _shorten(sentence)
     if result.name == SEARCH_TOOL:
         answer = answer_knowledge(data)
         if answer is not None:
@@ -100,6 +106,14 @@ def _answer_one(result: ToolResult) -> str:
         if answer is not None:
             return answer
     return _shorten(f"{_intro(result.name)}: {_describe(data, 0)}.")
+
+
+def _page_sentence(data: Any) -> str | None:
+    """What a page tool's handler said it did: its result if that is text, or the result's
+    ``message``."""
+    if isinstance(data, Mapping):
+        data = data.get("message")
+    return data.strip() if isinstance(data, str) and data.strip() else None
 
 
 def _intro(name: str | None) -> str:

@@ -145,6 +145,25 @@ def _customer_arguments(match: re.Match[str]) -> Mapping[str, Any]:
     return {"name": name, **arguments}
 
 
+# The demo page's table filters, as people name them.
+_PAGE_FILTERS = {
+    "overdue": "overdue",
+    "late": "overdue",
+    "approved": "approved",
+    "awaiting": "awaiting_approval",
+    "pending": "awaiting_approval",
+    "all": "all",
+}
+
+
+def _open_record_arguments(match: re.Match[str]) -> Mapping[str, Any]:
+    return {"id": f"PO-{match.group('po')}"}
+
+
+def _set_filter_arguments(match: re.Match[str]) -> Mapping[str, Any]:
+    return {"status": _PAGE_FILTERS[match.group("status").lower()]}
+
+
 def _query(pattern: str, tool: str, purpose: str, arguments: Any = None) -> Rule:
     """An ERP query rule: calls ``tool`` and combines with other queries in the message."""
     call = CallTemplate(tool, arguments if arguments is not None else {}, purpose=purpose)
@@ -172,6 +191,19 @@ def default_script() -> Script:
                     purpose=r"hand this conversation over to \g<profile>",
                 ),
             ),
+        ),
+        # The host page's own functions (page tools), only when the page offers them: "open
+        # PO-1003" selects its row, "show only overdue orders" sets the table's filter.
+        Rule(
+            rf"\b(?:open|go\s+to|jump\s+to|select)\s+{_PO}",
+            calls=(CallTemplate("page__open_record", _open_record_arguments),),
+            only_if_offered=True,
+        ),
+        Rule(
+            r"\bshow\s+(?:me\s+)?only\s+(?:the\s+)?(?P<status>overdue|late|approved|awaiting|"
+            r"pending|all)\b",
+            calls=(CallTemplate("page__set_filter", _set_filter_arguments),),
+            only_if_offered=True,
         ),
         # Actions: one per message.
         Rule(

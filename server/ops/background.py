@@ -8,7 +8,8 @@ message.
 
 The control listener carries worker-to-worker requests: cancel a turn that runs here, wake a
 turn here whose confirmation was decided on another worker, run the messages a worker that is
-shutting down left waiting.
+shutting down left waiting, carry a page tool call to the worker holding the tab that runs it
+and its answer back.
 """
 
 from __future__ import annotations
@@ -23,8 +24,15 @@ from protocol import ErrorCode, TurnStatus
 from server.config import Settings
 from server.errors import Failure
 from server.stream.snapshot import Snapshots
+from server.tools.page_tools import PageToolRouter
 from server.turns.engine import TurnEngine
-from storage.control_messages import CancelTurn, ConfirmationDecided, StartNext
+from storage.control_messages import (
+    CancelTurn,
+    ConfirmationDecided,
+    PageToolAnswered,
+    RunPageTool,
+    StartNext,
+)
 from storage.errors import StorageError
 from storage.keys import UserKey
 from storage.leases import TurnLeases
@@ -54,8 +62,10 @@ class BackgroundJobs:
         frame_log: AnyFrameLog,
         redis: RedisClient,
         control: ControlChannel,
+        page_tools: PageToolRouter,
     ) -> None:
         self._settings = settings
+        self._page_tools = page_tools
         self._engine = engine
         self._snapshots = snapshots
         self._transcripts = transcripts
@@ -172,11 +182,16 @@ class BackgroundJobs:
 
     def _on_control(self, data: bytes | str) -> None:
         # A message that does not decode was logged and dropped by ``read``.
-        match self._control.read(data):
+        message = self._control.read(data)
+        match message:
             case CancelTurn(turn_id=turn_id):
                 self._engine.cancel_local(turn_id, TurnStatus.CANCELLED)
             case ConfirmationDecided(token=token):
                 self._engine.wake_local(token)
+            case RunPageTool():
+                self._page_tools.on_run(message)
+            case PageToolAnswered():
+                self._page_tools.on_answered(message)
             case StartNext(owner=owner, conversation_id=conversation_id) if self._engine.accepting:
                 # A worker that is shutting down handed over a conversation's waiting messages;
                 # every worker tries, the turn slot lets exactly one of them run the next one.

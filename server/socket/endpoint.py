@@ -32,6 +32,8 @@ from protocol import (
     ErrorCode,
     Feedback,
     Hello,
+    PageToolResult,
+    PageTools,
     Ping,
     Pong,
     ProtocolError,
@@ -50,6 +52,7 @@ from server.security.limits import Limits
 from server.socket.connection import Connection, SendLimits
 from server.stream.hub import FrameHub, ReplayLimit
 from server.stream.snapshot import Snapshots
+from server.tools.page_tools import PageToolRouter
 from server.turns.engine import TurnEngine
 from storage.errors import StateUnavailable
 from storage.feedback import FeedbackStore
@@ -74,6 +77,7 @@ class SocketParts:
     snapshots: Snapshots
     engine: TurnEngine
     feedback: FeedbackStore
+    page_tools: PageToolRouter
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
@@ -101,6 +105,7 @@ class SocketSession:
         self.frame_rate = parts.limits.frame_rate()
         self.slots = parts.limits.connection_slots(self.tab.id)
         self._reauth_deadline: float | None = None
+        self._decisions: set[asyncio.Task[None]] = set()
         self._handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
             UserMessage: self._on_user_message,
             Cancel: self._on_cancel,
@@ -109,6 +114,8 @@ class SocketSession:
             Confirm: self._on_confirm,
             Feedback: self._on_feedback,
             Hello: self._on_hello_again,
+            PageTools: self._on_page_tools,
+            PageToolResult: self._on_page_tool_result,
         }
 
     async def run(self) -> None:
@@ -192,7 +199,28 @@ class SocketSession:
                 self._send_error(exc.code, exc.message)
                 continue
             metrics.frame_received(frame.type)
+            if isinstance(frame, Confirm):
+                self._decide_aside(frame)
+                continue
             await self._handle(frame)
+
+    def _decide_aside(self, frame: Confirm) -> None:
+        """Handle a ``confirm`` beside the read loop: an approved page tool may run in this very
+        tab, and its ``page_tool_result`` must be read while the decision waits for it.
+
+        A decision is never cancelled (not even when the tab leaves: an approved action runs
+        to its end). How many run at once is bounded by the frame rate times the longest a
+        decision waits (``page_tool_timeout_s``)."""
+        task = asyncio.create_task(self._decide(frame), name=f"confirm on {self.tab.id}")
+        self._decisions.add(task)
+        task.add_done_callback(self._decisions.discard)
+
+    async def _decide(self, frame: Confirm) -> None:
+        try:
+            await self._handle(frame)
+        except (CloseSocket, WebSocketDisconnect):
+            # The read loop owns the socket's end; a decision only answers its own frame.
+            logger.info("connection %s: a decision ended with the socket", self.tab.id)
 
     async def _handle(self, frame: ClientFrame) -> None:
         """Run one frame's handler; whatever fails is answered as an ``error`` for that frame."""
@@ -328,6 +356,7 @@ class SocketSession:
     async def _leave(self) -> None:
         await self.slots.release()
         if self.owner is not None:
+            await self.parts.page_tools.forget(self.owner, self.tab.id)
             with contextlib.suppress(Exception):
                 await self.parts.hub.detach(self.tab, self.owner)
         if not self.tab.closing:
@@ -354,7 +383,7 @@ class SocketSession:
 
     async def _on_user_message(self, frame: UserMessage) -> None:
         principal, _ = self._identity()
-        ack = await self.parts.engine.accept(principal, frame)
+        ack = await self.parts.engine.accept(principal, frame, self.tab.id)
         if ack is not None:
             self.tab.send(ack)
 
@@ -379,6 +408,14 @@ class SocketSession:
     async def _on_confirm(self, frame: Confirm) -> None:
         principal, _ = self._identity()
         await self.parts.engine.decide(principal, frame, self.tab.id)
+
+    async def _on_page_tools(self, frame: PageTools) -> None:
+        _, owner = self._identity()
+        await self.parts.page_tools.register(owner, self.tab.id, self.tab.send, frame.tools)
+
+    async def _on_page_tool_result(self, frame: PageToolResult) -> None:
+        self._identity()
+        await self.parts.page_tools.answer(self.tab.id, frame)
 
     async def _on_feedback(self, frame: Feedback) -> None:
         _, owner = self._identity()
@@ -417,6 +454,8 @@ def _request_ref(frame: object) -> str | None:
         return frame.token
     if isinstance(frame, Feedback):
         return frame.message_id
+    if isinstance(frame, PageToolResult):
+        return frame.call_id
     return None
 
 

@@ -115,8 +115,11 @@ class TurnEngine:
 
     # -- user messages -------------------------------------------------------------------------
 
-    async def accept(self, principal: Principal, frame: UserMessage) -> MessageFrame | None:
-        """Take a user message from admission to its turn.
+    async def accept(
+        self, principal: Principal, frame: UserMessage, connection_id: str | None = None
+    ) -> MessageFrame | None:
+        """Take a user message from admission to its turn; ``connection_id`` names the tab
+        that sent it, where the turn's page tool calls run first.
 
         Returns the ``message`` frame to send the sending tab alone, when ``frame`` resends a
         message that was already taken up (its first ack may have been lost); None otherwise,
@@ -183,6 +186,7 @@ class TurnEngine:
                 context=dict(frame.context) if frame.context else None,
                 # Only tool sources may pass the user's token on; without them it is not kept.
                 user_token=principal.token if self._settings.tool_sources else None,
+                connection_id=connection_id,
             )
         )
         return None

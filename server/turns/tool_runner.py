@@ -50,6 +50,7 @@ from server.stream.hub import FrameHub
 from server.stream.snapshot import iso
 from server.tools.context import ToolContext
 from server.tools.errors import ToolError, ToolForbidden
+from server.tools.page_tools import PageToolRouter
 from server.tools.param_fields import param_fields
 from server.tools.registry import ToolOutcome, ToolRegistry, ValidatedCall
 from server.turns.action_outcomes import outcome_for_model, result_text
@@ -84,8 +85,10 @@ class ToolRunner:
         db: Database,
         views: ResultViews,
         handoffs: Handoffs | None = None,
+        page_tools: PageToolRouter | None = None,
     ) -> None:
         self._settings = settings
+        self._page_tools = page_tools
         self._tools = tools
         self._hub = hub
         self._db = db
@@ -136,8 +139,7 @@ class ToolRunner:
         try:
             if registry is None:
                 raise ToolError(f"unknown tool {call.name!r}")
-            # The second wall: a tool outside the role or the profile is refused here too.
-            validated = registry.validate(call.name, call.arguments, roles, turn.profile)
+            validated = await self._validate(turn, call, registry, roles)
         except ToolError as exc:
             metrics.tool_refused(registry, call.name, exc)
             if isinstance(exc, ToolForbidden):
@@ -163,6 +165,22 @@ class ToolRunner:
             await self._publish(turn, self._result_frame(turn, call, outcome, view, export))
             return outcome
         return await self._confirm_then_run(turn, call, validated, context)
+
+    async def _validate(
+        self,
+        turn: RunningTurn,
+        call: ToolCallRequest,
+        registry: ToolRegistry,
+        roles: frozenset[str],
+    ) -> ValidatedCall:
+        if self._page_tools is not None and self._page_tools.handles(call.name):
+            # A function of the user's page, run in one of their tabs (server/tools/page_tools).
+            request = turn.request
+            return await self._page_tools.validate(
+                request.owner, request.connection_id, call.name, call.arguments
+            )
+        # The second wall: a tool outside the role or the profile is refused here too.
+        return registry.validate(call.name, call.arguments, roles, turn.profile)
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -352,10 +370,12 @@ class ToolRunner:
         )
         await self._hub.publish(owner, [_encode(_resolved(moved, status))])
         if approve:
-            moved = await self._execute(moved, principal)
+            moved = await self._execute(moved, principal, connection_id)
         return moved
 
-    async def _execute(self, confirmation: Confirmation, principal: Principal) -> Confirmation:
+    async def _execute(
+        self, confirmation: Confirmation, principal: Principal, connection_id: str | None = None
+    ) -> Confirmation:
         """Run an approved action once and record how it went."""
         registry = self._tools
         roles = principal.roles
@@ -373,8 +393,7 @@ class ToolRunner:
         try:
             if registry is None:
                 raise ToolError(f"unknown tool {confirmation.action!r}")
-            # Validate again: the user's roles or the tool may have changed since the request.
-            validated = registry.validate(confirmation.action, confirmation.params, roles)
+            validated = await self._revalidate(confirmation, registry, roles, connection_id)
             outcome = await registry.run(validated, ctx)
         except ToolError as exc:
             outcome = ToolOutcome(False, {"error": exc.message}, exc.message)
@@ -418,6 +437,24 @@ class ToolRunner:
             ],
         )
         return moved
+
+    async def _revalidate(
+        self,
+        confirmation: Confirmation,
+        registry: ToolRegistry,
+        roles: frozenset[str],
+        connection_id: str | None,
+    ) -> ValidatedCall:
+        if self._page_tools is not None and self._page_tools.handles(confirmation.action):
+            # An approved page tool runs in the tab that approved it, else another of the user's.
+            return await self._page_tools.validate(
+                UserKey(tenant=confirmation.tenant, user=confirmation.user_id),
+                connection_id,
+                confirmation.action,
+                orjson.dumps(confirmation.params).decode(),
+            )
+        # Validate again: the user's roles or the tool may have changed since the request.
+        return registry.validate(confirmation.action, confirmation.params, roles)
 
     def wake_local(self, token: str) -> bool:
         event = self._waiting.get(token)

@@ -25,6 +25,7 @@ from server.profiles.catalog import Profile, ProfileCatalog
 from server.security.redaction import redact_for_model
 from server.stream.hub import FrameHub
 from server.stream.notices import Notices
+from server.tools.page_tools import PageToolRouter
 from server.tools.registry import ToolRegistry
 from server.turns.budgets import Budgets
 from server.turns.context_window import build_window
@@ -34,6 +35,7 @@ from server.turns.history_cache import HistoryCache
 from server.turns.llm import ModelClient, ModelReply, ModelUsage
 from server.turns.tool_runner import ToolRunner
 from server.turns.turn_state import RunningTurn
+from storage.errors import StateUnavailable
 from storage.keys import UserKey
 from storage.leases import TurnLeases
 from storage.models import UsageRecord
@@ -60,6 +62,7 @@ class TurnLoop:
         profiles: ProfileCatalog,
         handoffs: Handoffs,
         knowledge: KnowledgeSearch | None = None,
+        page_tools: PageToolRouter | None = None,
     ) -> None:
         self._settings = settings
         self._model = model
@@ -74,6 +77,7 @@ class TurnLoop:
         self._profiles = profiles
         self._handoffs = handoffs
         self._knowledge = knowledge
+        self._page_tools = page_tools
 
     async def converse(self, turn: RunningTurn) -> None:
         """Run the turn's model and tool rounds until the model answers without tools."""
@@ -148,14 +152,26 @@ class TurnLoop:
 
     async def _searchable_tools(self, turn: RunningTurn, profile: Profile) -> list[dict[str, Any]]:
         """`_offered_tools`, without ``search_knowledge`` when the conversation has nothing to
-        search (server/knowledge/scope.py decides what it searches)."""
+        search (server/knowledge/scope.py decides what it searches), with the page tools of
+        the user's open tabs."""
         tools = self._offered_tools(turn, profile)
-        if self._knowledge is None:
-            return tools
         request = turn.request
-        return await self._knowledge.offered(
-            tools, request.tenant, frozenset(request.roles), profile.knowledge
-        )
+        if self._knowledge is not None:
+            tools = await self._knowledge.offered(
+                tools, request.tenant, frozenset(request.roles), profile.knowledge
+            )
+        return tools + await self._page_tools_offered(turn)
+
+    async def _page_tools_offered(self, turn: RunningTurn) -> list[dict[str, Any]]:
+        if self._page_tools is None:
+            return []
+        request = turn.request
+        try:
+            return await self._page_tools.offered(request.owner, request.connection_id)
+        except StateUnavailable:
+            # The page's functions are a convenience: the turn goes on without them.
+            logger.warning("turn %s: page tools unknown, the state store is away", turn.turn_id)
+            return []
 
     def _offered_tools(self, turn: RunningTurn, profile: Profile) -> list[dict[str, Any]]:
         """The tools the model is offered: the user's roles and the profile both allow them

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import orjson
@@ -31,6 +31,8 @@ class TurnRequest:
     note: str | None = None
     # The user's own token, for tool sources with auth = "passthrough" (kept while queued).
     user_token: str | None = field(default=None, repr=False)
+    # The tab that sent the message: its page tools run there first (server/tools/page_tools).
+    connection_id: str | None = None
 
     @property
     def owner(self) -> UserKey:
@@ -48,12 +50,16 @@ class TurnRequest:
                 "context": self.context,
                 "note": self.note,
                 "user_token": self.user_token,
+                "connection_id": self.connection_id,
             }
         ).decode()
 
     @classmethod
     def loads(cls, text: str) -> TurnRequest:
-        return cls(**orjson.loads(text))
+        # Keys this release does not know are left out: a newer worker may have queued the
+        # request during a rolling deploy.
+        known = {item.name for item in fields(cls)}
+        return cls(**{key: value for key, value in orjson.loads(text).items() if key in known})
 
 
 @dataclass(slots=True)

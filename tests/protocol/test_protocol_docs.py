@@ -16,6 +16,7 @@ from protocol import (
     Citation,
     ConversationSummary,
     MessageSnapshot,
+    PageToolSpec,
     PendingConfirmation,
     ProfileSummary,
     TurnError,
@@ -37,6 +38,7 @@ VALUE_CLASSES = [
     ActiveTurn,
     TurnError,
     ProfileSummary,
+    PageToolSpec,
 ]
 
 

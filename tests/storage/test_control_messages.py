@@ -14,6 +14,8 @@ from storage.control_messages import (
     ConfirmationDecided,
     ControlMessage,
     ControlOp,
+    PageToolAnswered,
+    RunPageTool,
     StartNext,
     decode,
     encode,
@@ -31,6 +33,8 @@ MESSAGES: list[ControlMessage] = [
     CancelTurn(turn_id="t_1"),
     ConfirmationDecided(token="tok-1"),
     StartNext(owner=UserKey(tenant="acme", user="alice"), conversation_id="c_1"),
+    RunPageTool(connection_id="cn_1", call_id="pt_1", name="open_record", arguments="{}"),
+    PageToolAnswered(call_id="pt_1", outcome='{"result":1}'),
 ]
 
 
@@ -46,6 +50,9 @@ def test_the_wire_form_is_the_one_workers_already_speak() -> None:
         b'{"op":"cancel","turn_id":"t_1"}',
         b'{"op":"confirmation","token":"tok-1"}',
         b'{"op":"start_next","tenant":"acme","user":"alice","conversation_id":"c_1"}',
+        b'{"op":"page_tool_call","connection_id":"cn_1","call_id":"pt_1",'
+        b'"name":"open_record","arguments":"{}"}',
+        b'{"op":"page_tool_answer","call_id":"pt_1","outcome":"{\\"result\\":1}"}',
     ]
     assert {message.op for message in MESSAGES} == set(ControlOp)
 
