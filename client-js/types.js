@@ -252,6 +252,7 @@
  * @property {PendingConfirmation[]} pending_confirmations
  * @property {ActiveTurn[]} active_turns
  * @property {ProfileSummary[]} [profiles] the profiles this user may start a conversation with
+ * @property {string} [locale] the user's language and region (BCP 47), from the token's `locale` claim
  */
 
 /**
