@@ -47,6 +47,7 @@
  * @property {'confirm'} type
  * @property {string} token
  * @property {Decision} decision
+ * @property {Record<string, unknown>} [params] the user's edited parameters (approve only)
  */
 
 /**
@@ -344,6 +345,8 @@
  * @property {'confirm_resolved'} type
  * @property {string} token
  * @property {ConfirmationStatus} status
+ * @property {Record<string, unknown>} [params] the approved values, when the user edited them
+ * @property {string} [summary] the summary recomputed for the approved values
  * @property {string} [conversation_id]
  * @property {string} [turn_id]
  * @property {number} [seq]

@@ -10,7 +10,9 @@ import {
   expectedProfile,
   profileTitle,
 } from '../widget/profiles.js';
-import { DEFAULT_GREETING } from '../widget/wording.js';
+import { english } from '../widget/catalog.js';
+
+const DEFAULT_GREETING = english('profile.greeting');
 
 const PROFILES = [
   { id: 'finance', title: 'Finance copilot', default: true, description: 'Cash and invoices' },
