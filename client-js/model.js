@@ -281,7 +281,8 @@ export class ConversationModel extends EventTarget {
   /**
    * Put a conversation's stored messages (say, from the REST history of a conversation the
    * snapshot left out) before what this tab has seen of it. Messages already known are left as
-   * they are, so loading the history twice, or after live frames, changes nothing.
+   * they are, so loading the history twice, or after live frames, changes nothing; one still
+   * streaming is left to its turn's frames.
    *
    * @param {string} conversationId
    * @param {MessageSnapshot[]} snapshots oldest first
@@ -293,6 +294,8 @@ export class ConversationModel extends EventTarget {
     for (const snapshot of snapshots) {
       if (snapshot.role !== 'user' && snapshot.role !== 'assistant') continue;
       if (this.#messages.has(snapshot.message_id)) continue;
+      // A message still streaming belongs to a running turn, whose frames bring it.
+      if (snapshot.status === 'streaming') continue;
       const finished = snapshot.role === 'user' ? 'sent' : 'complete';
       /** @type {MessageItem} */
       const item = {

@@ -117,10 +117,7 @@ function startServer() {
       if (request.headers.authorization !== 'Bearer test-token') {
         return send(401, 'application/json', '{"code": "unauthenticated"}');
       }
-      // Only the page whose snapshot knows c1 has stored messages there; elsewhere c1 is new.
-      const fromTwo =
-        new URL(request.headers.referer ?? '/', 'http://localhost').pathname === '/two';
-      if (request.method === 'GET' && url.pathname.endsWith('/c1/messages') && fromTwo) {
+      if (request.method === 'GET' && url.pathname.endsWith('/c1/messages')) {
         return send(200, 'application/json', JSON.stringify({ items: C1_MESSAGES }));
       }
       if (request.method === 'GET') {

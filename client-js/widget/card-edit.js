@@ -24,9 +24,15 @@ import { labelOf } from './format.js';
 
 const NUMERIC_FIELD_TYPES = new Set(['number', 'money', 'percent']);
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+/**
+ * Keys that name what the action is about (`po_number`, `customer_id`): changing one would make
+ * it a different action, which is a new request in the conversation, not an edit of this one.
+ */
+const IDENTIFIER = /(^|_)(id|number|no|code)$/i;
 
 /**
- * The params a person may change, in the card's order: the fields' keys first, then the rest.
+ * The params a person may change, in the card's order: the fields' keys first, then the rest;
+ * identifiers are left out.
  *
  * @param {Record<string, unknown>} params
  * @param {ConfirmField[] | null} fields
@@ -39,6 +45,7 @@ export function editableParams(params, fields) {
   const keys = [...byKey.keys()].filter((key) => key in params);
   for (const key of Object.keys(params)) if (!byKey.has(key)) keys.push(key);
   for (const key of keys) {
+    if (IDENTIFIER.test(key)) continue;
     const field = byKey.get(key);
     const kind = inputKind(params[key], field);
     if (kind) editable.push({ key, label: field?.label || labelOf(key), kind, value: params[key] });

@@ -127,8 +127,12 @@ export class ParleyAssistant extends HTMLElement {
   #unread = new Set();
   /** @type {Map<string, number>} when each conversation last had activity in this tab */
   #activity = new Map();
-  /** @type {Set<string>} conversations whose stored messages were loaded or came with `ready` */
-  #historyLoaded = new Set();
+  /**
+   * @type {Set<string>} conversations that existed before this tab's snapshot but whose stored
+   * messages it lacks (the snapshot holds only the newest one's): loaded when first shown.
+   * A conversation begun since is seen whole through the live frames.
+   */
+  #historyMissing = new Set();
   #escalating = false;
   #items = new ItemRenderer({
     deciding: this.#deciding,
@@ -449,9 +453,13 @@ export class ParleyAssistant extends HTMLElement {
     this.#userLocale = usableLocale(ready.locale);
     this.#applyLanguage();
     if (!ready.resumed) {
-      // A rebuilt model holds the snapshot's conversation only: the others load again on demand.
-      this.#historyLoaded.clear();
-      for (const message of ready.messages ?? []) this.#historyLoaded.add(message.conversation_id);
+      // A rebuilt model holds the snapshot's conversation only: the others load on demand.
+      this.#historyMissing = new Set(
+        (ready.conversations ?? []).map((summary) => summary.conversation_id),
+      );
+      for (const message of ready.messages ?? []) {
+        this.#historyMissing.delete(message.conversation_id);
+      }
     }
     if (this.#conversationId !== undefined) this.#loadHistory(this.#conversationId);
     if (this.#conversationId !== undefined || this.#pinnedNew) return;
@@ -505,12 +513,11 @@ export class ParleyAssistant extends HTMLElement {
    */
   #loadHistory(conversationId) {
     const client = this.#client;
-    if (!client || this.#historyLoaded.has(conversationId)) return;
-    this.#historyLoaded.add(conversationId);
+    if (!client || !this.#historyMissing.delete(conversationId)) return;
     this.#rest.history(conversationId).then(
       (messages) => client.model.addHistory(conversationId, messages),
       () => {
-        this.#historyLoaded.delete(conversationId);
+        this.#historyMissing.add(conversationId);
         this.#showError(this.#t('conversations.loadFailed'));
       },
     );
@@ -556,7 +563,7 @@ export class ParleyAssistant extends HTMLElement {
     this.#cardErrors.clear();
     this.#unread.clear();
     this.#activity.clear();
-    this.#historyLoaded.clear();
+    this.#historyMissing.clear();
     this.#userLocale = undefined;
     this.#conversationList.open = false;
     this.#banner.hidden = true;
