@@ -48,14 +48,14 @@
 import { ParleyClient } from '../client.js';
 import { changedParams } from './card-edit.js';
 import { pickLanguage, translator } from './catalog.js';
-import { ConversationList } from './conversations.js';
+import { ConversationPanel } from './conversation-panel.js';
 import { h, icon } from './dom.js';
 import { downloadWithToken, exportUrl } from './download.js';
-import { EscalationBar } from './escalation.js';
 import { usableLocale } from './format.js';
 import { ItemRenderer } from './items.js';
 import { ProfileChooser, profileTitle } from './profiles.js';
 import { RestApi } from './rest.js';
+import { StaticTexts } from './static-texts.js';
 import { WIDGET_STYLE } from './style.js';
 import { closeSentence, errorSentence } from './wording.js';
 
@@ -68,14 +68,11 @@ import { closeSentence, errorSentence } from './wording.js';
 /** @typedef {import('../types.js').ReadyFrame} ReadyFrame */
 /** @typedef {import('../types.js').ConnectionState} ConnectionState */
 /** @typedef {import('../types.js').ChangeDetail} ChangeDetail */
-/** @typedef {import('./catalog.js').Translate} Translate */
 
 /** How long a typing signal counts as "still typing" before the widget says it stopped. */
 const TYPING_IDLE_MS = 4000;
 /** How long an error note stays up. */
 const ERROR_VISIBLE_MS = 10_000;
-/** Model changes that count as activity in a conversation: they mark it unread elsewhere. */
-const ACTIVITY = new Set(['message', 'response', 'confirm_request', 'action_executed']);
 
 /** The `<parley-assistant>` element. */
 export class ParleyAssistant extends HTMLElement {
@@ -116,48 +113,32 @@ export class ParleyAssistant extends HTMLElement {
   #editing = new Set();
   /** @type {Map<string, string>} what is wrong with a card's edited params, by token */
   #cardErrors = new Map();
-  /** the language the widget speaks and the locale its numbers and dates were drawn in */
-  #t = translator('en');
+  /** the frame's texts, and the lookup of the language the widget speaks */
+  #texts = new StaticTexts();
+  /** the language and locale the transcript was last drawn in */
   #drawnIn = '';
   /** @type {string | undefined} the user's locale, from `ready.locale` */
   #userLocale = undefined;
-  /** @type {[Element, string, string][]} static texts: element, attribute (or '' for text), id */
-  #texts = [];
-  /** @type {Set<string>} conversations with activity not seen yet */
-  #unread = new Set();
-  /** @type {Map<string, number>} when each conversation last had activity in this tab */
-  #activity = new Map();
-  /**
-   * @type {Set<string>} conversations that existed before this tab's snapshot but whose stored
-   * messages it lacks (the snapshot holds only the newest one's): loaded when first shown.
-   * A conversation begun since is seen whole through the live frames.
-   */
-  #historyMissing = new Set();
-  #escalating = false;
   #items = new ItemRenderer({
     deciding: this.#deciding,
     ratings: this.#ratings,
     locale: () => this.#locale(),
     profileTitle: (id) => profileTitle(this.#client?.model.profiles ?? [], id),
-    words: () => this.#t,
+    words: () => this.#texts.t,
     editing: this.#editing,
     cardErrors: this.#cardErrors,
   });
-  #conversationList = new ConversationList({
-    onOpen: (id) => {
+  #conversations = new ConversationPanel({
+    current: () => this.#conversationId,
+    open: (id) => {
       this.#pinnedNew = false;
-      this.#conversationList.open = false;
       this.#switchTo(id);
     },
-    onRename: (id, title) => this.#changeConversation(id, { title }),
-    onArchive: (id) => this.#changeConversation(id, { archived: true }),
-    onChange: () => this.#scheduleRender(),
-  });
-  #escalation = new EscalationBar(() => this.#escalate());
-  #rest = new RestApi({
-    server: () => this.#serverUrl(),
-    token: () => this.#lastToken,
-    freshToken: undefined,
+    leave: () => this.#newConversation(),
+    render: () => this.#scheduleRender(),
+    showError: (sentence) => this.#showError(sentence),
+    words: () => this.#texts.t,
+    model: () => this.#client?.model,
   });
   #profiles = new ProfileChooser({
     onSuggestion: (text) => this.send(text),
@@ -300,7 +281,7 @@ export class ParleyAssistant extends HTMLElement {
         this.#lastToken = await source();
         return this.#lastToken;
       });
-    this.#rest = new RestApi({
+    this.#conversations.rest = new RestApi({
       server: () => this.#serverUrl(),
       token: () => this.#lastToken,
       freshToken: getToken || undefined,
@@ -389,7 +370,7 @@ export class ParleyAssistant extends HTMLElement {
       this.#wasConnected = true;
       this.#banner.hidden = true;
     } else if (this.#wasConnected && this.#banner.dataset.kind !== 'failed') {
-      this.#showBanner('reconnecting', this.#t('banner.reconnecting'));
+      this.#showBanner('reconnecting', this.#texts.t('banner.reconnecting'));
     }
     this.#scheduleRender();
   }
@@ -397,11 +378,11 @@ export class ParleyAssistant extends HTMLElement {
   /** @param {{code: number, reason: string, willReconnect: boolean}} close */
   #onClose(close) {
     if (close.willReconnect) {
-      if (this.#wasConnected) this.#showBanner('reconnecting', this.#t('banner.reconnecting'));
-      else this.#showBanner('reconnecting', this.#t('banner.connecting'));
+      if (this.#wasConnected) this.#showBanner('reconnecting', this.#texts.t('banner.reconnecting'));
+      else this.#showBanner('reconnecting', this.#texts.t('banner.connecting'));
       return;
     }
-    this.#showBanner('failed', closeSentence(close.code, this.#t));
+    this.#showBanner('failed', closeSentence(close.code, this.#texts.t));
   }
 
   /**
@@ -433,7 +414,7 @@ export class ParleyAssistant extends HTMLElement {
       this.#scheduleRender();
       return;
     }
-    this.#showError(errorSentence(error, this.#t));
+    this.#showError(errorSentence(error, this.#texts.t));
   }
 
   /** @param {string | null} sentence */
@@ -452,16 +433,8 @@ export class ParleyAssistant extends HTMLElement {
     if (this.hasAttribute('open')) this.#fetchStatus();
     this.#userLocale = usableLocale(ready.locale);
     this.#applyLanguage();
-    if (!ready.resumed) {
-      // A rebuilt model holds the snapshot's conversation only: the others load on demand.
-      this.#historyMissing = new Set(
-        (ready.conversations ?? []).map((summary) => summary.conversation_id),
-      );
-      for (const message of ready.messages ?? []) {
-        this.#historyMissing.delete(message.conversation_id);
-      }
-    }
-    if (this.#conversationId !== undefined) this.#loadHistory(this.#conversationId);
+    this.#conversations.snapshot(ready);
+    if (this.#conversationId !== undefined) this.#conversations.shown(this.#conversationId);
     if (this.#conversationId !== undefined || this.#pinnedNew) return;
     // After a reload, continue the most recently active conversation.
     let latest;
@@ -484,73 +457,14 @@ export class ParleyAssistant extends HTMLElement {
     if (this.#conversationId === conversationId) return;
     this.#stopTyping();
     this.#conversationId = conversationId;
-    if (conversationId !== undefined) {
-      this.#unread.delete(conversationId);
-      this.#loadHistory(conversationId);
-    }
+    if (conversationId !== undefined) this.#conversations.shown(conversationId);
     this.#scheduleRender();
   }
 
-  /**
-   * Note activity in conversations not on screen (the list marks them), then draw.
-   *
-   * @param {ChangeDetail} change
-   */
+  /** @param {ChangeDetail} change */
   #onChange(change) {
-    const id = change.conversationId;
-    if (id !== undefined && ACTIVITY.has(change.reason)) {
-      this.#activity.set(id, Date.now());
-      if (id !== this.#conversationId) this.#unread.add(id);
-    }
+    this.#conversations.noticed(change);
     this.#scheduleRender();
-  }
-
-  /**
-   * Fetch the stored messages of a conversation this tab has not seen whole: the snapshot
-   * holds only the newest conversation's.
-   *
-   * @param {string} conversationId
-   */
-  #loadHistory(conversationId) {
-    const client = this.#client;
-    if (!client || !this.#historyMissing.delete(conversationId)) return;
-    this.#rest.history(conversationId).then(
-      (messages) => client.model.addHistory(conversationId, messages),
-      () => {
-        this.#historyMissing.add(conversationId);
-        this.#showError(this.#t('conversations.loadFailed'));
-      },
-    );
-  }
-
-  /**
-   * Rename or archive a conversation; every tab (this one too) hears of it from the server.
-   *
-   * @param {string} conversationId
-   * @param {{title?: string, archived?: boolean}} change
-   */
-  #changeConversation(conversationId, change) {
-    this.#rest.update(conversationId, change).then(
-      () => {
-        if (change.archived && conversationId === this.#conversationId) this.#newConversation();
-      },
-      () => this.#showError(this.#t('conversations.changeFailed')),
-    );
-  }
-
-  /** Hand the conversation on screen to a person. */
-  #escalate() {
-    const conversationId = this.#conversationId;
-    if (conversationId === undefined || this.#escalating) return;
-    this.#escalating = true;
-    this.#scheduleRender();
-    this.#rest
-      .escalate(conversationId, this.#t('escalate.reason'))
-      .catch(() => this.#showError(this.#t('escalate.failed')))
-      .finally(() => {
-        this.#escalating = false;
-        this.#scheduleRender();
-      });
   }
 
   #resetView() {
@@ -561,11 +475,8 @@ export class ParleyAssistant extends HTMLElement {
     this.#ratings.clear();
     this.#editing.clear();
     this.#cardErrors.clear();
-    this.#unread.clear();
-    this.#activity.clear();
-    this.#historyMissing.clear();
     this.#userLocale = undefined;
-    this.#conversationList.open = false;
+    this.#conversations.reset();
     this.#banner.hidden = true;
     delete this.#banner.dataset.kind;
     this.#statusFetched = false;
@@ -629,7 +540,7 @@ export class ParleyAssistant extends HTMLElement {
     );
     this.#say(this.#listButton, 'conversations.show', 'aria-label', 'title');
     this.#listButton.addEventListener('click', () => {
-      this.#conversationList.open = !this.#conversationList.open;
+      this.#conversations.list.open = !this.#conversations.list.open;
       this.#scheduleRender();
     });
     const newButton = h(
@@ -747,8 +658,8 @@ export class ParleyAssistant extends HTMLElement {
       [
         header,
         this.#banner,
-        this.#escalation.node,
-        this.#conversationList.node,
+        this.#conversations.escalation.node,
+        this.#conversations.list.node,
         this.#profiles.bar,
         this.#log,
         this.#typing,
@@ -769,32 +680,22 @@ export class ParleyAssistant extends HTMLElement {
   }
 
   #applyTitle() {
-    const title = this.getAttribute('title') || this.#t('title.default');
+    const title = this.getAttribute('title') || this.#texts.t('title.default');
     this.#heading.textContent = title;
-    const open = this.#t('launcher.open', { title });
+    const open = this.#texts.t('launcher.open', { title });
     this.#launcher.setAttribute('aria-label', open);
     this.#launcher.title = open;
   }
 
   /**
-   * Set a static text of the widget from the catalog now and again whenever the language
-   * changes: the element's text, or the named attributes.
-   *
    * @template {Element} E
    * @param {E} element
    * @param {string} id
-   * @param {...string} attributes none: the text
+   * @param {...string} attributes
    * @returns {E}
    */
   #say(element, id, ...attributes) {
-    for (const attribute of attributes.length ? attributes : ['']) {
-      const known = this.#texts.find(([e, a]) => e === element && a === attribute);
-      if (known) known[2] = id;
-      else this.#texts.push([element, attribute, id]);
-      if (attribute) element.setAttribute(attribute, this.#t(id));
-      else element.textContent = this.#t(id);
-    }
-    return element;
+    return this.#texts.say(element, id, ...attributes);
   }
 
   /**
@@ -807,11 +708,7 @@ export class ParleyAssistant extends HTMLElement {
     const drawnIn = `${language}|${this.#locale() ?? ''}`;
     if (drawnIn === this.#drawnIn) return;
     this.#drawnIn = drawnIn;
-    this.#t = translator(language);
-    for (const [element, attribute, id] of this.#texts) {
-      if (attribute) element.setAttribute(attribute, this.#t(id));
-      else element.textContent = this.#t(id);
-    }
+    this.#texts.retranslate(translator(language));
     this.#applyTitle();
     // Items hold their words and formatted values: draw them again in the new language.
     for (const node of this.#nodes.values()) {
@@ -819,7 +716,7 @@ export class ParleyAssistant extends HTMLElement {
       this.#items.dispose(node);
     }
     this.#nodes.clear();
-    this.#conversationList.invalidate();
+    this.#conversations.list.invalidate();
     this.#render();
   }
 
@@ -990,7 +887,7 @@ export class ParleyAssistant extends HTMLElement {
     if (!url) return;
     const label = button.textContent;
     button.disabled = true;
-    button.textContent = this.#t('download.busy');
+    button.textContent = this.#texts.t('download.busy');
     try {
       const freshToken = this.#tokenSource();
       this.#lastToken = await downloadWithToken(url, {
@@ -1061,23 +958,11 @@ export class ParleyAssistant extends HTMLElement {
       isNew: conversationId === undefined,
       conversationProfile: conversation?.profile,
       heading: this.#heading.textContent ?? '',
-      t: this.#t,
+      t: this.#texts.t,
     });
-    this.#conversationList.update({
-      conversations: [...(model?.conversations.values() ?? [])],
-      current: conversationId,
-      unread: this.#unread,
-      activity: this.#activity,
-      t: this.#t,
-    });
-    this.#listButton.setAttribute('aria-expanded', String(this.#conversationList.open));
-    this.#listButton.toggleAttribute('data-unread', this.#unread.size > 0);
-    this.#escalation.update({
-      conversationId,
-      status: conversation?.status,
-      busy: this.#escalating,
+    this.#conversations.update({
       connected: client?.state === 'connected',
-      t: this.#t,
+      listButton: this.#listButton,
     });
     this.#profiles.empty.hidden = items.length > 0;
     // The log holds the empty state first, then one node per item in model order.
@@ -1115,15 +1000,15 @@ export class ParleyAssistant extends HTMLElement {
     // While text streams the growing answer is the indicator; `thinking` brings it back.
     if (awaitingDecision) {
       this.#typing.hidden = false;
-      this.#typingText.textContent = this.#t('typing.waiting');
+      this.#typingText.textContent = this.#texts.t('typing.waiting');
     } else if (turn && (!streamed || turn.status)) {
       this.#typing.hidden = false;
       this.#typingText.textContent = turn.status
         ? withEllipsis(turn.status)
-        : this.#t('typing.thinking');
+        : this.#texts.t('typing.thinking');
     } else if (!turn && conversation?.otherTabTyping) {
       this.#typing.hidden = false;
-      this.#typingText.textContent = this.#t('typing.otherTab');
+      this.#typingText.textContent = this.#texts.t('typing.otherTab');
     } else {
       this.#typing.hidden = true;
     }
