@@ -141,6 +141,7 @@ test('an input is read as the value to send, or named as wrong', () => {
   assert.deepEqual(readValue(/** @type {any} */ (price), '49.90'), { value: '49.90' });
   assert.deepEqual(readValue(/** @type {any} */ (note), ''), { value: '' });
   assert.deepEqual(readValue(/** @type {any} */ (due), '2026-04-01'), { value: '2026-04-01' });
+  assert.deepEqual(readValue(/** @type {any} */ (due), '1.4.2026'), { problem: 'must be a date' });
   assert.deepEqual(readValue(/** @type {any} */ (rush), true), { value: true });
 });
 

@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import { english } from '../widget/catalog.js';
 import {
   chosenProfile,
   emptyState,
   expectedProfile,
   profileTitle,
 } from '../widget/profiles.js';
-import { english } from '../widget/catalog.js';
 
 const DEFAULT_GREETING = english('profile.greeting');
 

@@ -98,7 +98,7 @@ export function readValue(param, raw, t = english) {
     }
     return { value: typeof param.value === 'string' ? normalised : number };
   }
-  if (param.kind === 'date' && !ISO_DATE.test(text)) return { problem: t('field.required') };
+  if (param.kind === 'date' && !ISO_DATE.test(text)) return { problem: t('field.date') };
   return { value: text };
 }
 

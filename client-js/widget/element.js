@@ -33,10 +33,11 @@
  *   `<html lang>`, else the browser's language. Every string comes from catalog.js (English
  *   and German).
  *
- * The header's list button shows the user's conversations (conversations.js): switch, rename,
- * archive, with a marker on those that changed while not on screen. "Talk to a person"
- * (escalation.js) hands the conversation to the help desk. Both use the REST API with the
- * socket's token (rest.js); every tab learns the outcome from `conversation_updated`.
+ * The header's list button shows the user's conversations: switch, rename, archive, with a
+ * marker on those that changed while not on screen; "Talk to a person" hands the conversation
+ * to the help desk (conversation-panel.js). Both use the REST API with the socket's token
+ * (rest.js); every tab learns the outcome from `conversation_updated`. A confirmation card's
+ * params can be edited before approving (card-edit.js).
  *
  * User text is rendered with `textContent`; assistant text as Markdown through markdown-it and
  * DOMPurify (markdown.js). Views of tool results (views.js) and confirmation params (params.js)
@@ -255,8 +256,7 @@ export class ParleyAssistant extends HTMLElement {
       // The header's profile line is left out when it would only repeat the title.
       if (name === 'title') this.#applyTitle();
       this.#scheduleRender();
-    }
-    else if (name === 'server' || name === 'token-url') {
+    } else if (name === 'server' || name === 'token-url') {
       // A different server or identity: start over with a fresh connection and model.
       if (this.#client) {
         this.#shutdown();
@@ -378,7 +378,8 @@ export class ParleyAssistant extends HTMLElement {
   /** @param {{code: number, reason: string, willReconnect: boolean}} close */
   #onClose(close) {
     if (close.willReconnect) {
-      if (this.#wasConnected) this.#showBanner('reconnecting', this.#texts.t('banner.reconnecting'));
+      if (this.#wasConnected)
+        this.#showBanner('reconnecting', this.#texts.t('banner.reconnecting'));
       else this.#showBanner('reconnecting', this.#texts.t('banner.connecting'));
       return;
     }
@@ -632,11 +633,7 @@ export class ParleyAssistant extends HTMLElement {
     this.#send = h('button', { class: 'send', type: 'submit', 'data-testid': 'send' });
     this.#say(this.#send, 'send.label', 'aria-label');
     this.#say(this.#send, 'send.text');
-    const form = h('form', {}, [
-      this.#input,
-      this.#stopButton,
-      this.#send,
-    ]);
+    const form = h('form', {}, [this.#input, this.#stopButton, this.#send]);
     this.#say(form, 'form.label', 'aria-label');
     form.addEventListener('submit', (event) => {
       event.preventDefault();

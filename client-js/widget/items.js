@@ -317,16 +317,20 @@ export class ItemRenderer {
         h('p', { class: 'title' }, [
           actionTitle(item.action, item.source, t),
           ...(item.source
-            ? [h('span', { class: 'via', 'data-testid': 'confirm-source' }, [
-                confirmSourceLine(item.source, t),
-              ])]
+            ? [
+                h('span', { class: 'via', 'data-testid': 'confirm-source' }, [
+                  confirmSourceLine(item.source, t),
+                ]),
+              ]
             : []),
         ]),
         h('p', { class: 'summary', 'data-testid': 'confirm-summary' }),
         ...(item.destructive === true
-          ? [h('p', { class: 'warning', role: 'note', 'data-testid': 'confirm-warning' }, [
-              t('card.destructive'),
-            ])]
+          ? [
+              h('p', { class: 'warning', role: 'note', 'data-testid': 'confirm-warning' }, [
+                t('card.destructive'),
+              ]),
+            ]
           : []),
         h('dl', { class: 'params' }),
         h('div', { class: 'param-form' }),
