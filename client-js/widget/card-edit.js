@@ -131,6 +131,9 @@ function sameValue(a, b) {
   return false;
 }
 
+/** Numbers the inputs, so each label points at its own input however many cards are open. */
+let inputCount = 0;
+
 /**
  * The inputs of the editable params, each labelled and marked with its key.
  *
@@ -139,7 +142,7 @@ function sameValue(a, b) {
  */
 export function paramForm(params) {
   const rows = params.map((param) => {
-    const id = `parley-param-${param.key}-${Math.random().toString(36).slice(2, 8)}`;
+    const id = `parley-param-${++inputCount}`;
     /** @type {Record<string, string>} */
     const attributes = {
       id,
