@@ -68,9 +68,7 @@ export class ConversationList {
     this.node.addEventListener('keydown', (event) => {
       if (event.key === 'Escape' && this.#renaming !== undefined) {
         event.stopPropagation();
-        this.#renaming = undefined;
-        this.#signature = '';
-        this.#handlers.onChange();
+        this.#renameOnly(undefined);
       }
     });
   }
@@ -220,19 +218,22 @@ export class ConversationList {
     const button = /** @type {HTMLElement | null} */ (event.target)?.closest?.('button');
     const id = button?.dataset.id;
     const action = button?.dataset.action;
-    if (action === 'cancel-rename') {
-      this.#renaming = undefined;
-      this.#signature = '';
-      this.#handlers.onChange();
-    }
+    if (action === 'cancel-rename') this.#renameOnly(undefined);
     if (!id) return;
     if (action === 'open') this.#handlers.onOpen(id);
     else if (action === 'archive') this.#handlers.onArchive(id);
-    else if (action === 'rename') {
-      this.#renaming = id;
-      this.#signature = '';
-      this.#handlers.onChange();
-    }
+    else if (action === 'rename') this.#renameOnly(id);
+  }
+
+  /**
+   * Show the rename form in one row, or in none.
+   *
+   * @param {string | undefined} conversationId
+   */
+  #renameOnly(conversationId) {
+    this.#renaming = conversationId;
+    this.#signature = '';
+    this.#handlers.onChange();
   }
 
   /** @param {Event} event */
@@ -242,9 +243,7 @@ export class ConversationList {
     const id = form.dataset.id;
     const input = /** @type {HTMLInputElement | null} */ (form.querySelector('input'));
     const title = input?.value.trim() ?? '';
-    this.#renaming = undefined;
-    this.#signature = '';
     if (id && title) this.#handlers.onRename(id, title);
-    this.#handlers.onChange();
+    this.#renameOnly(undefined);
   }
 }
