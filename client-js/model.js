@@ -22,6 +22,7 @@
 /** @typedef {import('./types.js').NoteItem} NoteItem */
 /** @typedef {import('./types.js').ProfileSummary} ProfileSummary */
 /** @typedef {import('./types.js').ConversationSummary} ConversationSummary */
+/** @typedef {import('./types.js').MessageSnapshot} MessageSnapshot */
 /** @typedef {import('./types.js').ConfirmationItem} ConfirmationItem */
 /** @typedef {import('./types.js').PendingConfirmation} PendingConfirmation */
 /** @typedef {import('./types.js').Turn} Turn */
@@ -296,6 +297,45 @@ export class ConversationModel extends EventTarget {
   }
 
   /**
+   * Put a conversation's stored messages (say, from the REST history of a conversation the
+   * snapshot left out) before what this tab has seen of it. Messages already known are left as
+   * they are, so loading the history twice, or after live frames, changes nothing; one still
+   * streaming is left to its turn's frames.
+   *
+   * @param {string} conversationId
+   * @param {MessageSnapshot[]} snapshots oldest first
+   */
+  addHistory(conversationId, snapshots) {
+    const conversation = this.#ensureConversation(conversationId);
+    /** @type {MessageItem[]} */
+    const older = [];
+    for (const snapshot of snapshots) {
+      if (snapshot.role !== 'user' && snapshot.role !== 'assistant') continue;
+      if (this.#messages.has(snapshot.message_id)) continue;
+      // A message still streaming belongs to a running turn, whose frames bring it.
+      if (snapshot.status === 'streaming') continue;
+      const finished = snapshot.role === 'user' ? 'sent' : 'complete';
+      /** @type {MessageItem} */
+      const item = {
+        kind: 'message',
+        id: snapshot.message_id,
+        conversationId,
+        role: snapshot.role,
+        text: snapshot.text,
+        status: SNAPSHOT_STATUS[snapshot.status] ?? finished,
+      };
+      if (snapshot.client_msg_id) item.clientMsgId = snapshot.client_msg_id;
+      if (snapshot.turn_id) item.turnId = snapshot.turn_id;
+      if (snapshot.citations) item.citations = snapshot.citations;
+      this.#messages.set(item.id, item);
+      older.push(item);
+    }
+    if (older.length === 0) return;
+    conversation.items.unshift(...older);
+    this.#changed('history', conversationId);
+  }
+
+  /**
    * Put notes (hand-offs) seen before a rebuild back into their conversations: before the
    * answer of the turn they arrived in when the snapshot holds it, else at the end. The
    * conversation's profile itself comes from the snapshot.
@@ -486,6 +526,9 @@ export class ConversationModel extends EventTarget {
         const confirmation = this.confirmations.get(frame.token);
         if (!confirmation) return false;
         confirmation.status = frame.status;
+        // Edited values: every tab's card shows what was approved, not what was proposed.
+        if (frame.params !== undefined) confirmation.params = frame.params;
+        if (frame.summary !== undefined) confirmation.summary = frame.summary;
         break;
       }
       case 'action_executed': {

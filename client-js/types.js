@@ -47,6 +47,7 @@
  * @property {'confirm'} type
  * @property {string} token
  * @property {Decision} decision
+ * @property {Record<string, unknown>} [params] the user's edited parameters (approve only)
  */
 
 /**
@@ -274,6 +275,7 @@
  * @property {PendingConfirmation[]} pending_confirmations
  * @property {ActiveTurn[]} active_turns
  * @property {ProfileSummary[]} [profiles] the profiles this user may start a conversation with
+ * @property {string} [locale] the user's language and region (BCP 47), from the token's `locale` claim
  */
 
 /**
@@ -365,6 +367,8 @@
  * @property {'confirm_resolved'} type
  * @property {string} token
  * @property {ConfirmationStatus} status
+ * @property {Record<string, unknown>} [params] the approved values, when the user edited them
+ * @property {string} [summary] the summary recomputed for the approved values
  * @property {string} [conversation_id]
  * @property {string} [turn_id]
  * @property {number} [seq]

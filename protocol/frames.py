@@ -391,6 +391,8 @@ class Ready:
         pending_confirmations: Confirmations waiting for a decision.
         active_turns: Turns still running, with their partial text.
         profiles: The profiles this user may start a conversation with.
+        locale: The user's language and region (BCP 47, e.g. ``de-DE``) from the token's
+            ``locale`` claim; absent when the token names none.
     """
 
     type: ClassVar[FrameType] = FrameType.READY
@@ -405,6 +407,7 @@ class Ready:
     pending_confirmations: tuple[PendingConfirmation, ...]
     active_turns: tuple[ActiveTurn, ...]
     profiles: tuple[ProfileSummary, ...] | None = None
+    locale: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -233,7 +233,7 @@ export class TcpProxy {
 }
 
 /**
- * @typedef {{user: string, tenant?: string, roles?: string, name?: string}} Identity
+ * @typedef {{user: string, tenant?: string, roles?: string, name?: string, locale?: string}} Identity
  * @typedef {{
  *   typing: boolean, banner: boolean, state: string | undefined, count: number,
  *   status: string | null, text: string | null
@@ -286,6 +286,7 @@ export class DemoTab {
         url.searchParams.set('tenant', identity.tenant ?? 'acme');
         url.searchParams.set('roles', identity.roles ?? 'admin');
         url.searchParams.set('name', identity.name ?? identity.user);
+        if (identity.locale) url.searchParams.set('locale', identity.locale);
         return route.continue({ url: url.href });
       },
     );

@@ -677,3 +677,67 @@ test('a confirmation keeps its source and destructive flag, live and from the sn
   assert.equal(model.confirmations.get('cf-2')?.source, 'crm');
   assert.equal(model.confirmations.get('cf-2')?.destructive, true);
 });
+
+test("a conversation's stored history goes before what the tab saw, once, without running turns", () => {
+  const { model, changes } = modelWithChanges();
+  model.apply({
+    type: 'message',
+    conversation_id: C,
+    message_id: 'u2',
+    client_msg_id: 'x2',
+    role: 'user',
+    text: 'and now?',
+  });
+  /** @param {string} id @param {string} role @param {string} text @param {string} status */
+  const stored = (id, role, text, status = 'completed') => ({
+    conversation_id: C,
+    message_id: id,
+    role,
+    text,
+    status,
+    created_at: '2026-01-01T00:00:00Z',
+  });
+  const history = [
+    stored('u1', 'user', 'first question'),
+    stored('t1', 'tool', '{"rows": []}'),
+    stored('a1', 'assistant', 'first answer'),
+    stored('u2', 'user', 'and now?'),
+    stored('a2', 'assistant', 'still writi', 'streaming'),
+  ];
+  changes.length = 0;
+  model.addHistory(C, history);
+  const texts = () =>
+    (model.conversation(C)?.items ?? []).map((item) => (item.kind === 'message' ? item.text : ''));
+  assert.deepEqual(texts(), ['first question', 'first answer', 'and now?']);
+  assert.equal(model.message('a1')?.status, 'complete');
+  assert.deepEqual(changes, [{ reason: 'history', conversationId: C }]);
+  model.addHistory(C, history);
+  assert.deepEqual(texts(), ['first question', 'first answer', 'and now?']);
+  assert.equal(changes.length, 1, 'nothing new: no change event');
+});
+
+test('confirm_resolved with approved values updates the card of every tab', () => {
+  const model = new ConversationModel();
+  model.apply({
+    type: 'confirm_request',
+    conversation_id: C,
+    turn_id: T,
+    token: 'tok',
+    action: 'create_sales_order',
+    params: { quantity: 100 },
+    summary: '100 × Widget',
+    expires_at: '2030-01-01T00:00:00Z',
+  });
+  model.apply({ type: 'confirm_resolved', token: 'tok', status: 'approved' });
+  assert.deepEqual(model.confirmations.get('tok')?.params, { quantity: 100 });
+  model.apply({
+    type: 'confirm_resolved',
+    token: 'tok',
+    status: 'approved',
+    params: { quantity: 105 },
+    summary: '105 × Widget',
+  });
+  const card = model.confirmations.get('tok');
+  assert.deepEqual(card?.params, { quantity: 105 });
+  assert.equal(card?.summary, '105 × Widget');
+});

@@ -4,13 +4,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import { english } from '../widget/catalog.js';
 import {
   chosenProfile,
   emptyState,
   expectedProfile,
   profileTitle,
 } from '../widget/profiles.js';
-import { DEFAULT_GREETING } from '../widget/wording.js';
+
+const DEFAULT_GREETING = english('profile.greeting');
 
 const PROFILES = [
   { id: 'finance', title: 'Finance copilot', default: true, description: 'Cash and invoices' },

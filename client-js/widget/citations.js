@@ -13,7 +13,10 @@
  */
 
 import { h } from './dom.js';
+import { english } from './catalog.js';
 import { sourceWording } from './wording.js';
+
+/** @typedef {import('./catalog.js').Translate} Translate */
 
 /** @typedef {import('../types.js').Citation} Citation */
 /** @typedef {import('markdown-it').MarkdownIt} MarkdownIt */
@@ -107,8 +110,9 @@ export function webUrl(url) {
  *
  * @param {ParentNode} root
  * @param {Citation[] | undefined} citations
+ * @param {Translate} [t]
  */
-export function linkMarkers(root, citations) {
+export function linkMarkers(root, citations, t = english) {
   const byNumber = new Map(orderedCitations(citations).map((c) => [c.n, c]));
   for (const spot of root.querySelectorAll('sup.cite[data-cite]')) {
     const n = Number(spot.getAttribute('data-cite'));
@@ -118,7 +122,7 @@ export function linkMarkers(root, citations) {
       spot.replaceWith(`[${n}]`);
       continue;
     }
-    const words = sourceWording(citation);
+    const words = sourceWording(citation, t);
     spot.replaceChildren(
       h(
         'button',
@@ -143,11 +147,12 @@ export function linkMarkers(root, citations) {
  * chip's tooltip.
  *
  * @param {Citation[] | undefined} citations
+ * @param {Translate} [t]
  * @returns {HTMLElement}
  */
-export function sourceList(citations) {
+export function sourceList(citations, t = english) {
   const chips = orderedCitations(citations).map((citation) => {
-    const words = sourceWording(citation);
+    const words = sourceWording(citation, t);
     const url = webUrl(citation.url);
     const title = url
       ? h(
@@ -196,7 +201,7 @@ export function sourceList(citations) {
   });
   const list = h(
     'ol',
-    { class: 'sources', 'data-testid': 'sources', 'aria-label': 'Sources' },
+    { class: 'sources', 'data-testid': 'sources', 'aria-label': t('sources.label') },
     chips,
   );
   list.hidden = chips.length === 0;

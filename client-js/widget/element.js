@@ -28,8 +28,17 @@
  * Theming: `--parley-accent`, `--parley-bg`, `--parley-fg`, `--parley-muted`, `--parley-radius`,
  * `--parley-font`, `--parley-z`; parts: `launcher`, `panel`, `header`.
  *
- * - `lang`: the locale numbers, money and dates in views and cards are formatted in (default: the
- *   page's `<html lang>`, else the browser's language).
+ * - `lang`: the widget's language and the locale numbers, money and dates are formatted in.
+ *   Without it the widget speaks the user's locale from `ready.locale` (the token's `locale`
+ *   claim), else English; numbers and dates then follow `ready.locale`, else the page's
+ *   `<html lang>`, else the browser's language. Every string comes from catalog.js (English
+ *   and German).
+ *
+ * The header's list button shows the user's conversations: switch, rename, archive, with a
+ * marker on those that changed while not on screen; "Talk to a person" hands the conversation
+ * to the help desk (conversation-panel.js). Both use the REST API with the socket's token
+ * (rest.js); every tab learns the outcome from `conversation_updated`. A confirmation card's
+ * params can be edited before approving (card-edit.js).
  *
  * User text is rendered with `textContent`; assistant text as Markdown through markdown-it and
  * DOMPurify (markdown.js). Views of tool results (views.js) and confirmation params (params.js)
@@ -39,11 +48,16 @@
  */
 
 import { ParleyClient } from '../client.js';
+import { changedParams } from './card-edit.js';
+import { pickLanguage, translator } from './catalog.js';
+import { ConversationPanel } from './conversation-panel.js';
 import { h, icon } from './dom.js';
 import { downloadWithToken, exportUrl } from './download.js';
 import { usableLocale } from './format.js';
 import { ItemRenderer } from './items.js';
 import { ProfileChooser, profileTitle } from './profiles.js';
+import { RestApi } from './rest.js';
+import { StaticTexts } from './static-texts.js';
 import { WIDGET_STYLE } from './style.js';
 import { closeSentence, errorSentence } from './wording.js';
 
@@ -55,6 +69,7 @@ import { closeSentence, errorSentence } from './wording.js';
 /** @typedef {import('../types.js').MessageFrame} MessageFrame */
 /** @typedef {import('../types.js').ReadyFrame} ReadyFrame */
 /** @typedef {import('../types.js').ConnectionState} ConnectionState */
+/** @typedef {import('../types.js').ChangeDetail} ChangeDetail */
 
 /** How long a typing signal counts as "still typing" before the widget says it stopped. */
 const TYPING_IDLE_MS = 4000;
@@ -63,7 +78,15 @@ const ERROR_VISIBLE_MS = 10_000;
 
 /** The `<parley-assistant>` element. */
 export class ParleyAssistant extends HTMLElement {
-  static observedAttributes = ['server', 'token-url', 'title', 'open', 'suggestions', 'profile'];
+  static observedAttributes = [
+    'server',
+    'token-url',
+    'title',
+    'open',
+    'suggestions',
+    'profile',
+    'lang',
+  ];
 
   /** @type {(() => Promise<string> | string) | undefined} set by the page to supply tokens itself */
   getToken = undefined;
@@ -91,11 +114,36 @@ export class ParleyAssistant extends HTMLElement {
   #deciding = new Map();
   /** @type {Map<string, 'up' | 'down'>} feedback given per assistant message */
   #ratings = new Map();
+  /** @type {Set<string>} cards whose params are being edited, by token */
+  #editing = new Set();
+  /** @type {Map<string, string>} what is wrong with a card's edited params, by token */
+  #cardErrors = new Map();
+  /** the frame's texts, and the lookup of the language the widget speaks */
+  #texts = new StaticTexts();
+  /** the language and locale the transcript was last drawn in */
+  #drawnIn = '';
+  /** @type {string | undefined} the user's locale, from `ready.locale` */
+  #userLocale = undefined;
   #items = new ItemRenderer({
     deciding: this.#deciding,
     ratings: this.#ratings,
     locale: () => this.#locale(),
     profileTitle: (id) => profileTitle(this.#client?.model.profiles ?? [], id),
+    words: () => this.#texts.t,
+    editing: this.#editing,
+    cardErrors: this.#cardErrors,
+  });
+  #conversations = new ConversationPanel({
+    current: () => this.#conversationId,
+    open: (id) => {
+      this.#pinnedNew = false;
+      this.#switchTo(id);
+    },
+    leave: () => this.#newConversation(),
+    render: () => this.#scheduleRender(),
+    showError: (sentence) => this.#showError(sentence),
+    words: () => this.#texts.t,
+    model: () => this.#client?.model,
   });
   #profiles = new ProfileChooser({
     onSuggestion: (text) => this.send(text),
@@ -128,6 +176,7 @@ export class ParleyAssistant extends HTMLElement {
   #errorText = /** @type {HTMLElement} */ (/** @type {unknown} */ (null));
   #input = /** @type {HTMLTextAreaElement} */ (/** @type {unknown} */ (null));
   #send = /** @type {HTMLButtonElement} */ (/** @type {unknown} */ (null));
+  #listButton = /** @type {HTMLButtonElement} */ (/** @type {unknown} */ (null));
   #stopButton = /** @type {HTMLButtonElement} */ (/** @type {unknown} */ (null));
 
   constructor() {
@@ -230,12 +279,12 @@ export class ParleyAssistant extends HTMLElement {
   attributeChangedCallback(name, oldValue, newValue) {
     if (!this.#built || oldValue === newValue) return;
     if (name === 'open') this.#applyOpen();
+    else if (name === 'lang') this.#applyLanguage();
     else if (name === 'title' || name === 'suggestions' || name === 'profile') {
       // The header's profile line is left out when it would only repeat the title.
       if (name === 'title') this.#applyTitle();
       this.#scheduleRender();
-    }
-    else if (name === 'server' || name === 'token-url') {
+    } else if (name === 'server' || name === 'token-url') {
       // A different server or identity: start over with a fresh connection and model.
       if (this.#client) {
         this.#shutdown();
@@ -260,6 +309,11 @@ export class ParleyAssistant extends HTMLElement {
         this.#lastToken = await source();
         return this.#lastToken;
       });
+    this.#conversations.rest = new RestApi({
+      server: () => this.#serverUrl(),
+      token: () => this.#lastToken,
+      freshToken: getToken || undefined,
+    });
     const client = new ParleyClient({
       url: new URL('ws', server).href,
       clientName: 'parley-widget/1',
@@ -267,7 +321,7 @@ export class ParleyAssistant extends HTMLElement {
     });
     this.#client = client;
     for (const tool of this.#pageTools.values()) tool.attach(client);
-    client.model.addEventListener('change', () => this.#scheduleRender());
+    client.model.addEventListener('change', (event) => this.#onChange(detail(event)));
     client.addEventListener('state', (event) => this.#onState(detail(event).new));
     client.addEventListener('close', (event) => this.#onClose(detail(event)));
     client.addEventListener('error', (event) => this.#onError(detail(event)));
@@ -339,25 +393,26 @@ export class ParleyAssistant extends HTMLElement {
 
   /** @param {ConnectionState} state */
   #onState(state) {
-    const labels = { connecting: 'Connecting…', connected: 'Online', disconnected: 'Offline' };
     this.#stateLabel.dataset.state = state;
-    this.#stateLabel.textContent = labels[state];
+    this.#say(this.#stateLabel, `state.${state}`);
     if (state === 'connected') {
       this.#wasConnected = true;
       this.#banner.hidden = true;
     } else if (this.#wasConnected && this.#banner.dataset.kind !== 'failed') {
-      this.#showBanner('reconnecting', 'Connection lost. Reconnecting…');
+      this.#showBanner('reconnecting', this.#texts.t('banner.reconnecting'));
     }
+    this.#scheduleRender();
   }
 
   /** @param {{code: number, reason: string, willReconnect: boolean}} close */
   #onClose(close) {
     if (close.willReconnect) {
-      if (this.#wasConnected) this.#showBanner('reconnecting', 'Connection lost. Reconnecting…');
-      else this.#showBanner('reconnecting', 'Connecting to the assistant…');
+      if (this.#wasConnected)
+        this.#showBanner('reconnecting', this.#texts.t('banner.reconnecting'));
+      else this.#showBanner('reconnecting', this.#texts.t('banner.connecting'));
       return;
     }
-    this.#showBanner('failed', closeSentence(close.code));
+    this.#showBanner('failed', closeSentence(close.code, this.#texts.t));
   }
 
   /**
@@ -381,7 +436,19 @@ export class ParleyAssistant extends HTMLElement {
       this.#deciding.delete(error.ref);
       this.#scheduleRender();
     }
-    const sentence = errorSentence(error);
+    // Edited params the server refused: the card says which field, and stays open for a fix.
+    const card = error.ref ? this.#client?.model.confirmations.get(error.ref) : undefined;
+    if (error.code === 'invalid_params' && error.ref && card) {
+      this.#cardErrors.set(error.ref, error.message);
+      this.#editing.add(error.ref);
+      this.#scheduleRender();
+      return;
+    }
+    this.#showError(errorSentence(error, this.#texts.t));
+  }
+
+  /** @param {string | null} sentence */
+  #showError(sentence) {
     if (!sentence) return;
     this.#errorText.textContent = sentence;
     this.#error.hidden = false;
@@ -394,6 +461,10 @@ export class ParleyAssistant extends HTMLElement {
     this.#banner.hidden = true;
     delete this.#banner.dataset.kind;
     if (this.hasAttribute('open')) this.#fetchStatus();
+    this.#userLocale = usableLocale(ready.locale);
+    this.#applyLanguage();
+    this.#conversations.snapshot(ready);
+    if (this.#conversationId !== undefined) this.#conversations.shown(this.#conversationId);
     if (this.#conversationId !== undefined || this.#pinnedNew) return;
     // After a reload, continue the most recently active conversation.
     let latest;
@@ -416,6 +487,13 @@ export class ParleyAssistant extends HTMLElement {
     if (this.#conversationId === conversationId) return;
     this.#stopTyping();
     this.#conversationId = conversationId;
+    if (conversationId !== undefined) this.#conversations.shown(conversationId);
+    this.#scheduleRender();
+  }
+
+  /** @param {ChangeDetail} change */
+  #onChange(change) {
+    this.#conversations.noticed(change);
     this.#scheduleRender();
   }
 
@@ -425,6 +503,10 @@ export class ParleyAssistant extends HTMLElement {
     this.#wasConnected = false;
     this.#deciding.clear();
     this.#ratings.clear();
+    this.#editing.clear();
+    this.#cardErrors.clear();
+    this.#userLocale = undefined;
+    this.#conversations.reset();
     this.#banner.hidden = true;
     delete this.#banner.dataset.kind;
     this.#statusFetched = false;
@@ -457,60 +539,70 @@ export class ParleyAssistant extends HTMLElement {
         part: 'launcher',
         type: 'button',
         'data-testid': 'launcher',
-        'aria-label': 'Open assistant',
         'aria-expanded': 'false',
         'aria-controls': 'parley-panel',
-        title: 'Open assistant',
       },
       [icon('chat'), this.#badge],
     );
     this.#launcher.addEventListener('click', () => this.show());
 
     this.#heading = h('h2', { id: 'parley-heading' });
-    this.#stateLabel = h(
-      'span',
-      { class: 'state', 'data-testid': 'connection-state', 'data-state': 'disconnected' },
-      ['Offline'],
+    this.#stateLabel = h('span', {
+      class: 'state',
+      'data-testid': 'connection-state',
+      'data-state': 'disconnected',
+    });
+    this.#say(this.#stateLabel, 'state.disconnected');
+    this.#devLabel = this.#say(
+      h('span', { class: 'dev-label', 'data-testid': 'dev-label' }),
+      'dev.label',
     );
-    this.#devLabel = h('span', { class: 'dev-label', 'data-testid': 'dev-label' }, [
-      'development model',
-    ]);
     this.#devLabel.hidden = true;
-    const newButton = h(
+    this.#listButton = h(
       'button',
       {
         class: 'icon-button',
         type: 'button',
-        'data-testid': 'new-conversation',
-        'aria-label': 'New conversation',
-        title: 'New conversation',
+        'data-testid': 'conversations',
+        'aria-expanded': 'false',
       },
+      [icon('list')],
+    );
+    this.#say(this.#listButton, 'conversations.show', 'aria-label', 'title');
+    this.#listButton.addEventListener('click', () => {
+      this.#conversations.list.open = !this.#conversations.list.open;
+      this.#scheduleRender();
+    });
+    const newButton = h(
+      'button',
+      { class: 'icon-button', type: 'button', 'data-testid': 'new-conversation' },
       [icon('plus')],
     );
+    this.#say(newButton, 'header.new', 'aria-label', 'title');
     newButton.addEventListener('click', () => this.#newConversation());
     const minimise = h(
       'button',
-      {
-        class: 'icon-button',
-        type: 'button',
-        'data-testid': 'minimise',
-        'aria-label': 'Minimise assistant',
-        title: 'Minimise',
-      },
+      { class: 'icon-button', type: 'button', 'data-testid': 'minimise' },
       [icon('minimise')],
     );
+    this.#say(minimise, 'header.minimise', 'aria-label');
+    this.#say(minimise, 'header.minimise.short', 'title');
     minimise.addEventListener('click', () => this.#close());
     const header = h('header', { part: 'header' }, [
       h('div', { class: 'heading' }, [
         this.#heading,
         h('div', { class: 'sub' }, [this.#profiles.label, this.#stateLabel, this.#devLabel]),
       ]),
+      this.#listButton,
       newButton,
       minimise,
     ]);
 
     this.#bannerText = h('span');
-    this.#bannerRetry = h('button', { type: 'button', 'data-testid': 'reconnect' }, ['Try again']);
+    this.#bannerRetry = this.#say(
+      h('button', { type: 'button', 'data-testid': 'reconnect' }),
+      'banner.retry',
+    );
     this.#bannerRetry.addEventListener('click', () => {
       this.#banner.hidden = true;
       delete this.#banner.dataset.kind;
@@ -530,11 +622,11 @@ export class ParleyAssistant extends HTMLElement {
         role: 'log',
         'aria-live': 'polite',
         'aria-relevant': 'additions text',
-        'aria-label': 'Conversation',
         tabindex: '0',
       },
       [this.#profiles.empty],
     );
+    this.#say(this.#log, 'log.label', 'aria-label');
     this.#log.addEventListener('click', (event) => this.#onLogClick(event));
 
     this.#typingText = h('span');
@@ -545,7 +637,11 @@ export class ParleyAssistant extends HTMLElement {
     this.#typing.hidden = true;
 
     this.#errorText = h('span');
-    const dismiss = h('button', { type: 'button', 'aria-label': 'Dismiss' }, ['×']);
+    const dismiss = this.#say(
+      h('button', { type: 'button' }, ['×']),
+      'error.dismiss',
+      'aria-label',
+    );
     dismiss.addEventListener('click', () => (this.#error.hidden = true));
     this.#error = h('div', { class: 'error', 'data-testid': 'error', role: 'alert' }, [
       this.#errorText,
@@ -553,32 +649,21 @@ export class ParleyAssistant extends HTMLElement {
     ]);
     this.#error.hidden = true;
 
-    this.#input = h('textarea', {
-      'data-testid': 'input',
-      rows: '1',
-      'aria-label': 'Message the assistant',
-      placeholder: 'Ask anything…',
-      maxlength: '8000',
-    });
+    this.#input = h('textarea', { 'data-testid': 'input', rows: '1', maxlength: '8000' });
+    this.#say(this.#input, 'input.label', 'aria-label');
+    this.#say(this.#input, 'input.placeholder', 'placeholder');
     this.#input.addEventListener('keydown', (event) => this.#onKeydown(event));
     this.#input.addEventListener('input', () => this.#onInput());
-    this.#stopButton = h(
-      'button',
-      { class: 'stop', type: 'button', 'data-testid': 'stop', 'aria-label': 'Stop the answer' },
-      ['Stop'],
-    );
+    this.#stopButton = h('button', { class: 'stop', type: 'button', 'data-testid': 'stop' });
+    this.#say(this.#stopButton, 'stop.label', 'aria-label');
+    this.#say(this.#stopButton, 'stop.text');
     this.#stopButton.hidden = true;
     this.#stopButton.addEventListener('click', () => this.#cancelTurn());
-    this.#send = h(
-      'button',
-      { class: 'send', type: 'submit', 'data-testid': 'send', 'aria-label': 'Send message' },
-      ['Send'],
-    );
-    const form = h('form', { 'aria-label': 'Message' }, [
-      this.#input,
-      this.#stopButton,
-      this.#send,
-    ]);
+    this.#send = h('button', { class: 'send', type: 'submit', 'data-testid': 'send' });
+    this.#say(this.#send, 'send.label', 'aria-label');
+    this.#say(this.#send, 'send.text');
+    const form = h('form', {}, [this.#input, this.#stopButton, this.#send]);
+    this.#say(form, 'form.label', 'aria-label');
     form.addEventListener('submit', (event) => {
       event.preventDefault();
       this.#submit();
@@ -596,7 +681,17 @@ export class ParleyAssistant extends HTMLElement {
         // An empty title stops the host's `title` attribute from showing as a tooltip everywhere.
         title: '',
       },
-      [header, this.#banner, this.#profiles.bar, this.#log, this.#typing, this.#error, form],
+      [
+        header,
+        this.#banner,
+        this.#conversations.escalation.node,
+        this.#conversations.list.node,
+        this.#profiles.bar,
+        this.#log,
+        this.#typing,
+        this.#error,
+        form,
+      ],
     );
     this.#panel.hidden = true;
     this.#panel.addEventListener('keydown', (event) => {
@@ -607,15 +702,48 @@ export class ParleyAssistant extends HTMLElement {
     });
 
     this.#root.append(style, this.#launcher, this.#panel);
-    this.#applyTitle();
-    this.#render();
+    this.#applyLanguage();
   }
 
   #applyTitle() {
-    const title = this.getAttribute('title') || 'Assistant';
+    const title = this.getAttribute('title') || this.#texts.t('title.default');
     this.#heading.textContent = title;
-    this.#launcher.setAttribute('aria-label', `Open ${title}`);
-    this.#launcher.title = `Open ${title}`;
+    const open = this.#texts.t('launcher.open', { title });
+    this.#launcher.setAttribute('aria-label', open);
+    this.#launcher.title = open;
+  }
+
+  /**
+   * @template {Element} E
+   * @param {E} element
+   * @param {string} id
+   * @param {...string} attributes
+   * @returns {E}
+   */
+  #say(element, id, ...attributes) {
+    return this.#texts.say(element, id, ...attributes);
+  }
+
+  /**
+   * Speak the language the `lang` attribute or the user's locale asks for, and draw numbers and
+   * dates in the locale: static texts are set again, transcript items drawn afresh.
+   */
+  #applyLanguage() {
+    if (!this.#built) return;
+    const language = pickLanguage(this.getAttribute('lang'), this.#userLocale);
+    const drawnIn = `${language}|${this.#locale() ?? ''}`;
+    if (drawnIn === this.#drawnIn) return;
+    this.#drawnIn = drawnIn;
+    this.#texts.retranslate(translator(language));
+    this.#applyTitle();
+    // Items hold their words and formatted values: draw them again in the new language.
+    for (const node of this.#nodes.values()) {
+      node.remove();
+      this.#items.dispose(node);
+    }
+    this.#nodes.clear();
+    this.#conversations.list.invalidate();
+    this.#render();
   }
 
   #applyOpen() {
@@ -721,10 +849,11 @@ export class ParleyAssistant extends HTMLElement {
     const action = button.dataset.action;
     const id = button.dataset.id ?? '';
     if (action === 'approve' || action === 'reject') {
-      if (client.confirm(id, action)) {
-        this.#deciding.set(id, action);
-        this.#scheduleRender();
-      }
+      this.#decide(id, action, button);
+    } else if (action === 'edit') {
+      if (this.#editing.has(id)) this.#editing.delete(id);
+      else this.#editing.add(id);
+      this.#scheduleRender();
     } else if (action === 'up' || action === 'down') {
       if (client.feedback(id, action)) {
         this.#ratings.set(id, action);
@@ -743,6 +872,37 @@ export class ParleyAssistant extends HTMLElement {
   }
 
   /**
+   * Send a card's decision; an approval carries the edited params when the user changed any,
+   * after checking them here, so a plain mistake is named on the card before anything is sent.
+   *
+   * @param {string} token
+   * @param {'approve' | 'reject'} decision
+   * @param {HTMLElement} button
+   */
+  #decide(token, decision, button) {
+    const client = this.#client;
+    const item = client?.model.confirmations.get(token);
+    if (!client || !item) return;
+    /** @type {Record<string, unknown> | null} */
+    let params = null;
+    if (decision === 'approve' && this.#editing.has(token)) {
+      const card = /** @type {HTMLElement} */ (button.closest('[data-testid="confirm-card"]'));
+      const read = this.#items.readEdits(card);
+      if ('problem' in read) {
+        this.#cardErrors.set(token, read.problem);
+        this.#scheduleRender();
+        return;
+      }
+      params = changedParams(item.params ?? {}, read.edits);
+    }
+    if (client.confirm(token, decision, params ?? undefined)) {
+      this.#cardErrors.delete(token);
+      this.#deciding.set(token, decision);
+      this.#scheduleRender();
+    }
+  }
+
+  /**
    * Download a view's CSV with the socket's token; the button says so meanwhile.
    *
    * @param {string} path the `tool_result.export` path
@@ -753,7 +913,7 @@ export class ParleyAssistant extends HTMLElement {
     if (!url) return;
     const label = button.textContent;
     button.disabled = true;
-    button.textContent = 'Downloading…';
+    button.textContent = this.#texts.t('download.busy');
     try {
       const freshToken = this.#tokenSource();
       this.#lastToken = await downloadWithToken(url, {
@@ -778,6 +938,7 @@ export class ParleyAssistant extends HTMLElement {
   #locale() {
     return (
       usableLocale(this.getAttribute('lang')) ??
+      this.#userLocale ??
       usableLocale(document.documentElement.lang) ??
       usableLocale(globalThis.navigator?.language)
     );
@@ -823,6 +984,11 @@ export class ParleyAssistant extends HTMLElement {
       isNew: conversationId === undefined,
       conversationProfile: conversation?.profile,
       heading: this.#heading.textContent ?? '',
+      t: this.#texts.t,
+    });
+    this.#conversations.update({
+      connected: client?.state === 'connected',
+      listButton: this.#listButton,
     });
     this.#profiles.empty.hidden = items.length > 0;
     // The log holds the empty state first, then one node per item in model order.
@@ -860,13 +1026,15 @@ export class ParleyAssistant extends HTMLElement {
     // While text streams the growing answer is the indicator; `thinking` brings it back.
     if (awaitingDecision) {
       this.#typing.hidden = false;
-      this.#typingText.textContent = 'Waiting for your decision…';
+      this.#typingText.textContent = this.#texts.t('typing.waiting');
     } else if (turn && (!streamed || turn.status)) {
       this.#typing.hidden = false;
-      this.#typingText.textContent = turn.status ? withEllipsis(turn.status) : 'Thinking…';
+      this.#typingText.textContent = turn.status
+        ? withEllipsis(turn.status)
+        : this.#texts.t('typing.thinking');
     } else if (!turn && conversation?.otherTabTyping) {
       this.#typing.hidden = false;
-      this.#typingText.textContent = 'You are typing in another tab…';
+      this.#typingText.textContent = this.#texts.t('typing.otherTab');
     } else {
       this.#typing.hidden = true;
     }

@@ -96,9 +96,10 @@ function sanitizer(window) {
  * @param {Document} doc
  * @param {string} text
  * @param {Citation[]} [citations]
+ * @param {import('./catalog.js').Translate} [t] the language of the source markers' labels
  * @returns {DocumentFragment}
  */
-export function renderMarkdown(doc, text, citations) {
+export function renderMarkdown(doc, text, citations, t) {
   const view = /** @type {Window & typeof globalThis} */ (doc.defaultView);
   const clean = sanitizer(view).sanitize(markdownToHtml(text, citations), {
     ALLOWED_TAGS,
@@ -111,7 +112,7 @@ export function renderMarkdown(doc, text, citations) {
   for (const node of [...fragment.childNodes]) {
     if (node.nodeType === Node.TEXT_NODE && !node.textContent?.trim()) node.remove();
   }
-  linkMarkers(fragment, citations);
+  linkMarkers(fragment, citations, t);
   return fragment;
 }
 
@@ -122,9 +123,10 @@ export function renderMarkdown(doc, text, citations) {
  * @param {HTMLElement} container
  * @param {string} text
  * @param {Citation[]} [citations]
+ * @param {import('./catalog.js').Translate} [t] the language of the source markers' labels
  */
-export function updateMarkdown(container, text, citations) {
-  const fresh = [...renderMarkdown(container.ownerDocument, text, citations).childNodes];
+export function updateMarkdown(container, text, citations, t) {
+  const fresh = [...renderMarkdown(container.ownerDocument, text, citations, t).childNodes];
   const current = [...container.childNodes];
   fresh.forEach((node, index) => {
     const old = current[index];

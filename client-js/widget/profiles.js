@@ -10,10 +10,11 @@
  * @module profiles
  */
 
+import { english } from './catalog.js';
 import { h } from './dom.js';
-import { DEFAULT_GREETING, PROFILE_SWITCHER_LABEL } from './wording.js';
 
 /** @typedef {import('../types.js').ProfileSummary} ProfileSummary */
+/** @typedef {import('./catalog.js').Translate} Translate */
 
 /**
  * The profile id the first message of a new conversation carries, or undefined for none.
@@ -58,12 +59,13 @@ export function profileTitle(profiles, id) {
  *
  * @param {ProfileSummary | undefined} profile
  * @param {string[]} fallbackSuggestions
+ * @param {Translate} [t]
  * @returns {{greeting: string, description?: string, suggestions: string[]}}
  */
-export function emptyState(profile, fallbackSuggestions) {
+export function emptyState(profile, fallbackSuggestions, t = english) {
   const suggestions = profile?.suggestions?.length ? profile.suggestions : fallbackSuggestions;
   /** @type {{greeting: string, description?: string, suggestions: string[]}} */
-  const state = { greeting: profile?.greeting || DEFAULT_GREETING, suggestions };
+  const state = { greeting: profile?.greeting || t('profile.greeting'), suggestions };
   if (profile?.description && !profile.greeting) state.description = profile.description;
   return state;
 }
@@ -76,6 +78,7 @@ export function emptyState(profile, fallbackSuggestions) {
  * @property {boolean} isNew a new conversation is on screen
  * @property {string | undefined} conversationProfile the profile of the conversation on screen
  * @property {string} heading the panel's heading, so the label does not repeat it
+ * @property {Translate} t the widget's language
  */
 
 /** The switcher, the header label and the empty state of the widget. */
@@ -95,14 +98,12 @@ export class ProfileChooser {
   label = h('span', { class: 'profile-label', 'data-testid': 'profile-label' });
   /** the content of the empty state */
   empty = h('div', { class: 'empty', 'data-testid': 'empty' });
+  #switcherLabel = h('label', { for: 'parley-profile' });
 
   /** @param {{onSuggestion: (text: string) => void, onPick: () => void}} handlers */
   constructor({ onSuggestion, onPick }) {
     this.#onSuggestion = onSuggestion;
-    this.bar.append(
-      h('label', { for: 'parley-profile' }, [PROFILE_SWITCHER_LABEL]),
-      this.select,
-    );
+    this.bar.append(this.#switcherLabel, this.select);
     this.bar.hidden = true;
     this.label.hidden = true;
     this.select.addEventListener('change', () => {
@@ -125,9 +126,10 @@ export class ProfileChooser {
   /** @param {ProfileView} view */
   update(view) {
     this.#attribute = view.attribute;
-    const signature = JSON.stringify([view, this.#picked]);
+    const signature = JSON.stringify([view, this.#picked, view.t('profile.switcher')]);
     if (signature === this.#signature) return;
     this.#signature = signature;
+    this.#switcherLabel.textContent = view.t('profile.switcher');
     const { profiles } = view;
     const chosen = this.chosen;
     const expected = expectedProfile(profiles, chosen);
@@ -155,7 +157,7 @@ export class ProfileChooser {
     this.label.textContent = title ?? '';
     this.label.hidden = !title || (profiles.length < 2 && title === view.heading);
 
-    const state = emptyState(view.isNew ? expected : undefined, view.fallbackSuggestions);
+    const state = emptyState(view.isNew ? expected : undefined, view.fallbackSuggestions, view.t);
     const buttons = state.suggestions.map((text) => {
       const button = h(
         'button',

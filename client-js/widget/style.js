@@ -227,6 +227,35 @@ a.source-title { color: var(--_accent); }
 .confirm .warning { margin: 0 0 8px; padding: 6px 8px; border-radius: 8px; font-size: 13px; font-weight: 600; background: #fdecea; color: var(--_bad); }
 .confirm.destructive { border-color: color-mix(in srgb, var(--_bad) 45%, transparent); }
 .confirm.destructive .approve { background: var(--_bad); border-color: var(--_bad); }
+/* The conversations list: over the transcript while open; a dot marks unseen activity. */
+.conversations { flex: 1; overflow-y: auto; padding: 6px 8px; border-bottom: 1px solid var(--_line); }
+.conversations ul { list-style: none; margin: 0; padding: 0; }
+.conversations li { display: flex; align-items: center; gap: 8px; padding: 2px 0; font-size: 13px; }
+.conversations li .link-button { font-size: 12px; color: var(--_muted); }
+.conversation-open { flex: 1; min-width: 0; display: flex; align-items: center; gap: 6px; text-align: left; border: none; background: transparent; padding: 6px 8px; border-radius: 8px; color: var(--_fg); }
+.conversation-open:hover, .conversation-open[aria-current="true"] { background: var(--_soft); }
+.conversation-title { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+li[data-unread] .conversation-title { font-weight: 650; }
+.unread, .icon-button[data-unread]::after { width: 8px; height: 8px; flex: none; border-radius: 50%; background: var(--_accent); }
+.icon-button[data-unread] { position: relative; }
+.icon-button[data-unread]::after { content: ""; position: absolute; top: 5px; right: 5px; }
+.tag { flex: none; font-size: 11px; padding: 0 6px; border-radius: 6px; background: var(--_soft); color: var(--_muted); }
+.conversations form.rename { flex: 1; display: flex; gap: 6px; }
+.conversations form.rename input { flex: 1; min-width: 0; font: inherit; padding: 4px 6px; border: 1px solid var(--_line); border-radius: 6px; }
+.conversations-empty { color: var(--_muted); font-size: 13px; margin: 8px; }
+.panel:has(.conversations:not([hidden])) .log { display: none; }
+/* Talk to a person, and the line saying a person was asked. */
+.escalation { display: flex; align-items: center; gap: 8px; padding: 4px 16px; font-size: 12.5px; border-bottom: 1px solid var(--_line); }
+.escalation .link-button { margin-left: auto; }
+.escalated { margin: 0; color: var(--_muted); }
+/* Editing an action's params on its card. */
+.confirm .param-form { display: grid; gap: 6px; margin: 0 0 10px; font-size: 13px; }
+.confirm .param-edit { display: grid; grid-template-columns: minmax(90px, max-content) 1fr; gap: 8px; align-items: center; }
+.confirm .param-edit label { color: var(--_muted); }
+.confirm .param-edit input[type="text"], .confirm .param-edit input[type="date"] { font: inherit; padding: 4px 6px; border: 1px solid var(--_line); border-radius: 6px; min-width: 0; }
+.confirm .card-error { margin: 0 0 8px; padding: 6px 8px; border-radius: 8px; font-size: 13px; background: #fdecea; color: var(--_bad); }
+.confirm .buttons { flex-wrap: wrap; }
+.confirm .buttons .edit { flex: 0 1 auto; background: transparent; border: 1px solid var(--_line); color: var(--_fg); }
 @media (max-width: 480px) {
   :host { right: 12px; bottom: 12px; }
   :host([open]) { inset: 0; }

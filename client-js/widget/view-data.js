@@ -9,6 +9,9 @@
  * @module view-data
  */
 
+import { english } from './catalog.js';
+
+/** @typedef {import('./catalog.js').Translate} Translate */
 /** @typedef {import('../types.js').View} View */
 /** @typedef {import('../types.js').ViewColumn} ViewColumn */
 /** @typedef {import('../types.js').ConfirmField} ConfirmField */
@@ -125,12 +128,13 @@ export function checkedView(view) {
  *
  * @param {{rows: unknown[], total_rows?: number}} view
  * @param {(count: number) => string} count formats a count in the locale
+ * @param {Translate} [t]
  * @returns {string | null}
  */
-export function truncationNote(view, count) {
+export function truncationNote(view, count, t = english) {
   const total = view.total_rows;
   if (total === undefined || total <= view.rows.length) return null;
-  return `Showing ${count(view.rows.length)} of ${count(total)}`;
+  return t('view.truncated', { shown: count(view.rows.length), total: count(total) });
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 
 import { drawChart } from './chart.js';
+import { english } from './catalog.js';
 import { h } from './dom.js';
 import { compareValues, formatValue, isNumericType } from './format.js';
 import { truncationNote } from './view-data.js';
@@ -17,6 +18,7 @@ import { truncationNote } from './view-data.js';
 /** @typedef {import('../types.js').ChartView} ChartView */
 /** @typedef {import('../types.js').MetricsView} MetricsView */
 /** @typedef {import('../types.js').ViewColumn} ViewColumn */
+/** @typedef {import('./catalog.js').Translate} Translate */
 
 /**
  * @typedef {object} DrawnView
@@ -26,11 +28,11 @@ import { truncationNote } from './view-data.js';
 
 /**
  * @param {View} view
- * @param {{locale?: string, exportPath?: string}} options `exportPath` adds the download button
- *   (its click is handled by the widget, which holds the token)
+ * @param {{locale?: string, exportPath?: string, t?: Translate}} options `exportPath` adds the
+ *   download button (its click is handled by the widget, which holds the token)
  * @returns {DrawnView}
  */
-export function drawView(view, { locale, exportPath }) {
+export function drawView(view, { locale, exportPath, t = english }) {
   const figure = h('figure', {
     class: `view view-${view.kind}`,
     'data-testid': 'view',
@@ -40,13 +42,13 @@ export function drawView(view, { locale, exportPath }) {
   if (label) figure.append(h('figcaption', {}, [label]));
   let dispose = () => {};
   if (view.kind === 'table') {
-    figure.append(tableBox(view, locale));
+    figure.append(tableBox(view, locale, t));
   } else if (view.kind === 'metrics') {
     figure.append(metricCards(view, locale));
   } else {
     const canvas = h('canvas', {
       role: 'img',
-      'aria-label': chartDescription(view),
+      'aria-label': chartDescription(view, t),
       'data-testid': 'chart',
     });
     const box = h('div', { class: 'chart-box', 'data-chart': view.chart }, [canvas]);
@@ -65,7 +67,11 @@ export function drawView(view, { locale, exportPath }) {
   }
   const footer = h('div', { class: 'view-footer' });
   if (view.kind !== 'metrics') {
-    const note = truncationNote(view, (count) => formatValue(count, { type: 'number' }, locale));
+    const note = truncationNote(
+      view,
+      (count) => formatValue(count, { type: 'number' }, locale),
+      t,
+    );
     if (note) footer.append(h('span', { 'data-testid': 'view-note' }, [note]));
   }
   if (exportPath) {
@@ -79,7 +85,7 @@ export function drawView(view, { locale, exportPath }) {
           'data-id': exportPath,
           'data-testid': 'export',
         },
-        ['Download CSV'],
+        [t('view.download')],
       ),
     );
   }
@@ -89,13 +95,17 @@ export function drawView(view, { locale, exportPath }) {
 
 /**
  * @param {ChartView} view
+ * @param {Translate} t
  * @returns {string}
  */
-function chartDescription(view) {
-  const kind = { bar: 'Bar chart', line: 'Line chart', pie: 'Pie chart' }[view.chart];
-  const series = view.series.map((column) => column.label || column.key).join(', ');
-  const title = view.title ? `${view.title}: ` : '';
-  return `${kind}. ${title}${series} by ${view.x.replace(/_/g, ' ')}, ${view.rows.length} values. The data table follows.`;
+function chartDescription(view, t) {
+  return t('chart.description', {
+    kind: t(`chart.${view.chart}`),
+    title: view.title ? `${view.title}: ` : '',
+    series: view.series.map((column) => column.label || column.key).join(', '),
+    x: view.x.replace(/_/g, ' '),
+    count: view.rows.length,
+  });
 }
 
 /**
@@ -112,12 +122,13 @@ function chartColumns(view) {
 /**
  * @param {TableView} view
  * @param {string | undefined} locale
+ * @param {Translate} t
  * @returns {HTMLElement}
  */
-function tableBox(view, locale) {
+function tableBox(view, locale, t) {
   return h(
     'div',
-    { class: 'table-box', tabindex: '0', role: 'region', 'aria-label': view.title ?? 'Table' },
+    { class: 'table-box', tabindex: '0', role: 'region', 'aria-label': view.title ?? t('view.table') },
     [dataTable(view.columns, view.rows, locale, true)],
   );
 }

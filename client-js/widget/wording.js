@@ -1,66 +1,27 @@
 /**
  * What the widget says to people: error codes, close codes, tool progress and action outcomes
- * in plain words. Pure functions, so the wording can be tested and translated in one place.
+ * in plain words. Pure functions over a {@link Translate} lookup of the message catalog
+ * (catalog.js), English when none is given, so the wording can be tested in every language.
  *
  * @module wording
  */
 
+import { CATALOGS, english } from './catalog.js';
 import { plainText } from './format.js';
+
+/** @typedef {import('./catalog.js').Translate} Translate */
 
 /** @typedef {import('../types.js').ErrorFrame} ErrorFrame */
 /** @typedef {import('../types.js').ToolItem} ToolItem */
 /** @typedef {import('../types.js').ConfirmationItem} ConfirmationItem */
 /** @typedef {import('../types.js').Citation} Citation */
 
-const TRY_AGAIN_SOON = 'The assistant is temporarily unavailable. Please try again in a moment.';
-const OUR_SIDE = 'Something went wrong on our side. Please try again.';
-
-/** @type {Record<string, string>} */
-const ERROR_SENTENCES = {
-  invalid_json: OUR_SIDE,
-  invalid_frame: OUR_SIDE,
-  unknown_type: OUR_SIDE,
-  missing_field: OUR_SIDE,
-  invalid_field: OUR_SIDE,
-  hello_required: OUR_SIDE,
-  frame_too_large: 'That message is too large to send.',
-  unsupported_protocol:
-    'This page uses an outdated version of the assistant. Please reload the page.',
-  unauthenticated: 'Your session has ended. Please reload the page to sign in again.',
-  token_expired: 'Your session has expired. Please reload the page to sign in again.',
-  forbidden: "You don't have permission to do that.",
-  conversation_not_found: "That conversation doesn't exist any more. Start a new one.",
-  message_not_found: "That message doesn't exist any more.",
-  confirmation_not_found: "That request doesn't exist any more.",
-  confirmation_not_pending: 'That request was already decided.',
-  profile_not_found: "That assistant isn't available. Choose another one and send again.",
-  confirmation_expired:
-    'That request expired before it was confirmed. Ask again if you still want it.',
-  turn_in_progress: 'The assistant is still answering. Wait for it to finish or press Stop.',
-  no_active_turn: 'There is nothing to stop.',
-  message_too_long: 'That message is too long. Please shorten it.',
-  conversation_full: 'This conversation is full. Please start a new one.',
-  rate_limited: "You're sending messages faster than allowed. Please wait a moment.",
-  too_many_connections: 'Too many assistant windows are open. Close a few tabs and try again.',
-  flooding: "You're sending too much too quickly. Please wait a moment.",
-  budget_exceeded:
-    "Your organisation's assistant budget is used up. Please contact your administrator.",
-  budget_warning: "Heads up: your organisation's assistant budget is nearly used up.",
-  model_error: TRY_AGAIN_SOON,
-  model_unavailable: TRY_AGAIN_SOON,
-  model_rate_limited: 'The assistant is busy right now. Please try again in a moment.',
-  model_timeout: 'The assistant took too long to answer. Please try again.',
-  stream_interrupted: 'The answer was interrupted. Please ask again.',
-  store_unavailable: OUR_SIDE,
-  turn_interrupted: 'The answer was interrupted. Please ask again.',
-  tool_error: 'A lookup failed while answering.',
-  internal_error: OUR_SIDE,
-  // Raised by the client (or the widget) itself.
-  export_failed: 'The download failed. Please try again.',
-  queue_full: 'You are offline and too much is waiting to be sent. Please wait for the connection.',
-  token_unavailable: 'Could not sign you in to the assistant. Retrying…',
-  connect_failed: 'Could not reach the assistant. Retrying…',
-};
+/** Error codes the catalog has a sentence for (`error.<code>`). */
+const KNOWN_ERRORS = new Set(
+  Object.keys(CATALOGS.en)
+    .filter((id) => id.startsWith('error.'))
+    .map((id) => id.slice('error.'.length)),
+);
 
 /** Errors that are noise for a person (the client recovers on its own or they are protocol detail). */
 const SILENT = new Set(['invalid_json', 'invalid_frame']);
@@ -69,13 +30,13 @@ const SILENT = new Set(['invalid_json', 'invalid_frame']);
  * A sentence for an error, or null when the person need not see it.
  *
  * @param {ErrorFrame} error
+ * @param {Translate} [t]
  * @returns {string | null}
  */
-export function errorSentence(error) {
+export function errorSentence(error, t = english) {
   if (error.local && SILENT.has(error.code)) return null;
-  const sentence = ERROR_SENTENCES[error.code];
-  if (sentence) return sentence;
-  return error.retryable ? 'Something went wrong. Please try again.' : 'Something went wrong.';
+  if (KNOWN_ERRORS.has(error.code)) return t(`error.${error.code}`);
+  return error.retryable ? t('error.genericRetry') : t('error.generic');
 }
 
 /**
@@ -86,47 +47,37 @@ export function errorSentence(error) {
  * @param {ErrorFrame} error
  * @param {{profileTitle?: string, newConversation?: boolean}} [about] the message's profile
  *   title, and whether the message starts a conversation
+ * @param {Translate} [t]
  * @returns {string | null}
  */
-export function messageErrorSentence(error, about = {}) {
+export function messageErrorSentence(error, about = {}, t = english) {
   const { profileTitle, newConversation = false } = about;
   if (error.code === 'profile_not_found') {
     return profileTitle
-      ? `The assistant “${profileTitle}” isn't available. Choose another one and send again.`
-      : ERROR_SENTENCES.profile_not_found;
+      ? t('error.profile_unavailable', { profile: profileTitle })
+      : t('error.profile_not_found');
   }
   if (error.code === 'forbidden') {
-    if (!newConversation) {
-      return (
-        "You no longer have access to this conversation's assistant. " +
-        'Please start a new conversation.'
-      );
-    }
+    if (!newConversation) return t('error.profile_lost');
     return profileTitle
-      ? `You don't have access to the assistant “${profileTitle}”. Choose another one and send again.`
-      : "You don't have access to that assistant. Choose another one and send again.";
+      ? t('error.profile_forbidden', { profile: profileTitle })
+      : t('error.profile_forbidden_unnamed');
   }
-  return errorSentence(error);
+  return errorSentence(error, t);
 }
-
-/** The label of the profile switcher, shown while a new conversation is on screen. */
-export const PROFILE_SWITCHER_LABEL = 'New conversation with';
-
-/** What an empty conversation says when its profile has no greeting of its own. */
-export const DEFAULT_GREETING =
-  'Ask about your orders, balances and customers. Actions always ask you first.';
 
 /**
  * The words around one cited source: the marker's accessible name, the label of the button
  * that shows the cited passage.
  *
  * @param {Citation} citation
+ * @param {Translate} [t]
  * @returns {{marker: string, show: string}}
  */
-export function sourceWording(citation) {
+export function sourceWording(citation, t = english) {
   return {
-    marker: `Source ${citation.n}: ${citation.title}`,
-    show: `Show the passage from ${citation.title}`,
+    marker: t('source.marker', { n: citation.n, title: citation.title }),
+    show: t('source.show', { title: citation.title }),
   };
 }
 
@@ -134,15 +85,12 @@ export function sourceWording(citation) {
  * The line of a confirmation card that names the host app that will run the action.
  *
  * @param {string} source
+ * @param {Translate} [t]
  * @returns {string}
  */
-export function confirmSourceLine(source) {
-  return `via ${source}`;
+export function confirmSourceLine(source, t = english) {
+  return t('card.via', { source });
 }
-
-/** The warning on the card of an action its host marks destructive. */
-export const DESTRUCTIVE_WARNING =
-  'Warning: this action may delete or overwrite data, and may not be undoable.';
 
 /**
  * The action's name for its card title: a remote tool is named `<source>__<tool>`, and the
@@ -150,32 +98,27 @@ export const DESTRUCTIVE_WARNING =
  *
  * @param {string} action
  * @param {string | undefined} source
+ * @param {Translate} [t]
  * @returns {string}
  */
-export function actionTitle(action, source) {
+export function actionTitle(action, source, t = english) {
   const prefix = source ? `${source}__` : '';
   const name = prefix && action.startsWith(prefix) ? action.slice(prefix.length) : action;
-  return `Confirm: ${humanize(name)}`;
+  return t('card.title', { action: humanize(name) });
 }
 
-/** @type {Record<number, string>} */
-const CLOSE_SENTENCES = {
-  1008: 'The assistant closed the connection.',
-  1009: 'A message was too large, so the assistant closed the connection.',
-  4400: 'The assistant could not start the conversation.',
-  4401: 'Your session has ended. Please reload the page to sign in again.',
-  4403: "This site isn't allowed to use the assistant.",
-  4426: 'This page uses an outdated version of the assistant. Please reload the page.',
-};
+/** Close codes the catalog has a sentence for (`close.<code>`). */
+const KNOWN_CLOSE_CODES = new Set([1008, 1009, 4400, 4401, 4403, 4426]);
 
 /**
  * A sentence for a connection that closed for good.
  *
  * @param {number} code
+ * @param {Translate} [t]
  * @returns {string}
  */
-export function closeSentence(code) {
-  return CLOSE_SENTENCES[code] ?? 'The assistant is not available right now.';
+export function closeSentence(code, t = english) {
+  return KNOWN_CLOSE_CODES.has(code) ? t(`close.${code}`) : t('close.other');
 }
 
 /**
@@ -192,14 +135,16 @@ export function humanize(name) {
  * One progress line for a tool call.
  *
  * @param {ToolItem} tool
+ * @param {Translate} [t]
  * @returns {string}
  */
-export function toolLine(tool) {
+export function toolLine(tool, t = english) {
   const name = capitalize(humanize(tool.name));
-  if (tool.status === 'running') return `${name}…`;
+  const summary = tool.summary;
+  if (tool.status === 'running') return t('tool.running', { name });
   if (tool.status === 'failed')
-    return tool.summary ? `${name} failed: ${tool.summary}` : `${name} failed`;
-  return tool.summary ? `${name}: ${tool.summary}` : `${name}: done`;
+    return summary ? t('tool.failedWith', { name, summary }) : t('tool.failed', { name });
+  return summary ? t('tool.doneWith', { name, summary }) : t('tool.done', { name });
 }
 
 /**
@@ -253,9 +198,10 @@ export function describeResult(result) {
  *
  * @param {unknown} result
  * @param {number} [limit]
+ * @param {Translate} [t]
  * @returns {[string, string][]}
  */
-export function resultFields(result, limit = 6) {
+export function resultFields(result, limit = 6, t = english) {
   if (typeof result !== 'object' || result === null || Array.isArray(result)) return [];
   const record = /** @type {Record<string, unknown>} */ (result);
   if (typeof record.message === 'string' || typeof record.summary === 'string') return [];
@@ -265,7 +211,7 @@ export function resultFields(result, limit = 6) {
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean')
       continue;
     if (value === '') continue;
-    fields.push([fieldLabel(key), formatParam(value)]);
+    fields.push([fieldLabel(key), formatParam(value, t)]);
     if (fields.length === limit) break;
   }
   return fields;
@@ -275,23 +221,26 @@ export function resultFields(result, limit = 6) {
  * What a decided confirmation card says instead of its buttons, or null while pending.
  *
  * @param {ConfirmationItem} item
+ * @param {Translate} [t]
  * @returns {{text: string, tone: 'ok' | 'bad' | 'neutral' | 'busy'} | null}
  */
-export function confirmationResult(item) {
+export function confirmationResult(item, t = english) {
   if (item.outcome) {
     const detail = describeResult(item.outcome.result);
-    if (item.outcome.ok) return { text: detail ? `Done: ${detail}` : 'Done.', tone: 'ok' };
-    return { text: detail ? `The action failed: ${detail}` : 'The action failed.', tone: 'bad' };
+    if (item.outcome.ok) {
+      return { text: detail ? t('card.doneWith', { detail }) : t('card.done'), tone: 'ok' };
+    }
+    return { text: detail ? t('card.failedWith', { detail }) : t('card.failed'), tone: 'bad' };
   }
   switch (item.status) {
     case 'approved':
-      return { text: 'Approved. Running…', tone: 'busy' };
+      return { text: t('card.approved'), tone: 'busy' };
     case 'rejected':
-      return { text: 'Rejected. Nothing was done.', tone: 'neutral' };
+      return { text: t('card.rejected'), tone: 'neutral' };
     case 'expired':
-      return { text: 'Expired. Nothing was done.', tone: 'neutral' };
+      return { text: t('card.expiredNothing'), tone: 'neutral' };
     case 'cancelled':
-      return { text: 'Cancelled. Nothing was done.', tone: 'neutral' };
+      return { text: t('card.cancelled'), tone: 'neutral' };
     default:
       return null;
   }
@@ -314,12 +263,13 @@ export function formatCountdown(remainingMs) {
  * A value from a confirmation's params, shown as text.
  *
  * @param {unknown} value
+ * @param {Translate} [t]
  * @returns {string}
  */
-export function formatParam(value) {
+export function formatParam(value, t = english) {
   if (typeof value === 'string') return value;
   if (typeof value === 'number') return value.toLocaleString();
-  if (typeof value === 'boolean') return value ? 'yes' : 'no';
+  if (typeof value === 'boolean') return value ? t('value.yes') : t('value.no');
   if (value === null || value === undefined) return '—';
   return plainText(value, undefined);
 }

@@ -183,5 +183,12 @@ async def dev_token(request: Request) -> Response:
     user = params.get("user", "alice")
     tenant = params.get("tenant", "acme")
     roles = [role for role in params.get("roles", DEV_TOKEN_DEFAULT_ROLES).split(",") if role]
-    token = issue_token(settings, user=user, tenant=tenant, roles=roles, name=params.get("name"))
+    token = issue_token(
+        settings,
+        user=user,
+        tenant=tenant,
+        roles=roles,
+        name=params.get("name"),
+        locale=params.get("locale"),
+    )
     return JSONResponse({"token": token, "expires_in": 3600}, headers={"Cache-Control": "no-store"})

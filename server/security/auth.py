@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass, field, replace
@@ -53,6 +54,8 @@ class Principal:
     roles: frozenset[str]
     expires_at: float
     name: str | None = None
+    # The user's language and region (BCP 47, e.g. ``de-DE``) from the ``locale`` claim.
+    locale: str | None = None
     # The token itself, for tool sources that pass the user's own token on to the host app.
     token: str | None = field(default=None, repr=False, compare=False)
 
@@ -217,7 +220,22 @@ def _principal(claims: dict[str, Any]) -> Principal:
         roles=frozenset(roles),
         expires_at=float(claims["exp"]),
         name=name if isinstance(name, str) else None,
+        locale=_locale(claims.get("locale")),
     )
+
+
+# A BCP 47 tag as people write them: a language, then optional subtags (`de`, `de-DE`,
+# `zh-Hant-TW`). Only the shape is checked; the widget falls back to English for languages it
+# has no words for.
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
+
+
+def _locale(claim: Any) -> str | None:
+    """The ``locale`` claim when it is a well-formed tag; a bad one is ignored, not refused,
+    because the user can still be served in the default language."""
+    if isinstance(claim, str) and _LOCALE.match(claim):
+        return claim
+    return None
 
 
 def issue_token(
@@ -227,6 +245,7 @@ def issue_token(
     tenant: str,
     roles: list[str],
     name: str | None = None,
+    locale: str | None = None,
     ttl_s: int = DEV_TOKEN_TTL_S,
 ) -> str:
     """Sign a token as a host app would (dev mode and tests)."""
@@ -241,6 +260,8 @@ def issue_token(
     }
     if name:
         claims["name"] = name
+    if locale:
+        claims["locale"] = locale
     if settings.jwt_audience:
         claims["aud"] = settings.jwt_audience
     if settings.jwt_issuer:

@@ -90,6 +90,7 @@ class Snapshots:
             profiles=tuple(
                 profile.summary() for profile in self._profiles.available_to(principal.roles)
             ),
+            locale=principal.locale,
         )
         if attachment.resumed:
             return ready
