@@ -91,8 +91,9 @@ class WakeupSubscription:
         """The next data message, or None when none came within ``timeout`` seconds (at most
         ``SHARDED_POLL_S`` on a cluster whose subscriptions span several nodes).
 
-        The wait is redis-py's own read timeout: the read is never cancelled from outside,
-        since a cancelled read can leave a connection out of step with its replies."""
+        The wait is redis-py's own read timeout: the read is not to be cancelled from outside,
+        since a cancelled read can leave a connection out of step with its replies; only a
+        reader that closes the subscription right after (a stopping worker's) may."""
         if self._sharded:
             if len(self._pubsub.node_pubsub_mapping) > 1:
                 timeout = min(timeout, SHARDED_POLL_S)

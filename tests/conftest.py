@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,14 @@ from tests.state_store import STORE_KINDS, StateRedis, open_state_redis
 _TIKTOKEN = Path(__file__).resolve().parents[1].parent / "shared" / "tiktoken"
 if "TIKTOKEN_CACHE_DIR" not in os.environ and _TIKTOKEN.is_dir():
     os.environ["TIKTOKEN_CACHE_DIR"] = str(_TIKTOKEN)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Runs in each test process once its tests are imported and before any runs.
+    if "tests.server.inprocess" in sys.modules:
+        from tests.server.inprocess import freeze_long_lived_objects
+
+        freeze_long_lived_objects()
 
 
 @pytest.fixture(params=STORE_KINDS)

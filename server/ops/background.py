@@ -75,23 +75,26 @@ class BackgroundJobs:
         self._redis = redis
         self._control = control
         self._stopping = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._sweeper: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
         self._handovers: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._sweep_forever(), name="sweeper"),
-            asyncio.create_task(self._listen_forever(), name="control listener"),
-        ]
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="sweeper")
+        self._listener = asyncio.create_task(self._listen_forever(), name="control listener")
 
     async def stop(self) -> None:
         self._stopping.set()
-        if self._tasks:
-            # Both loops wake at least every CONTROL_POLL_S and check the flag, so a Redis
-            # read is never cancelled mid-flight.
-            _, pending = await asyncio.wait(self._tasks, timeout=CONTROL_POLL_S * 3)
-            for task in pending:
-                task.cancel()
+        if self._sweeper is None or self._listener is None:
+            return
+        # The sweeper wakes on the flag at once, and a sweep under way is let finish. The
+        # listener spends most of its time in a Redis read of up to CONTROL_POLL_S, which a
+        # stopping worker need not wait out: it is cancelled, and closes its subscription on
+        # the way out, so the interrupted read's connection is never read from again.
+        self._listener.cancel()
+        _, pending = await asyncio.wait((self._sweeper, self._listener), timeout=CONTROL_POLL_S * 3)
+        for task in pending:
+            task.cancel()
 
     # -- sweeper -------------------------------------------------------------------------------
 
@@ -159,26 +162,29 @@ class BackgroundJobs:
 
     async def _listen_forever(self) -> None:
         pubsub: WakeupSubscription | None = None
-        while not self._stopping.is_set():
-            try:
-                if pubsub is None:
-                    # Sharded on a cluster, like the users' channels (storage.redis_pubsub).
-                    pubsub = WakeupSubscription(self._redis)
-                    await pubsub.subscribe(self._control.channel)
-                message = await pubsub.get_message(timeout=CONTROL_POLL_S)
-                if message is not None:
-                    self._on_control(message["data"])
-            except (RedisError, OSError) as exc:
-                logger.warning("control channel lost (%s); reconnecting", type(exc).__name__)
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()
-                pubsub = None
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), CONTROL_POLL_S)
-        if pubsub is not None:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if pubsub is None:
+                        # Sharded on a cluster, like the users' channels (storage.redis_pubsub).
+                        pubsub = WakeupSubscription(self._redis)
+                        await pubsub.subscribe(self._control.channel)
+                    message = await pubsub.get_message(timeout=CONTROL_POLL_S)
+                    if message is not None:
+                        self._on_control(message["data"])
+                except (RedisError, OSError) as exc:
+                    logger.warning("control channel lost (%s); reconnecting", type(exc).__name__)
+                    if pubsub is not None:
+                        with contextlib.suppress(Exception):
+                            await pubsub.aclose()
+                    pubsub = None
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), CONTROL_POLL_S)
+        finally:
+            # Also when ``stop`` cancelled a read: the subscription is not used again.
+            if pubsub is not None:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
 
     def _on_control(self, data: bytes | str) -> None:
         # A message that does not decode was logged and dropped by ``read``.

@@ -24,10 +24,10 @@ from storage.confirmation_states import (
 from storage.confirmations import ConfirmationStore
 from storage.db import Database
 from storage.models import AuditEvent, Confirmation, utcnow
-from tests.server.conftest import postgres_database
+from tests.server.conftest import module_postgres_database, postgres_database
 from tests.server.db import rows
 
-__all__ = ["postgres_database"]
+__all__ = ["module_postgres_database", "postgres_database"]
 
 State = ConfirmationState
 
@@ -123,16 +123,50 @@ def test_audit_steps_are_named_after_the_state_entered() -> None:
 # -- the store, on SQLite and PostgreSQL ---------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+async def _migrate(url: str) -> None:
+    db = Database(url)
+    try:
+        await db.migrate()
+    finally:
+        await db.close()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """A migrated database shared by the module's tests on one backend. A test keeps to the
+    confirmations it creates (each has a token of its own), so what others left there cannot
+    change its outcome; making and migrating a database per test cost more than the tests."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('shared') / 'parley.db'}"
+    else:
+        url = str(request.getfixturevalue("module_postgres_database"))
+    asyncio.run(_migrate(url))
+    return url
+
+
+@pytest.fixture
+async def database(shared_database_url: str) -> AsyncIterator[Database]:
+    db = Database(shared_database_url)
+    yield db
+    await db.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database of the test's own, for a test that reads every row of a table."""
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}"
     return str(request.getfixturevalue("postgres_database"))
 
 
 @pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
+async def empty_database(empty_database_url: str) -> AsyncIterator[Database]:
+    db = Database(empty_database_url)
     await db.migrate()
     yield db
     await db.close()
@@ -280,9 +314,10 @@ async def test_of_concurrent_moves_out_of_approved_exactly_one_wins(
     assert await stored_status(database, token) in {"executed", "failed", "pending"}
 
 
-async def test_listings_filter_on_the_typed_status(
-    database: Database, store: ConfirmationStore
-) -> None:
+async def test_listings_filter_on_the_typed_status(empty_database: Database) -> None:
+    # The sweeper's listing takes every owner's overdue confirmations: only this test's may be
+    # in the table.
+    store = ConfirmationStore(empty_database)
     tokens = {state: await a_confirmation(store, state) for state in State}
     owner_rows = await store.list_for("acme", user="alice")
     assert {row.token: row.status for row in owner_rows} == {
