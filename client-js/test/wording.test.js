@@ -112,6 +112,9 @@ test('tool lines and names read as words', () => {
     toolLine({ ...tool, status: 'failed', summary: 'timeout' }),
     'Cash balance failed: timeout',
   );
+  // A remote or page tool's source prefix is left out.
+  assert.equal(toolLine({ ...tool, name: 'erp__cash_balance', status: 'ok' }), 'Cash balance: done');
+  assert.equal(toolLine({ ...tool, name: 'page__open_record', status: 'running' }), 'Open record…');
 });
 
 test('decided confirmations say what happened', () => {

@@ -139,7 +139,10 @@ export function humanize(name) {
  * @returns {string}
  */
 export function toolLine(tool, t = english) {
-  const name = capitalize(humanize(tool.name));
+  // `erp__cash_balance`, `page__open_record`: the source prefix says nothing to the user.
+  const cut = tool.name.lastIndexOf('__');
+  const bare = cut < 0 ? tool.name : tool.name.slice(cut + 2);
+  const name = capitalize(humanize(bare));
   const summary = tool.summary;
   if (tool.status === 'running') return t('tool.running', { name });
   if (tool.status === 'failed')
