@@ -634,10 +634,14 @@ export class ParleyClient extends EventTarget {
    *
    * @param {string} token the `confirm_request` token
    * @param {Decision} decision
+   * @param {Record<string, unknown>} [params] the parameters as the user edited them (approve)
    * @returns {boolean}
    */
-  confirm(token, decision) {
-    return this.send({ type: 'confirm', token, decision });
+  confirm(token, decision, params) {
+    /** @type {import('./types.js').ConfirmFrame} */
+    const frame = { type: 'confirm', token, decision };
+    if (params !== undefined) frame.params = params;
+    return this.send(frame);
   }
 
   /**

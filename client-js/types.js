@@ -47,6 +47,7 @@
  * @property {'confirm'} type
  * @property {string} token
  * @property {Decision} decision
+ * @property {Record<string, unknown>} [params] the action's parameters as edited on the card
  */
 
 /**
@@ -271,6 +272,7 @@
  * @property {string} conversation_id
  * @property {string} turn_id
  * @property {string} [status]
+ * @property {boolean} [continuation] true when the turn reports an approval's outcome
  * @property {number} [seq]
  */
 
@@ -345,6 +347,8 @@
  * @property {ConfirmationStatus} status
  * @property {string} [conversation_id]
  * @property {string} [turn_id]
+ * @property {Record<string, unknown>} [params] the approved parameters, when the user edited them
+ * @property {string} [summary] the summary recomputed for the edited parameters
  * @property {number} [seq]
  */
 
@@ -369,6 +373,7 @@
  * @property {string} turn_id
  * @property {TurnStatus} status
  * @property {TurnError} [error] why the turn ended early, for every tab
+ * @property {string[]} [awaiting] confirmation tokens still pending when the turn ended
  * @property {number} [seq]
  */
 

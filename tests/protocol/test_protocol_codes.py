@@ -33,7 +33,7 @@ RETRYABLE = {
 
 
 def test_error_code_values_are_lowercased_names() -> None:
-    assert len(ErrorCode) == 35
+    assert len(ErrorCode) == 36
     for code in ErrorCode:
         assert code.value == code.name.lower()
 
