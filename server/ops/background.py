@@ -6,9 +6,8 @@ expires confirmations nobody decided in time. Every worker runs one; ``TurnLease
 makes sure only one of them ends each turn, and the turn slot that only one starts each
 message.
 
-The control listener carries worker-to-worker requests: cancel a turn that runs here, wake a
-turn here whose confirmation was decided on another worker, run the messages a worker that is
-shutting down left waiting.
+The control listener carries worker-to-worker requests: cancel a turn that runs here, run the
+messages a worker that is shutting down left waiting.
 """
 
 from __future__ import annotations
@@ -175,8 +174,10 @@ class BackgroundJobs:
         match self._control.read(data):
             case CancelTurn(turn_id=turn_id):
                 self._engine.cancel_local(turn_id, TurnStatus.CANCELLED)
-            case ConfirmationDecided(token=token):
-                self._engine.wake_local(token)
+            case ConfirmationDecided():
+                # Sent by workers of an earlier version during a rolling deploy: no turn waits
+                # for a decision any more (the decision starts its own continuation turn).
+                pass
             case StartNext(owner=owner, conversation_id=conversation_id) if self._engine.accepting:
                 # A worker that is shutting down handed over a conversation's waiting messages;
                 # every worker tries, the turn slot lets exactly one of them run the next one.

@@ -354,7 +354,7 @@ class SocketSession:
 
     async def _on_user_message(self, frame: UserMessage) -> None:
         principal, _ = self._identity()
-        ack = await self.parts.engine.accept(principal, frame)
+        ack = await self.parts.engine.accept(principal, frame, self.tab.id)
         if ack is not None:
             self.tab.send(ack)
 
