@@ -86,10 +86,6 @@ def _answer_one(result: ToolResult) -> str:
         return _shorten(f"{_intro(result.name)}: {text}")
     if isinstance(data, Mapping) and "error" in data:
         return _shorten(_answer_error(result.name, data["error"]))
-    if isinstance(data, Mapping) and data.get("status") == "awaiting_approval":
-        # An action's card waits for the user; its outcome comes in a later turn.
-        what = _humanize(result.name) if result.name else "this action"
-        return f"Please confirm or reject {what} on the card; I'll report back once you decide."
     if result.name == SEARCH_TOOL:
         answer = answer_knowledge(data)
         if answer is not None:

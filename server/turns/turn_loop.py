@@ -152,7 +152,13 @@ class TurnLoop:
             reply = await self._model_round(turn, messages, tools, profile)
             if not reply.tool_calls:
                 break
+            asked = len(turn.awaiting)
             await self._tool_runner.run_round(turn, reply, messages)
+            if len(turn.awaiting) > asked:
+                # A card now waits for the user: the turn ends here, the conversation is free
+                # (invariant 12), and the decision's continuation turn gives the model the
+                # outcome to report.
+                break
         else:
             # The model kept calling tools past the limit; it gets no more rounds.
             await self._stream_note(turn, "\n\n(Stopped: too many tool steps in one answer.)")

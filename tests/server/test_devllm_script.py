@@ -606,9 +606,3 @@ def test_a_yes_that_could_decide_several_cards_is_answered_with_a_question() -> 
     text = default_script().reply(conversation).text
     assert "which one do you mean" in text
     assert "“Approve PO-1001” or “Approve PO-1004”" in text
-
-
-def test_an_action_waiting_for_approval_is_answered_with_a_request_to_decide() -> None:
-    content = json.dumps({"status": "awaiting_approval", "card": "cf-1", "note": "waiting"})
-    answer = answer_tool_results([ToolResult(name="erp__create_customer", content=content)])
-    assert answer.startswith("Please confirm or reject create customer on the card")

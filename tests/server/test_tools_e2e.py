@@ -130,8 +130,8 @@ async def test_approved_action_executes_once_and_is_audited(erp: ParleyServer) -
     assert request["params"] == {"po_number": "PO-1001"}
     assert "PO-1001" in request["summary"]
     assert "USD" in request["summary"]
-    # The asking turn says so and ends; nothing happens before the user decides.
-    assert "confirm or reject" in frames_of(asking, "response")[0]["text"]
+    # The asking turn ends with the card; nothing happens before the user decides.
+    assert frames_of(asking, "response")[0]["text"] == ""
     assert await po_status(erp, "PO-1001") == "awaiting_approval"
 
     frames = await decide(tab, request["token"], "approve")
