@@ -209,7 +209,7 @@ describe('the demo page against parley serve', { skip }, () => {
           const root = document.querySelector('parley-assistant')?.shadowRoot;
           const answers = [...(root?.querySelectorAll('[data-testid="message-assistant"]') ?? [])];
           const reported = answers.some((answer) =>
-            answer.textContent?.includes('Done: PO-1001 approved.'),
+            answer.textContent?.includes('Done: PO-1001 is now approved.'),
           );
           return reported && !root?.querySelector('[data-testid="stop"]:not([hidden])');
         },

@@ -72,7 +72,7 @@ def _done(action: str, subject: str, result: Any, *, edited: bool) -> str:
     status = result.get("status") if isinstance(result, Mapping) else None
     changed = " with your changes" if edited else ""
     if label and isinstance(status, str):
-        return f"Done{changed}: {label} {status.replace('_', ' ')}."
+        return f"Done{changed}: {label} is now {status.replace('_', ' ')}."
     details = answer_tool_results(
         [ToolResult(name=action, content=json.dumps(result, default=str))]
     )

@@ -90,7 +90,7 @@ async def test_a_question_runs_while_a_card_waits_and_every_tab_sees_the_outcome
         "turn_end",
     ]
     assert frames_of(frames, "thinking")[0]["continuation"] is True
-    assert frames_of(frames, "response")[0]["text"] == "Done: PO-1001 approved."
+    assert frames_of(frames, "response")[0]["text"] == "Done: PO-1001 is now approved."
     assert await po_status(erp, "PO-1001") == "approved"
     assert await audit_events(erp, request["token"]) == ["requested", "approved", "executed"]
     (via,) = (await audit_rows(erp, request["token"], "approved"))[0][:1]
@@ -116,7 +116,7 @@ async def test_a_typed_yes_or_no_decides_the_one_open_card(erp: ParleyServer) ->
     ]
     assert frames_of(frames, "message")[0]["text"] == "Yes!"
     assert frames_of(frames, "confirm_resolved")[0]["status"] == "approved"
-    assert frames_of(frames, "response")[0]["text"] == "Done: PO-1002 approved."
+    assert frames_of(frames, "response")[0]["text"] == "Done: PO-1002 is now approved."
     assert await po_status(erp, "PO-1002") == "approved"
     assert await audit_events(erp, request["token"]) == ["requested", "approved", "executed"]
     assert (await audit_rows(erp, request["token"], "approved"))[0][0] == "typed"
@@ -247,7 +247,7 @@ async def test_a_card_asked_on_one_worker_is_decided_on_the_other(
     seen = await asyncio.gather(asking_tab.until("turn_end"), deciding_tab.until("turn_end"))
     assert logged(seen[0]) == logged(seen[1])
     assert len(frames_of(seen[0], "action_executed")) == 1
-    assert frames_of(seen[0], "response")[0]["text"] == "Done: PO-1001 approved."
+    assert frames_of(seen[0], "response")[0]["text"] == "Done: PO-1001 is now approved."
     assert await po_status(first, "PO-1001") == "approved"
     assert await audit_events(first, request["token"]) == ["requested", "approved", "executed"]
     for tab in (asking_tab, deciding_tab):

@@ -570,7 +570,7 @@ def test_notes_after_the_model_last_spoke_are_read_and_answered_first() -> None:
     conversation = conversation_from_messages(messages, [])
     assert conversation.notes == (note,)
     # The last user message would ask for the action again; the note wins.
-    assert default_script().reply(conversation).text == "Done: PO-1001 approved."
+    assert default_script().reply(conversation).text == "Done: PO-1001 is now approved."
 
 
 @pytest.mark.parametrize(

@@ -142,7 +142,7 @@ async def test_approved_action_executes_once_and_is_audited(erp: ParleyServer) -
     assert executed["result"]["status"] == "approved"
     assert frames[-1]["status"] == "completed"
     assert "awaiting" not in frames[-1]
-    assert frames_of(frames, "response")[0]["text"] == "Done: PO-1001 approved."
+    assert frames_of(frames, "response")[0]["text"] == "Done: PO-1001 is now approved."
 
     assert await po_status(erp, "PO-1001") == "approved"
     assert await audit_events(erp, request["token"]) == ["requested", "approved", "executed"]
