@@ -25,7 +25,7 @@ OUTCOME_NOTE = re.compile(
     re.DOTALL,
 )
 WHICH_ONE_NOTE = re.compile(
-    r"would decide an approval, but (?P<count>\d+) are pending: (?P<cards>.*)\. "
+    r"would decide an approval, but (?P<count>.+?) are pending: (?P<cards>.*)\. "
     r"Nothing was decided\. Ask the user which one they mean",
     re.DOTALL,
 )
@@ -62,7 +62,7 @@ def answer_which_one(match: re.Match[str]) -> str:
     cards = _QUOTED.findall(match.group("cards"))
     named = " or ".join(f"“{card}”" for card in cards) or "one of your open approvals"
     return (
-        f"{match.group('count')} approvals are waiting for you: which one do you mean, "
+        f"You have {match.group('count')} approvals waiting: which one do you mean, "
         f"{named}? Please use the buttons on its card."
     )
 

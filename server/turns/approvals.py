@@ -63,8 +63,9 @@ def awaiting_result(token: str) -> dict[str, str]:
 def pending_note(pending: Sequence[Confirmation], limit: int, *, ambiguous: str | None) -> str:
     """A system note naming the conversation's open approvals (at most ``limit`` of them).
 
-    ``ambiguous`` is the user's message when it was a yes or a no that could decide any of
-    several of them: the note then tells the model to ask which one is meant.
+    ``pending`` may hold one card more than ``limit`` (the caller reads no more): the note then
+    says there are more without counting them. ``ambiguous`` is the user's message when it was
+    a yes or a no that could decide any of several: the note tells the model to ask which one.
     """
     shown = pending[: max(limit, 0)]
     cards = "; ".join(
@@ -72,13 +73,14 @@ def pending_note(pending: Sequence[Confirmation], limit: int, *, ambiguous: str 
         f"{_short_params(card)})"
         for card in shown
     )
-    more = len(pending) - len(shown)
-    if more > 0:
-        cards += f"; and {more} more"
+    truncated = len(pending) > len(shown)
+    if truncated:
+        cards += "; and others not listed here"
     if ambiguous is not None:
+        count = f"more than {len(shown)}" if truncated else str(len(pending))
         return (
             f"The user's reply “{ambiguous[:40]}” would decide an approval, but "
-            f"{len(pending)} are pending: {cards}. Nothing was decided. Ask the user which "
+            f"{count} are pending: {cards}. Nothing was decided. Ask the user which "
             "one they mean, naming them; they can decide it on its card."
         )
     return (

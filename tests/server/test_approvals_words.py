@@ -72,7 +72,7 @@ def test_the_pending_note_names_the_cards_up_to_its_bound() -> None:
     assert "“Approve purchase order PO-1001” (action approve_purchase_order, card cf-1001" in note
     assert "cf-1002" in note
     assert "cf-1003" not in note
-    assert "and 1 more" in note
+    assert "and others not listed here" in note
     assert "Do not request these actions again" in note
 
 
@@ -80,6 +80,8 @@ def test_an_ambiguous_yes_asks_the_model_to_ask_which_one() -> None:
     note = pending_note([card(1001), card(1002)], 5, ambiguous="yes")
     assert note.startswith("The user's reply “yes” would decide an approval, but 2 are pending")
     assert "Ask the user which one they mean" in note
+    many = pending_note([card(1001), card(1002), card(1003)], 2, ambiguous="ok")
+    assert "but more than 2 are pending" in many
 
 
 def test_the_interim_result_names_the_card_and_says_nothing_ran() -> None:
