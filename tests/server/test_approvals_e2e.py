@@ -17,6 +17,7 @@ import pytest
 from tests.server.conftest import Backend
 from tests.server.db import rows
 from tests.server.harness import DevModel, ParleyServer, Tab, frames_of, logged
+from tests.server.rest_support import REST_TOOLS, start_server
 from tests.server.test_tools_e2e import (
     SALES_ORDER_PROMPT,
     ask_for_approval,
@@ -252,3 +253,48 @@ async def test_a_card_asked_on_one_worker_is_decided_on_the_other(
     assert await audit_events(first, request["token"]) == ["requested", "approved", "executed"]
     for tab in (asking_tab, deciding_tab):
         await tab.close()
+
+
+PROFILES_TOML = """
+[[profile]]
+id = "desk"
+title = "Memo desk"
+tools = ["send_memo"]
+handoff = ["quiet"]
+default = true
+
+[[profile]]
+id = "quiet"
+title = "Quiet room"
+tools = []
+"""
+
+
+async def test_an_approved_action_its_profile_no_longer_offers_is_refused_at_execution(
+    model: DevModel, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text(PROFILES_TOML, "utf-8")
+    parley = start_server(
+        "embedded",
+        request,
+        tmp_path,
+        model,
+        PARLEY_PROFILES=str(profiles),
+        PARLEY_TOOLS=REST_TOOLS,
+    )
+    try:
+        tab = await parley.tab()
+        card, _ = await ask_for_approval(tab, '[call send_memo] {"text": "hello"}', "p-1")
+        conversation = card["conversation_id"]
+        # The conversation moves to a profile that does not offer the action; the card stays.
+        moved = await tab.ask("hand me over to quiet", "p-2", conversation_id=conversation)
+        assert frames_of(moved, "conversation_updated")[0]["profile"] == "quiet"
+        frames = await decide(tab, card["token"], "approve")
+        (executed,) = frames_of(frames, "action_executed")
+        assert executed["ok"] is False
+        assert "not part of the profile 'quiet'" in executed["result"]["error"]
+        assert await audit_events(parley, card["token"]) == ["requested", "approved", "failed"]
+        await tab.close()
+    finally:
+        parley.stop()
