@@ -214,7 +214,7 @@ class AuditEvent(SQLModel, table=True):
     conversation_id: str | None = Field(default=None, max_length=40)
     turn_id: str | None = Field(default=None, max_length=40)
     created_at: datetime = _time_column()
-    # How a decision was made: "button" (a ``confirm`` frame) or "typed" (a yes/no message).
+    # How a decision was made (``DecisionVia``): a ``confirm`` frame or a typed yes or no.
     via: str | None = Field(default=None, max_length=20)
     # The parameters the user approved when they differ from ``params`` (the proposed ones).
     approved_params: Any = _json_column()

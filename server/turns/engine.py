@@ -40,7 +40,7 @@ from server.turns.approvals import DecisionWords
 from server.turns.tool_runner import ToolRunner
 from server.turns.turn_loop import TurnLoop
 from server.turns.turn_state import RunningTurn, TurnRequest
-from storage.confirmation_states import ConfirmationState
+from storage.confirmation_states import ConfirmationState, DecisionVia
 from storage.control_messages import CancelTurn, StartNext
 from storage.errors import NotFound, StateUnavailable
 from storage.keys import UserKey
@@ -189,7 +189,7 @@ class TurnEngine:
         await self._hub.publish(owner, [encode(mirror)])
         if typed is not None and is_new:
             try:
-                await self.decide(principal, typed, connection_id, via="typed")
+                await self.decide(principal, typed, connection_id, via=DecisionVia.TYPED)
                 return None
             except ClientError as exc:
                 # Decided or expired meanwhile (another tab, the sweeper): then the words are
@@ -462,7 +462,12 @@ class TurnEngine:
     # -- decisions on confirmations ------------------------------------------------------------
 
     async def decide(
-        self, principal: Principal, frame: Confirm, connection_id: str, *, via: str = "button"
+        self,
+        principal: Principal,
+        frame: Confirm,
+        connection_id: str,
+        *,
+        via: DecisionVia = DecisionVia.BUTTON,
     ) -> None:
         """Apply a user's ``confirm`` (``via`` a button or a typed yes/no), whatever turn runs,
         then continue the conversation with a short turn that reports the outcome.

@@ -57,7 +57,7 @@ from server.turns.approvals import awaiting_result
 from server.turns.handoff import Handoffs
 from server.turns.llm import ModelReply, ToolCallRequest
 from server.turns.result_views import ResultViews
-from storage.confirmation_states import AuditEventKind, ConfirmationState
+from storage.confirmation_states import AuditEventKind, ConfirmationState, DecisionVia
 from storage.confirmations import ConfirmationStore
 from storage.db import Database
 from storage.keys import UserKey
@@ -264,10 +264,10 @@ class ToolRunner:
         connection_id: str,
         admit_action: AdmitAction,
         *,
-        via: str = "button",
+        via: DecisionVia = DecisionVia.BUTTON,
         profile: Profile | None = None,
     ) -> Confirmation:
-        """Apply a user's ``confirm`` (from a button, or ``via="typed"`` from a yes or no
+        """Apply a user's ``confirm`` (from a button, or ``via`` typed as a yes or no
         message); the decided (and, if approved, executed) confirmation.
 
         Exactly one caller per token gets past the transition out of pending. An approval is
@@ -506,7 +506,7 @@ class ToolRunner:
         *,
         result: Any = None,
         error: str | None = None,
-        via: str | None = None,
+        via: DecisionVia | None = None,
     ) -> AuditEvent:
         decisions = {
             AuditEventKind.APPROVED: Decision.APPROVE,
