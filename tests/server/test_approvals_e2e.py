@@ -101,6 +101,39 @@ async def test_a_question_runs_while_a_card_waits_and_every_tab_sees_the_outcome
         await tab.close()
 
 
+async def test_a_decision_while_another_turn_runs_is_applied_and_reported_after_it(
+    erp: ParleyServer,
+) -> None:
+    tab = await erp.tab(erp_token(erp))
+    request, _ = await ask_for_approval(tab, "approve PO-1002", "q-1")
+    # A question whose answer is slow to start holds the conversation's turn slot.
+    await tab.send(
+        {
+            "type": "user_message",
+            "client_msg_id": "q-2",
+            "text": "what's our cash balance? [fault:slow_first_token=2]",
+            "conversation_id": request["conversation_id"],
+        }
+    )
+    (thinking,) = frames_of(await tab.until("thinking"), "thinking")
+    await tab.send({"type": "confirm", "token": request["token"], "decision": "approve"})
+    frames = await tab.until("turn_end")
+    frames += await tab.until("turn_end")
+    assert not frames_of(frames, "error")
+    kinds = [(frame["type"], frame.get("turn_id")) for frame in frames]
+    # The decision is applied at once, during the running turn; its continuation waits its
+    # turn in the queue and runs after.
+    question_end = kinds.index(("turn_end", thinking["turn_id"]))
+    assert kinds.index(("action_executed", request["turn_id"])) < question_end
+    continuation = frames_of(frames, "thinking")[0]
+    assert continuation["continuation"] is True
+    assert kinds.index(("thinking", continuation["turn_id"])) > question_end
+    assert frames[-1]["turn_id"] == continuation["turn_id"]
+    assert frames_of(frames, "response")[-1]["text"] == "Done: PO-1002 is now approved."
+    assert await audit_events(erp, request["token"]) == ["requested", "approved", "executed"]
+    await tab.close()
+
+
 async def test_a_typed_yes_or_no_decides_the_one_open_card(erp: ParleyServer) -> None:
     tab = await erp.tab(erp_token(erp))
     request, _ = await ask_for_approval(tab, "approve PO-1002", "t-1")
