@@ -295,6 +295,7 @@
  * @property {string} conversation_id
  * @property {string} turn_id
  * @property {string} [status]
+ * @property {boolean} [continuation] true when the turn reports an approval's outcome
  * @property {number} [seq]
  */
 
@@ -395,6 +396,7 @@
  * @property {string} turn_id
  * @property {TurnStatus} status
  * @property {TurnError} [error] why the turn ended early, for every tab
+ * @property {string[]} [awaiting] confirmation tokens still pending when the turn ended
  * @property {number} [seq]
  */
 

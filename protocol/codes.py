@@ -78,6 +78,7 @@ class ErrorCode(StrEnum):
     CONFIRMATION_NOT_FOUND = "confirmation_not_found"
     CONFIRMATION_NOT_PENDING = "confirmation_not_pending"
     CONFIRMATION_EXPIRED = "confirmation_expired"
+    INVALID_PARAMS = "invalid_params"
     PROFILE_NOT_FOUND = "profile_not_found"
     PAGE_TOOL_CALL_NOT_FOUND = "page_tool_call_not_found"
     TURN_IN_PROGRESS = "turn_in_progress"
@@ -153,6 +154,11 @@ ERROR_INFO: Final[Mapping[ErrorCode, ErrorInfo]] = MappingProxyType(
         ),
         ErrorCode.CONFIRMATION_EXPIRED: ErrorInfo(
             "the confirmation passed its `expires_at` before the decision arrived", False
+        ),
+        ErrorCode.INVALID_PARAMS: ErrorInfo(
+            "the edited parameters of a `confirm` do not fit the action; the message names the "
+            "field and the confirmation stays pending",
+            False,
         ),
         ErrorCode.PROFILE_NOT_FOUND: ErrorInfo(
             "`user_message.profile` (or the REST create) names no configured profile", False

@@ -110,11 +110,18 @@ class UserMessage:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Confirm:
-    """The user's answer to a ``confirm_request``, from any tab of the same user."""
+    """The user's answer to a ``confirm_request``, from any tab of the same user.
+
+    Attributes:
+        params: The action's parameters as the user edited them on the card (all of them, not
+            only the changed ones); checked against the action's schema, and the action runs
+            with them. Absent runs the proposed parameters. Read only with ``approve``.
+    """
 
     type: ClassVar[FrameType] = FrameType.CONFIRM
     token: Id
     decision: Decision
+    params: JsonObject | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -425,12 +432,18 @@ class Message:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Thinking:
-    """The assistant is working; ``status`` may say on what ("looking up invoices")."""
+    """The assistant is working; ``status`` may say on what ("looking up invoices").
+
+    Attributes:
+        continuation: True on the first frame of a continuation turn: one that reports what
+            became of an approval (decided, expired) rather than answering a new message.
+    """
 
     type: ClassVar[FrameType] = FrameType.THINKING
     conversation_id: Id
     turn_id: Id
     status: str | None = None
+    continuation: bool | None = None
     seq: Count | None = None
 
 
@@ -536,13 +549,21 @@ class ConfirmRequest:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConfirmResolved:
-    """A confirmation was decided, expired or cancelled; seen by every tab."""
+    """A confirmation was decided, expired or cancelled; seen by every tab.
+
+    Attributes:
+        params: The parameters the user approved, when they edited them on the card (absent
+            when the proposed ones were approved as they were).
+        summary: The card's summary recomputed for the edited parameters (absent otherwise).
+    """
 
     type: ClassVar[FrameType] = FrameType.CONFIRM_RESOLVED
     token: Id
     status: ConfirmationStatus
     conversation_id: Id | None = None
     turn_id: Id | None = None
+    params: JsonObject | None = None
+    summary: str | None = None
     seq: Count | None = None
 
 
@@ -574,6 +595,9 @@ class TurnEnd:
     Attributes:
         error: Why it ended early (``failed`` or ``interrupted``), when there is a reason to
             show; absent for a completed or cancelled turn.
+        awaiting: The confirmation tokens this turn asked for that were still pending when it
+            ended. The conversation is free all the same; each decision starts a continuation
+            turn. Absent when none are pending.
     """
 
     type: ClassVar[FrameType] = FrameType.TURN_END
@@ -581,6 +605,7 @@ class TurnEnd:
     turn_id: Id
     status: TurnStatus
     error: TurnError | None = None
+    awaiting: tuple[Id, ...] | None = None
     seq: Count | None = None
 
 

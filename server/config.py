@@ -186,6 +186,22 @@ class Settings:
     page_tools_max_bytes: int = _setting(
         32 * 1024, "bytes (as JSON) of one connection's page tool registration"
     )
+    # A message that is one of these words, alone (case and trailing punctuation ignored),
+    # decides the conversation's one pending approval as the card's buttons would.
+    confirm_yes_words: tuple[str, ...] = _setting(
+        (
+            "yes", "y", "confirm", "go ahead", "proceed", "approve", "ok",
+            "ja", "bestätigen", "weiter", "genehmigen", "fortfahren",
+        ),
+        "typed words that approve the one pending action of a conversation, comma-separated",
+    )  # fmt: skip
+    confirm_no_words: tuple[str, ...] = _setting(
+        ("no", "n", "cancel", "reject", "stop", "nein", "abbrechen", "ablehnen", "stopp"),
+        "typed words that reject the one pending action of a conversation, comma-separated",
+    )
+    pending_note_max: int = _setting(
+        5, "pending approvals named to the model in one turn's note (the rest are counted)"
+    )
     tools: tuple[str, ...] = _setting(
         ("examples.erp:pack",), "tool packs to load: import paths, comma-separated"
     )

@@ -105,3 +105,10 @@ class AuditEventKind(StrEnum):
         if state is ConfirmationState.PENDING:
             raise RuntimeError("entering 'pending' is no audit step; a new one is 'requested'")
         return cls(state.value)
+
+
+class DecisionVia(StrEnum):
+    """How the user decided a confirmation, as its audit rows record it."""
+
+    BUTTON = "button"  # a ``confirm`` frame: the card's buttons (or any client sending one)
+    TYPED = "typed"  # a message that was only a yes or a no (server/turns/approvals.py)

@@ -85,6 +85,26 @@ class ConfirmationStore:
         async with self._db.session() as session:
             return list((await session.exec(query)).all())
 
+    async def pending_in(
+        self, owner: UserKey, conversation_id: str, *, now: datetime | None = None, limit: int = 50
+    ) -> list[Confirmation]:
+        """The owner's undecided, unexpired confirmations in one conversation, oldest first
+        (at most ``limit``)."""
+        query = (
+            select(Confirmation)
+            .where(
+                Confirmation.tenant == owner.tenant,
+                Confirmation.user_id == owner.user,
+                Confirmation.conversation_id == conversation_id,
+                Confirmation.status == ConfirmationState.PENDING,
+                col(Confirmation.expires_at) > (now or utcnow()),
+            )
+            .order_by(col(Confirmation.created_at))
+            .limit(limit)
+        )
+        async with self._db.session() as session:
+            return list((await session.exec(query)).all())
+
     async def overdue(
         self, *, now: datetime | None = None, limit: int = 100
     ) -> Sequence[Confirmation]:

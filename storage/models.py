@@ -185,6 +185,9 @@ class Confirmation(SQLModel, table=True):
     destructive: bool | None = Field(default=None)
     # The profile of the conversation that asked, copied onto the action's audit rows.
     profile: str | None = Field(default=None, max_length=64)
+    # The parameters the user approved when they edited them on the card (``params`` stays
+    # what the assistant proposed); None when approved as proposed.
+    approved_params: Any = _json_column()
 
 
 class AuditEvent(SQLModel, table=True):
@@ -211,6 +214,10 @@ class AuditEvent(SQLModel, table=True):
     conversation_id: str | None = Field(default=None, max_length=40)
     turn_id: str | None = Field(default=None, max_length=40)
     created_at: datetime = _time_column()
+    # How a decision was made (``DecisionVia``): a ``confirm`` frame or a typed yes or no.
+    via: str | None = Field(default=None, max_length=20)
+    # The parameters the user approved when they differ from ``params`` (the proposed ones).
+    approved_params: Any = _json_column()
 
 
 class Feedback(SQLModel, table=True):

@@ -180,7 +180,10 @@ describe('the demo page against parley serve', { skip }, () => {
       assert.equal(await card.getByTestId('approve').isEnabled(), true);
     }
     assert.equal(await first.testid('badge').textContent(), '1');
-    assert.equal(await first.testid('typing').textContent(), 'Waiting for your decision…');
+    // The turn that asked has ended: the card waits, the conversation does not.
+    for (const tab of [first, second]) {
+      await tab.testid('typing').waitFor({ state: 'hidden', timeout: WAIT_MS });
+    }
     await first.screenshot('05-confirmation');
 
     // Approve in the tab that did not ask: both cards turn into the result.
@@ -199,16 +202,21 @@ describe('the demo page against parley serve', { skip }, () => {
     );
     assert.equal(results[0], results[1]);
     assert.match(results[0], /approved/i);
-    // The turn goes on after the action: wait for its closing answer before the last screenshot.
-    await first.page.waitForFunction(
-      () => {
-        const root = document.querySelector('parley-assistant')?.shadowRoot;
-        const answers = root?.querySelectorAll('[data-testid="message-assistant"]') ?? [];
-        return answers.length >= 2 && !root?.querySelector('[data-testid="stop"]:not([hidden])');
-      },
-      undefined,
-      { timeout: WAIT_MS },
-    );
+    // The decision starts a continuation turn that reports the outcome, in both tabs.
+    for (const tab of [first, second]) {
+      await tab.page.waitForFunction(
+        () => {
+          const root = document.querySelector('parley-assistant')?.shadowRoot;
+          const answers = [...(root?.querySelectorAll('[data-testid="message-assistant"]') ?? [])];
+          const reported = answers.some((answer) =>
+            answer.textContent?.includes('Done: PO-1001 is now approved.'),
+          );
+          return reported && !root?.querySelector('[data-testid="stop"]:not([hidden])');
+        },
+        undefined,
+        { timeout: WAIT_MS },
+      );
+    }
     await first.screenshot('06-result');
     assert.equal(await first.testid('badge').isVisible(), false);
     // The demo's table follows the action in both tabs.

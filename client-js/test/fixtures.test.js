@@ -179,7 +179,7 @@ async function sendThroughApi(frame) {
         });
         break;
       case 'confirm':
-        parley.confirm(frame.token, frame.decision);
+        parley.confirm(frame.token, frame.decision, frame.params);
         break;
       case 'cancel':
         parley.cancel(frame.conversation_id, frame.turn_id);

@@ -12,6 +12,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from server.devllm.note_answers import (
+    OUTCOME_NOTE,
+    WHICH_ONE_NOTE,
+    answer_outcome,
+    answer_which_one,
+)
 from server.devllm.script import CallTemplate, Rule, Script
 
 CONFIGURE_REAL_MODEL = (
@@ -180,6 +186,9 @@ def default_script() -> Script:
             calls=(CallTemplate(r"\1", raw_arguments=r"\2"),),
             ignore_offered_tools=True,
         ),
+        # The server's notes about approvals: report an outcome; ask which one a yes means.
+        Rule(OUTCOME_NOTE, text=answer_outcome, on="note"),
+        Rule(WHICH_ONE_NOTE, text=answer_which_one, on="note"),
         # Hand-off to another profile: "hand me over to ops", "transfer this to sales".
         Rule(
             r"\b(?:hand|pass|transfer|switch)\s+(?:me|this|the\s+conversation|us)?\s*"

@@ -1,7 +1,9 @@
 """Scripts: ordered rules that decide what the dev model says.
 
 A ``Rule`` has a regular expression matched against the last user message (or, with
-``on="tool"``, against the last tool result) and produces text and/or tool calls. Text, tool names
+``on="tool"``, against the last tool result; with ``on="note"``, against each system note the
+server added after the model last spoke: an approval's outcome, the approvals still open) and
+produces text and/or tool calls. Text, tool names
 and string argument values are templates that may reference the match's groups the way
 ``re.Match.expand`` does (``\\1``, ``\\g<name>``); callables receive the match for anything more.
 
@@ -16,7 +18,8 @@ the user's roles become visible in the conversation. ``ignore_offered_tools=True
 check off (tests use it to force calls a real model might make by mistake).
 
 After tool results (the last message has role ``tool``) and no ``on="tool"`` rule matching, the
-script answers from the results themselves (see ``answers``).
+script answers from the results themselves (see ``answers``). Otherwise a matching ``on="note"``
+rule answers before the ``on="user"`` rules.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ class Rule:
     """One rule of a script: a pattern and what to reply when it matches.
 
     ``pattern`` given as a string is compiled case-insensitively. ``on`` chooses what it is
-    matched against: the last user message (``"user"``) or the last tool result (``"tool"``).
+    matched against: the last user message (``"user"``), the last tool result (``"tool"``) or
+    a system note after the model last spoke (``"note"``).
     ``only_if_offered`` skips the rule, as if it did not match, when a tool it calls is not
     offered (rather than saying that tool is unavailable).
     """
@@ -67,7 +71,7 @@ class Rule:
     pattern: str | re.Pattern[str]
     text: TextTemplate | None = None
     calls: Sequence[CallTemplate] = ()
-    on: Literal["user", "tool"] = "user"
+    on: Literal["user", "tool", "note"] = "user"
     combine: bool = False
     ignore_offered_tools: bool = False
     only_if_offered: bool = False
@@ -106,6 +110,8 @@ class Conversation:
     user_text: str
     tool_results: tuple[ToolResult, ...]
     offered_tools: frozenset[str]
+    # System notes after the model last spoke (not the system prompt), oldest first.
+    notes: tuple[str, ...] = ()
 
 
 class Script:
@@ -126,6 +132,10 @@ class Script:
             last = conversation.tool_results[-1]
             reply = self._reply_from_rules("tool", last.content, conversation.offered_tools)
             return reply or Reply(text=answer_tool_results(conversation.tool_results))
+        for note in conversation.notes:
+            reply = self._reply_from_rules("note", note, conversation.offered_tools)
+            if reply is not None:
+                return reply
         reply = self._reply_from_rules("user", conversation.user_text, conversation.offered_tools)
         if reply is None and self.fallback_search in conversation.offered_tools:
             query = orjson.dumps({"query": conversation.user_text}).decode()
@@ -133,7 +143,7 @@ class Script:
         return reply or Reply(text=self.fallback)
 
     def _reply_from_rules(
-        self, on: Literal["user", "tool"], subject: str, offered: frozenset[str]
+        self, on: Literal["user", "tool", "note"], subject: str, offered: frozenset[str]
     ) -> Reply | None:
         matched: list[tuple[Rule, re.Match[str]]] = []
         for rule in self.rules:
@@ -262,7 +272,26 @@ def conversation_from_messages(
             for message in trailing
         )
     user_text = next((message_text(m) for m in reversed(messages) if m.get("role") == "user"), "")
-    return Conversation(user_text=user_text, tool_results=results, offered_tools=offered)
+    return Conversation(
+        user_text=user_text,
+        tool_results=results,
+        offered_tools=offered,
+        notes=_trailing_notes(messages),
+    )
+
+
+def _trailing_notes(messages: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The system messages after the model last spoke (or a tool answered it), leaving out
+    the system prompt that opens the conversation."""
+    notes: list[str] = []
+    for index in range(len(messages) - 1, 0, -1):
+        role = messages[index].get("role")
+        if role in ("assistant", "tool"):
+            break
+        if role == "system":
+            notes.append(message_text(messages[index]))
+    notes.reverse()
+    return tuple(notes)
 
 
 def _call_names(message: Mapping[str, Any]) -> dict[str, str]:

@@ -6,10 +6,9 @@ expires confirmations nobody decided in time. Every worker runs one; ``TurnLease
 makes sure only one of them ends each turn, and the turn slot that only one starts each
 message.
 
-The control listener carries worker-to-worker requests: cancel a turn that runs here, wake a
-turn here whose confirmation was decided on another worker, run the messages a worker that is
-shutting down left waiting, carry a page tool call to the worker holding the tab that runs it
-and its answer back.
+The control listener carries worker-to-worker requests: cancel a turn that runs here, run
+the messages a worker that is shutting down left waiting, carry a page tool call to the
+worker holding the tab that runs it and its answer back.
 """
 
 from __future__ import annotations
@@ -192,8 +191,10 @@ class BackgroundJobs:
         match message:
             case CancelTurn(turn_id=turn_id):
                 self._engine.cancel_local(turn_id, TurnStatus.CANCELLED)
-            case ConfirmationDecided(token=token):
-                self._engine.wake_local(token)
+            case ConfirmationDecided():
+                # Sent by workers of an earlier version during a rolling deploy: no turn waits
+                # for a decision any more (the decision starts its own continuation turn).
+                pass
             case RunPageTool():
                 self._page_tools.on_run(message)
             case PageToolAnswered():

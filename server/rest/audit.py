@@ -27,7 +27,13 @@ class AuditEventOut(BaseModel):
     tool: str
     event: AuditEventKind
     decision: str | None = Field(default=None, description="`approve` or `reject`")
-    params: Any = None
+    via: str | None = Field(
+        default=None, description="how a decision was made: `button` or `typed` (a yes/no message)"
+    )
+    params: Any = Field(default=None, description="the parameters the assistant proposed")
+    approved_params: Any = Field(
+        default=None, description="the parameters the user approved, when they edited them"
+    )
     result: Any = None
     error: str | None = None
     via_ai: bool = Field(description="the assistant proposed it (as opposed to the host app)")
@@ -92,7 +98,9 @@ def audit_out(row: AuditEvent) -> AuditEventOut:
         tool=row.tool,
         event=row.event,
         decision=row.decision,
+        via=row.via,
         params=row.params,
+        approved_params=row.approved_params,
         result=row.result,
         error=row.error,
         via_ai=row.via_ai,

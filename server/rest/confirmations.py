@@ -24,8 +24,11 @@ class ConfirmationOut(BaseModel):
     conversation_id: str
     turn_id: str
     action: str
-    params: dict[str, Any]
-    summary: str
+    params: dict[str, Any] = Field(description="the parameters the assistant proposed")
+    approved_params: dict[str, Any] | None = Field(
+        default=None, description="the parameters the user approved, when they edited them"
+    )
+    summary: str = Field(description="what the action does (for the approved parameters)")
     status: ConfirmationState
     created_at: datetime
     expires_at: datetime
@@ -89,6 +92,7 @@ def confirmation_out(row: Confirmation) -> ConfirmationOut:
         turn_id=row.turn_id,
         action=row.action,
         params=row.params,
+        approved_params=row.approved_params,
         summary=row.summary,
         status=row.status,
         created_at=as_utc(row.created_at),

@@ -37,12 +37,24 @@ def outcome_for_model(confirmation: Confirmation) -> ToolOutcome:
 
 
 def outcome_note(confirmation: Confirmation) -> str:
-    """A note for a continuation turn: what became of an action whose turn is gone."""
+    """The note a continuation turn answers: what became of an action the user was asked to
+    approve in an earlier turn (decided, failed, expired, withdrawn)."""
     outcome = outcome_for_model(confirmation)
+    params = (
+        confirmation.approved_params
+        if confirmation.approved_params is not None
+        else confirmation.params
+    )
+    edited = (
+        " (the user edited the parameters before approving)"
+        if (confirmation.approved_params is not None)
+        else ""
+    )
     return (
-        f"Update on the action {confirmation.action} "
-        f"({result_text(confirmation.params)}), requested earlier in this conversation: "
-        f"{result_text(outcome.result)}. Tell the user the outcome briefly."
+        f"Update on the action {confirmation.action} (card {confirmation.token}), requested "
+        f"earlier in this conversation, with parameters {result_text(params)}{edited}: "
+        f"{confirmation.status}. Result: {result_text(outcome.result)}. "
+        "Tell the user the outcome in one sentence."
     )
 
 

@@ -58,21 +58,24 @@ def build_window(
     budget_tokens: int,
     tools: Sequence[Mapping[str, Any]] = (),
     context: Mapping[str, Any] | None = None,
+    notes: Sequence[str] = (),
 ) -> list[ChatMessage]:
     """The messages for the next model call.
 
     ``history`` is oldest first and ends with the user message being answered; messages still
     streaming (this turn's own reply) are left out. The newest exchange is always kept, even
     when it alone exceeds the budget: the endpoint then says so, which is clearer than sending
-    the model a question it cannot see.
+    the model a question it cannot see. ``notes`` (system notes for this turn, such as the
+    approvals still open) go just before the message being answered, with the page context.
     """
     system = {"role": "system", "content": system_prompt}
     groups = [transcript_to_chat(message) for message in history if message.status != "streaming"]
     groups = [group for group in groups if group]
+    leading = [{"role": "system", "content": note} for note in notes]
     if context:
-        groups[-1:] = (
-            [[context_note(context), *groups[-1]]] if groups else [[context_note(context)]]
-        )
+        leading.append(context_note(context))
+    if leading:
+        groups[-1:] = [[*leading, *groups[-1]]] if groups else [leading]
     spent = counter.count_messages([system]) + counter.count_tools(tools)
     kept: list[list[ChatMessage]] = []
     for group in reversed(groups):

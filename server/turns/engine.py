@@ -10,8 +10,9 @@ lease or the worker's shutdown stop it early, and each of those ends it with a `
 and the partial text saved. :meth:`TurnEngine.end_turn` is the one way a turn ends, here or
 in the sweeper for a turn whose worker died.
 
-Decisions on confirmations come here too (:meth:`TurnEngine.decide`): the tool runner applies
-them, and the engine wakes the turn that waits or starts a continuation turn.
+Decisions on confirmations come here too (:meth:`TurnEngine.decide`), from a card's buttons or
+typed as a yes or a no: the tool runner applies them, and the engine starts a continuation turn
+that tells the model the outcome. No turn ever waits for a decision (invariant 12).
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ from server.stream.conversation_frames import announce_started
 from server.stream.hub import FrameHub
 from server.stream.notices import Notices
 from server.turns.action_outcomes import outcome_note
+from server.turns.approvals import DecisionWords
 from server.turns.tool_runner import ToolRunner
 from server.turns.turn_loop import TurnLoop
 from server.turns.turn_state import RunningTurn, TurnRequest
-from storage.control_messages import CancelTurn, ConfirmationDecided, StartNext
+from storage.confirmation_states import ConfirmationState, DecisionVia
+from storage.control_messages import CancelTurn, StartNext
 from storage.errors import NotFound, StateUnavailable
 from storage.keys import UserKey
 from storage.leases import TurnClaim, TurnLeases
@@ -52,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 # How a turn's last writes (its final frames, its lease release) wait out a Redis outage.
 OUTAGE_RETRY_PAUSES_S = (0.2, 0.4, 0.8, 1.6, 2.0)
+
+# A typed decision that finds its approval decided or expired meanwhile is a plain message.
+_DECIDED_MEANWHILE = frozenset({ErrorCode.CONFIRMATION_NOT_PENDING, ErrorCode.CONFIRMATION_EXPIRED})
 
 # A resent message among the conversation's newest this many was possibly never run.
 RESEND_LOOKBACK_MESSAGES = 5
@@ -103,6 +109,7 @@ class TurnEngine:
         # held until end_turn releases it, but there is nothing left to cancel.
         self._ending: set[str] = set()
         self._accepting = True
+        self._decision_words = DecisionWords(settings.confirm_yes_words, settings.confirm_no_words)
 
     @property
     def accepting(self) -> bool:
@@ -120,6 +127,10 @@ class TurnEngine:
     ) -> MessageFrame | None:
         """Take a user message from admission to its turn; ``connection_id`` names the tab
         that sent it, where the turn's page tool calls run first.
+
+        A message that is only a yes or a no while exactly one approval is open in its
+        conversation decides that approval (as the card's button would, ``via: "typed"``)
+        instead of starting a turn of its own; the decision's continuation turn answers it.
 
         Returns the ``message`` frame to send the sending tab alone, when ``frame`` resends a
         message that was already taken up (its first ack may have been lost); None otherwise,
@@ -146,8 +157,11 @@ class TurnEngine:
         await self._limits.admit_message(
             owner, frame.conversation_id, ref, max_messages=profile.max_messages_per_conversation
         )
+        typed = await self._typed_decision(owner, frame)
         try:
-            await self._check_room(owner, frame.conversation_id, ref)
+            if typed is None:
+                # A decision never waits for the conversation, so nothing is refused for it.
+                await self._check_room(owner, frame.conversation_id, ref)
         except ClientError:
             # A resend of a stored message is acknowledged again below, whatever runs now.
             if await self._transcripts.message_by_client_msg_id(owner, ref) is None:
@@ -175,6 +189,15 @@ class TurnEngine:
         # New, or stored by an earlier attempt that failed before its turn was started or
         # queued (Redis was unreachable): carry it through now.
         await self._hub.publish(owner, [encode(mirror), *announce_started(frame, conversation)])
+        if typed is not None and is_new:
+            try:
+                await self.decide(principal, typed, connection_id or "", via=DecisionVia.TYPED)
+                return None
+            except ClientError as exc:
+                # Decided or expired meanwhile (another tab, the sweeper): then the words are
+                # an ordinary message after all. Anything else (a limit) is the answer.
+                if exc.code not in _DECIDED_MEANWHILE:
+                    raise
         await self.submit(
             TurnRequest(
                 tenant=owner.tenant,
@@ -215,6 +238,21 @@ class TurnEngine:
         profile = self._profiles.of_conversation(conversation.profile)
         self._profiles.check_allowed(profile, principal.roles, ref=ref)
         return profile
+
+    async def _typed_decision(self, owner: UserKey, frame: UserMessage) -> Confirm | None:
+        """The decision a yes or no message makes: on the conversation's one open approval;
+        None for any other message, or when none or several are open (the turn then asks)."""
+        if frame.conversation_id is None:
+            return None
+        decision = self._decision_words.decision(frame.text)
+        if decision is None:
+            return None
+        pending = await self._tool_runner.confirmations.pending_in(
+            owner, frame.conversation_id, limit=2
+        )
+        if len(pending) != 1:
+            return None
+        return Confirm(token=pending[0].token, decision=decision)
 
     async def _taken_up(self, owner: UserKey, conversation_id: str, message_id: str) -> bool:
         """Whether a stored user message was answered, is being answered, or waits its turn."""
@@ -293,17 +331,24 @@ class TurnEngine:
         await self.start_next(request.owner, request.conversation_id)
         return "queued"
 
-    async def continue_after(self, confirmation: Confirmation) -> None:
-        """Tell the model what became of an action whose turn ended before the decision
-        (its worker restarted, say): a short turn that answers a note, queued like a message."""
+    async def continue_after(
+        self,
+        confirmation: Confirmation,
+        roles: frozenset[str] = frozenset(),
+        user_token: str | None = None,
+    ) -> None:
+        """Tell the model what became of an approval (decided, expired): a short continuation
+        turn that answers a note. It follows the conversation's queue like any message, but is
+        never refused: the decision has been made, the model must hear of it."""
         request = TurnRequest(
             tenant=confirmation.tenant,
             user=confirmation.user_id,
-            roles=[],
+            roles=sorted(roles),
             conversation_id=confirmation.conversation_id,
             user_message_id="",
             client_msg_id="",
             note=outcome_note(confirmation),
+            user_token=user_token if self._settings.tool_sources else None,
         )
         queued = await self._queue.push(
             request.owner,
@@ -311,8 +356,14 @@ class TurnEngine:
             request.dumps(),
             limit=self._settings.turn_queue_max + 1,
         )
-        if queued:
-            await self.start_next(request.owner, request.conversation_id)
+        if not queued:
+            logger.warning(
+                "conversation %s: queue full; the outcome of %s is not reported to the model",
+                confirmation.conversation_id,
+                confirmation.token,
+            )
+            return
+        await self.start_next(request.owner, request.conversation_id)
 
     async def start_next(self, owner: UserKey, conversation_id: str) -> None:
         """Claim the conversation's slot and run the next queued request, if any."""
@@ -413,45 +464,58 @@ class TurnEngine:
 
     # -- decisions on confirmations ------------------------------------------------------------
 
-    async def decide(self, principal: Principal, frame: Confirm, connection_id: str) -> None:
-        """Apply a user's ``confirm``, then tell the turn waiting for it, wherever it runs; with
-        none left, continue the conversation with a short turn that reports the outcome.
+    async def decide(
+        self,
+        principal: Principal,
+        frame: Confirm,
+        connection_id: str,
+        *,
+        via: DecisionVia = DecisionVia.BUTTON,
+    ) -> None:
+        """Apply a user's ``confirm`` (``via`` a button or a typed yes/no), whatever turn runs,
+        then continue the conversation with a short turn that reports the outcome.
 
         Raises:
-            ClientError: the confirmation is unknown, not the user's, expired or decided, or a
-                limit refused it.
+            ClientError: the confirmation is unknown, not the user's, expired or decided, its
+                edited parameters do not fit (``invalid_params``), or a limit refused it.
             StateUnavailable: Redis could not be reached.
         """
         owner = UserKey(tenant=principal.tenant, user=principal.user)
+        profile = await self._profile_for_decision(owner, frame.token)
         try:
             decided = await self._tool_runner.decide(
-                principal, frame, connection_id, self._limits.admit_action
+                principal,
+                frame,
+                connection_id,
+                self._limits.admit_action,
+                via=via,
+                profile=profile,
             )
         except ClientError as exc:
             if exc.code in _REFUSED_CONFIRM:
                 await self._limits.admit_refused_confirm(owner, frame.token)
             raise
-        if self._tool_runner.wake_local(decided.token):
-            return
-        holder = await self._leases.holder(owner, decided.conversation_id)
-        if holder == decided.turn_id:
-            await self._control.publish(ConfirmationDecided(token=decided.token))
-            return
-        await self.continue_after(decided)
+        await self.continue_after(decided, principal.roles, principal.token)
 
-    def wake_local(self, token: str) -> bool:
-        """Wake the turn on this worker that waits for the confirmation ``token``, if any."""
-        return self._tool_runner.wake_local(token)
+    async def _profile_for_decision(self, owner: UserKey, token: str) -> Profile | None:
+        """The profile of the conversation a confirmation belongs to, as it is now: the action
+        must still be one it offers. None when there is no such confirmation of ``owner``'s or
+        conversation (the tool runner then refuses the decision or skips the check)."""
+        found = await self._tool_runner.confirmations.get(token)
+        if found is None or (found.tenant, found.user_id) != (owner.tenant, owner.user):
+            return None
+        try:
+            conversation = await self._transcripts.conversation(owner, found.conversation_id)
+        except NotFound:
+            return None
+        return self._profiles.of_conversation(conversation.profile)
 
     async def expire_overdue(self) -> int:
         """Expire confirmations nobody decided in time and report each to its conversation
-        when no turn waits for it any more. Returns how many were expired here."""
+        with a continuation turn. Returns how many were expired here."""
         expired = await self._tool_runner.expire_overdue()
         for confirmation in expired:
-            owner = UserKey(tenant=confirmation.tenant, user=confirmation.user_id)
-            holder = await self._leases.holder(owner, confirmation.conversation_id)
-            if holder != confirmation.turn_id:
-                await self.continue_after(confirmation)
+            await self.continue_after(confirmation)
         return len(expired)
 
     # -- running -------------------------------------------------------------------------------
@@ -511,6 +575,7 @@ class TurnEngine:
             response = await self._loop.save_reply(turn, status)
         except Exception:
             logger.exception("turn %s: could not save its reply", turn.turn_id)
+        awaiting = await self._still_pending(turn)
         metrics.turns.ended(turn.turn_id, status.value)
         self._running.pop(turn.turn_id, None)
         await self.end_turn(
@@ -520,7 +585,21 @@ class TurnEngine:
             status,
             failure,
             response=response,
+            awaiting=awaiting,
         )
+
+    async def _still_pending(self, turn: RunningTurn) -> tuple[str, ...]:
+        """The tokens of the approvals this turn asked for that nobody decided yet."""
+        pending = []
+        for token in turn.awaiting.values():
+            try:
+                row = await self._tool_runner.confirmations.get(token)
+            except Exception:
+                logger.warning("turn %s: could not read confirmation %s", turn.turn_id, token)
+                continue
+            if row is not None and row.status == ConfirmationState.PENDING:
+                pending.append(token)
+        return tuple(pending)
 
     async def _still_holds_lease(self, turn: RunningTurn) -> bool:
         """Whether this worker still holds the turn's lease (renewing it to end the turn).
@@ -563,11 +642,12 @@ class TurnEngine:
         failure: Failure | None,
         *,
         response: object | None = None,
+        awaiting: tuple[str, ...] = (),
     ) -> None:
         """End a turn for every tab: its final frames (``response``, if it completed, and
-        ``turn_end`` with the failure that ended it), the conversation's slot released, and
-        the next waiting message started. Used for turns that ran here and, by the sweeper,
-        for turns whose worker died. Never raises."""
+        ``turn_end`` with the failure that ended it and the approvals it left open), the
+        conversation's slot released, and the next waiting message started. Used for turns
+        that ran here and, by the sweeper, for turns whose worker died. Never raises."""
         frames: list[object] = [] if response is None else [response]
         frames.append(
             TurnEnd(
@@ -575,6 +655,7 @@ class TurnEngine:
                 turn_id=turn_id,
                 status=status,
                 error=failure.turn_error() if failure is not None else None,
+                awaiting=awaiting or None,
             )
         )
         # One call number for every attempt: a repeat of an append that did reach Redis is

@@ -4,19 +4,19 @@ Every call the model makes ends with a result in the transcript (invariant 6), w
 happens to it: an unknown tool, arguments that do not fit, a role that does not allow it, a
 rejection, an expiry, a cancellation, a failure.
 
-An action becomes a ``confirmation`` row and a ``confirm_request`` frame; the turn then waits
-on an event (not a thread: the worker keeps serving). The decision may arrive on any worker:
+An action becomes a ``confirmation`` row and a ``confirm_request`` frame, and its call gets an
+interim result ("waiting for the user's approval, card …"): the turn goes on and ends, and the
+conversation is free (invariant 12). The decision may arrive on any worker, whenever it comes:
 whichever one receives it moves the row out of ``pending`` with one conditional UPDATE — the
-only way an action can run — executes the approved action there and then, and wakes the
-waiting turn. The turn engine owns the decision as a whole: it calls :meth:`ToolRunner.decide`
-and then wakes the waiting turn, locally or through the control channel, or, if no turn waits
-any more (its worker restarted), starts a short continuation turn that tells the model.
+only way an action can run — and executes the approved action there and then, with the
+parameters the user may have edited on the card. The turn engine owns the decision as a
+whole: it calls :meth:`ToolRunner.decide` and then starts a short continuation turn that tells
+the model the outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -34,9 +34,9 @@ from protocol import (
     ConfirmResolved,
     Decision,
     ErrorCode,
+    ParamField,
     ToolCall,
     ToolResult,
-    TurnStatus,
     encode,
     param_fields_to_json,
 )
@@ -49,15 +49,16 @@ from server.security.redaction import redact_for_model
 from server.stream.hub import FrameHub
 from server.stream.snapshot import iso
 from server.tools.context import ToolContext
-from server.tools.errors import ToolError, ToolForbidden
+from server.tools.errors import ToolArgumentsInvalid, ToolError, ToolForbidden
 from server.tools.page_tools import PageToolRouter
 from server.tools.param_fields import param_fields
 from server.tools.registry import ToolOutcome, ToolRegistry, ValidatedCall
-from server.turns.action_outcomes import outcome_for_model, result_text
+from server.turns.action_outcomes import result_text
+from server.turns.approvals import awaiting_result
 from server.turns.handoff import Handoffs
 from server.turns.llm import ModelReply, ToolCallRequest
 from server.turns.result_views import ResultViews
-from storage.confirmation_states import AuditEventKind, ConfirmationState
+from storage.confirmation_states import AuditEventKind, ConfirmationState, DecisionVia
 from storage.confirmations import ConfirmationStore
 from storage.db import Database
 from storage.keys import UserKey
@@ -95,7 +96,6 @@ class ToolRunner:
         self._handoffs = handoffs
         self._views = views
         self.confirmations = confirmations
-        self._waiting: dict[str, asyncio.Event] = {}
 
     # -- a model round -------------------------------------------------------------------------
 
@@ -164,7 +164,7 @@ class ToolRunner:
             )
             await self._publish(turn, self._result_frame(turn, call, outcome, view, export))
             return outcome
-        return await self._confirm_then_run(turn, call, validated, context)
+        return await self._ask_for_approval(turn, call, validated, context)
 
     async def _validate(
         self,
@@ -184,7 +184,7 @@ class ToolRunner:
 
     # -- actions -------------------------------------------------------------------------------
 
-    async def _confirm_then_run(
+    async def _ask_for_approval(
         self, turn: RunningTurn, call: ToolCallRequest, validated: ValidatedCall, ctx: ToolContext
     ) -> ToolOutcome:
         registry = self._tools
@@ -216,69 +216,39 @@ class ToolRunner:
             destructive=validated.spec.destructive,
             profile=turn.profile.id if turn.profile is not None else None,
         )
-        event = asyncio.Event()
-        self._waiting[confirmation.token] = event
+        # Noted before the card exists: a turn cancelled from here on still records, for this
+        # call, that its card waits (the card is made whole or not at all, see the shield).
+        turn.awaiting[call.id] = confirmation.token
         try:
-            await self.confirmations.create(
-                confirmation, self._audit_event(confirmation, AuditEventKind.REQUESTED)
-            )
-            metrics.confirmation(ConfirmationState.PENDING)
-            await self._publish(
-                turn,
-                ConfirmRequest(
-                    conversation_id=request.conversation_id,
-                    turn_id=turn.turn_id,
-                    token=confirmation.token,
-                    action=confirmation.action,
-                    params=confirmation.params,
-                    summary=summary,
-                    expires_at=iso(confirmation.expires_at),
-                    source=confirmation.source,
-                    destructive=confirmation.destructive,
-                    fields=fields or None,
-                ),
-            )
-            turn.awaiting[call.id] = (
-                "The user had not decided on this action when the turn ended; the decision "
-                "is still open and its outcome will follow."
-            )
-            decided = await self._await_decision(confirmation, event)
-            del turn.awaiting[call.id]
-        except asyncio.CancelledError:
-            # A user's cancel withdraws the question. A worker shutting down or losing its
-            # lease does not: the confirmation survives and can still be decided after.
-            if turn.stop_status != TurnStatus.INTERRUPTED:
-                turn.awaiting.pop(call.id, None)
-                await asyncio.shield(self._withdraw(confirmation, ConfirmationStatus.CANCELLED))
+            await asyncio.shield(self._ask(turn, confirmation, fields))
+        except Exception:
+            turn.awaiting.pop(call.id, None)
             raise
-        finally:
-            self._waiting.pop(confirmation.token, None)
-        return outcome_for_model(decided)
+        return ToolOutcome(True, awaiting_result(confirmation.token), "waiting for approval")
 
-    async def _await_decision(
-        self, confirmation: Confirmation, event: asyncio.Event
-    ) -> Confirmation:
-        while True:
-            current = await self.confirmations.get(confirmation.token)
-            assert current is not None
-            if current.status.is_final:
-                return current
-            remaining = (_aware(current.expires_at) - utcnow()).total_seconds()
-            if current.status == ConfirmationState.PENDING and remaining <= 0:
-                withdrawn = await self._withdraw(current, ConfirmationStatus.EXPIRED)
-                if withdrawn is not None:
-                    return withdrawn
-                continue
-            event.clear()
-            # Poll now and then as well: a wake-up over the control channel can be lost while
-            # Redis is away, and the row in SQL is the truth either way.
-            timeout = (
-                min(max(remaining, 0.05), 5.0)
-                if current.status == ConfirmationState.PENDING
-                else 1.0
-            )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
+    async def _ask(
+        self, turn: RunningTurn, confirmation: Confirmation, fields: tuple[ParamField, ...]
+    ) -> None:
+        """Store the pending confirmation and show its card in every tab."""
+        await self.confirmations.create(
+            confirmation, self._audit_event(confirmation, AuditEventKind.REQUESTED)
+        )
+        metrics.confirmation(ConfirmationState.PENDING)
+        await self._publish(
+            turn,
+            ConfirmRequest(
+                conversation_id=confirmation.conversation_id,
+                turn_id=turn.turn_id,
+                token=confirmation.token,
+                action=confirmation.action,
+                params=confirmation.params,
+                summary=confirmation.summary,
+                expires_at=iso(confirmation.expires_at),
+                source=confirmation.source,
+                destructive=confirmation.destructive,
+                fields=fields or None,
+            ),
+        )
 
     async def _withdraw(
         self, confirmation: Confirmation, status: ConfirmationStatus
@@ -311,15 +281,23 @@ class ToolRunner:
         frame: Confirm,
         connection_id: str,
         admit_action: AdmitAction,
+        *,
+        via: DecisionVia = DecisionVia.BUTTON,
+        profile: Profile | None = None,
     ) -> Confirmation:
-        """Apply a user's ``confirm``; the decided (and, if approved, executed) confirmation.
+        """Apply a user's ``confirm`` (from a button, or ``via`` typed as a yes or no
+        message); the decided (and, if approved, executed) confirmation.
 
         Exactly one caller per token gets past the transition out of pending. An approval is
         counted by ``admit_action`` only then, when its action is about to execute: if that
-        refuses, the confirmation goes back to pending and nothing ran.
+        refuses, the confirmation goes back to pending and nothing ran. Edited parameters
+        (``frame.params``) are checked against the action's schema and its summary is
+        recomputed before anything moves; the action runs with them. ``profile`` is the
+        conversation's profile: the action must still be one it offers.
 
         Raises:
-            ClientError: unknown token, another user's token, expired, already decided, or
+            ClientError: unknown token, another user's token, expired, already decided,
+                ``invalid_params`` (the edit does not fit; the card stays pending), or
                 ``rate_limited`` by ``admit_action``.
         """
         found = await self.confirmations.get(frame.token)
@@ -337,19 +315,24 @@ class ToolRunner:
                 ErrorCode.CONFIRMATION_EXPIRED, "confirmation expired", ref=frame.token
             )
         approve = frame.decision == Decision.APPROVE
+        edit: tuple[dict[str, Any], str] | None = None
+        if approve and frame.params is not None:
+            if found.status != ConfirmationState.PENDING:
+                raise _not_pending(frame.token)
+            edit = await self._check_edit(found, frame.params, principal, profile)
+        edited: dict[str, Any] = {}
+        if edit is not None:
+            edited = {"approved_params": edit[0], "summary": edit[1]}
         moved = await self.confirmations.transition(
             frame.token,
             ConfirmationState.PENDING,
             ConfirmationState.APPROVED if approve else ConfirmationState.REJECTED,
             decided_at=utcnow(),
             decided_by_connection=connection_id,
+            **edited,
         )
         if moved is None:
-            raise ClientError(
-                ErrorCode.CONFIRMATION_NOT_PENDING,
-                "confirmation already decided",
-                ref=frame.token,
-            )
+            raise _not_pending(frame.token)
         owner = UserKey(tenant=moved.tenant, user=moved.user_id)
         if approve:
             try:
@@ -361,20 +344,77 @@ class ToolRunner:
                     ConfirmationState.PENDING,
                     decided_at=None,
                     decided_by_connection=None,
+                    approved_params=None,
+                    summary=found.summary,
                 )
                 raise
         status = ConfirmationStatus.APPROVED if approve else ConfirmationStatus.REJECTED
         metrics.confirmation(status.value)
         await self.confirmations.audit(
-            self._audit_event(moved, AuditEventKind.entered(moved.status))
+            self._audit_event(moved, AuditEventKind.entered(moved.status), via=via)
         )
         await self._hub.publish(owner, [_encode(_resolved(moved, status))])
         if approve:
-            moved = await self._execute(moved, principal, connection_id)
+            moved = await self._execute(moved, principal, profile, connection_id)
         return moved
 
+    async def _check_edit(
+        self,
+        found: Confirmation,
+        params: Any,
+        principal: Principal,
+        profile: Profile | None,
+    ) -> tuple[dict[str, Any], str] | None:
+        """The edited parameters as the action takes them and the summary recomputed for
+        them; None when they are the proposed ones.
+
+        Raises:
+            ClientError: ``invalid_params`` naming the field, or ``forbidden``.
+        """
+        registry = self._tools
+        if registry is None:
+            raise ClientError(
+                ErrorCode.INVALID_PARAMS, f"unknown action {found.action!r}", ref=found.token
+            )
+        if self._page_tools is not None and self._page_tools.handles(found.action):
+            # The page registered the function with its own schema and runs it as proposed.
+            raise ClientError(
+                ErrorCode.INVALID_PARAMS,
+                "the parameters of a page action cannot be edited",
+                ref=found.token,
+            )
+        try:
+            validated = registry.validate(found.action, params, principal.roles, profile)
+        except ToolForbidden as exc:
+            raise ClientError(ErrorCode.FORBIDDEN, exc.message, ref=found.token) from None
+        except ToolArgumentsInvalid as exc:
+            raise ClientError(ErrorCode.INVALID_PARAMS, exc.message, ref=found.token) from None
+        except ToolError as exc:
+            raise ClientError(ErrorCode.INVALID_PARAMS, exc.message, ref=found.token) from None
+        if validated.arguments == found.params:
+            return None
+        ctx = self.context_for(
+            UserKey(tenant=found.tenant, user=found.user_id),
+            principal.roles,
+            found.conversation_id,
+            found.turn_id,
+            call_id=found.call_id,
+            user_token=principal.token,
+            profile=profile,
+        )
+        try:
+            # The host may refuse the edited values before anything moves (no such stock).
+            summary = await registry.summarize(validated, ctx)
+        except ToolError as exc:
+            raise ClientError(ErrorCode.INVALID_PARAMS, exc.message, ref=found.token) from None
+        return dict(validated.arguments), summary
+
     async def _execute(
-        self, confirmation: Confirmation, principal: Principal, connection_id: str | None = None
+        self,
+        confirmation: Confirmation,
+        principal: Principal,
+        profile: Profile | None,
+        connection_id: str | None = None,
     ) -> Confirmation:
         """Run an approved action once and record how it went."""
         registry = self._tools
@@ -389,11 +429,21 @@ class ToolRunner:
             call_id=confirmation.call_id,
             confirmation=confirmation.token,
             user_token=principal.token,
+            profile=profile,
+        )
+        params = (
+            confirmation.approved_params
+            if confirmation.approved_params is not None
+            else confirmation.params
         )
         try:
             if registry is None:
                 raise ToolError(f"unknown tool {confirmation.action!r}")
-            validated = await self._revalidate(confirmation, registry, roles, connection_id)
+            # Validate again: the user's roles, the conversation's profile or the tool may
+            # have changed since the request.
+            validated = await self._revalidate(
+                confirmation, registry, params, roles, profile, connection_id
+            )
             outcome = await registry.run(validated, ctx)
         except ToolError as exc:
             outcome = ToolOutcome(False, {"error": exc.message}, exc.message)
@@ -442,7 +492,9 @@ class ToolRunner:
         self,
         confirmation: Confirmation,
         registry: ToolRegistry,
+        params: Any,
         roles: frozenset[str],
+        profile: Profile | None,
         connection_id: str | None,
     ) -> ValidatedCall:
         if self._page_tools is not None and self._page_tools.handles(confirmation.action):
@@ -451,27 +503,16 @@ class ToolRunner:
                 UserKey(tenant=confirmation.tenant, user=confirmation.user_id),
                 connection_id,
                 confirmation.action,
-                orjson.dumps(confirmation.params).decode(),
+                orjson.dumps(params).decode(),
             )
-        # Validate again: the user's roles or the tool may have changed since the request.
-        return registry.validate(confirmation.action, confirmation.params, roles)
-
-    def wake_local(self, token: str) -> bool:
-        event = self._waiting.get(token)
-        if event is None:
-            return False
-        event.set()
-        return True
+        return registry.validate(confirmation.action, params, roles, profile)
 
     # -- snapshots and sweeping ----------------------------------------------------------------
 
     async def expire_overdue(self) -> list[Confirmation]:
-        """Expire pending confirmations past their time whose turn is not waiting here (a
-        waiting turn expires its own); the ones this call expired."""
+        """Expire pending confirmations past their time; the ones this call expired."""
         expired = []
         for row in await self.confirmations.overdue():
-            if row.token in self._waiting:
-                continue
             moved = await self._withdraw(row, ConfirmationStatus.EXPIRED)
             if moved is not None:
                 expired.append(moved)
@@ -515,6 +556,7 @@ class ToolRunner:
         *,
         result: Any = None,
         error: str | None = None,
+        via: DecisionVia | None = None,
     ) -> AuditEvent:
         decisions = {
             AuditEventKind.APPROVED: Decision.APPROVE,
@@ -535,6 +577,8 @@ class ToolRunner:
             confirmation_token=confirmation.token,
             conversation_id=confirmation.conversation_id,
             turn_id=confirmation.turn_id,
+            via=via,
+            approved_params=confirmation.approved_params,
         )
 
     async def _audit_refusal(self, turn: RunningTurn, call: ToolCallRequest, reason: str) -> None:
@@ -608,11 +652,21 @@ class ToolRunner:
 
 
 def _resolved(confirmation: Confirmation, status: ConfirmationStatus) -> ConfirmResolved:
+    # An edited approval carries its parameters and recomputed summary, for every tab's card.
+    edited = confirmation.approved_params is not None
     return ConfirmResolved(
         token=confirmation.token,
         status=status,
         conversation_id=confirmation.conversation_id,
         turn_id=confirmation.turn_id,
+        params=confirmation.approved_params if edited else None,
+        summary=confirmation.summary if edited else None,
+    )
+
+
+def _not_pending(token: str) -> ClientError:
+    return ClientError(
+        ErrorCode.CONFIRMATION_NOT_PENDING, "confirmation already decided", ref=token
     )
 
 

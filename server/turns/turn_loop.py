@@ -27,6 +27,7 @@ from server.stream.hub import FrameHub
 from server.stream.notices import Notices
 from server.tools.page_tools import PageToolRouter
 from server.tools.registry import ToolRegistry
+from server.turns.approvals import DecisionWords, awaiting_result, pending_note
 from server.turns.budgets import Budgets
 from server.turns.context_window import build_window
 from server.turns.delta_batcher import DeltaBatcher
@@ -78,6 +79,7 @@ class TurnLoop:
         self._handoffs = handoffs
         self._knowledge = knowledge
         self._page_tools = page_tools
+        self._decision_words = DecisionWords(settings.confirm_yes_words, settings.confirm_no_words)
 
     async def converse(self, turn: RunningTurn) -> None:
         """Run the turn's model and tool rounds until the model answers without tools."""
@@ -85,7 +87,11 @@ class TurnLoop:
         owner = request.owner
         seqs = await self.publish(
             owner,
-            Thinking(conversation_id=request.conversation_id, turn_id=turn.turn_id),
+            Thinking(
+                conversation_id=request.conversation_id,
+                turn_id=turn.turn_id,
+                continuation=True if request.note else None,
+            ),
         )
         # Saved before any delta, so a snapshot that finds no saved text knows there is none.
         await self.save_text(turn, seqs[-1])
@@ -104,6 +110,7 @@ class TurnLoop:
             if request.context
             else None
         )
+        pending = await self._pending_note(turn, history)
         messages = build_window(
             system_prompt=profile.system_prompt,
             history=history,
@@ -112,10 +119,14 @@ class TurnLoop:
             - self._settings.model_max_output_tokens,
             tools=tools,
             context=context,
+            notes=() if request.note or pending is None else (pending,),
         )
         if request.note:
+            # A continuation answers its note, after everything said so far.
             note = redact_for_model(request.note, self._settings, source="action outcome")
             messages.append({"role": "system", "content": note})
+            if pending is not None:
+                messages.append({"role": "system", "content": pending})
         warned = False
         for _round in range(self._settings.tool_rounds_max + 1):
             if turn.profile is not None and turn.profile is not profile:
@@ -145,10 +156,37 @@ class TurnLoop:
             reply = await self._model_round(turn, messages, tools, profile)
             if not reply.tool_calls:
                 break
+            asked = len(turn.awaiting)
             await self._tool_runner.run_round(turn, reply, messages)
+            if len(turn.awaiting) > asked:
+                # A card now waits for the user: the turn ends here, the conversation is free
+                # (invariant 12), and the decision's continuation turn gives the model the
+                # outcome to report.
+                break
         else:
             # The model kept calling tools past the limit; it gets no more rounds.
             await self._stream_note(turn, "\n\n(Stopped: too many tool steps in one answer.)")
+
+    async def _pending_note(self, turn: RunningTurn, history: list[Any]) -> str | None:
+        """The note naming the conversation's open approvals for this turn, if any; it asks
+        the model to find out which one is meant when the user's message is a yes or a no
+        that could decide several (with one open, the engine decided it already)."""
+        request = turn.request
+        limit = self._settings.pending_note_max
+        pending = await self._tool_runner.confirmations.pending_in(
+            request.owner, request.conversation_id, limit=limit + 1
+        )
+        if not pending:
+            return None
+        last = history[-1] if history and not request.note else None
+        answers = last is not None and last.role == "user" and len(pending) > 1
+        ambiguous = (
+            last.text
+            if answers and last is not None and self._decision_words.decision(last.text)
+            else None
+        )
+        note = pending_note(pending, limit, ambiguous=ambiguous)
+        return str(redact_for_model(note, self._settings, source="pending approvals"))
 
     async def _searchable_tools(self, turn: RunningTurn, profile: Profile) -> list[dict[str, Any]]:
         """`_offered_tools`, without ``search_knowledge`` when the conversation has nothing to
@@ -318,10 +356,10 @@ def _close_open_calls(turn: RunningTurn, status: TurnStatus) -> None:
         answered = {result["tool_call_id"] for result in round_["results"]}
         for call in round_["calls"]:
             if call["id"] not in answered:
-                note = turn.awaiting.get(call["id"])
+                token = turn.awaiting.get(call["id"])
                 outcome = (
-                    {"status": "awaiting_confirmation", "note": note}
-                    if note
+                    awaiting_result(token)
+                    if token
                     else {"error": f"not carried out: the turn ended ({status.value})"}
                 )
                 round_["results"].append(

@@ -26,7 +26,7 @@ class TurnRequest:
     user_message_id: str
     client_msg_id: str
     context: dict[str, Any] | None = None
-    # A continuation turn (after a confirmation whose own turn is gone) answers this note
+    # A continuation turn (after an approval was decided or expired) answers this note
     # instead of a user message.
     note: str | None = None
     # The user's own token, for tool sources with auth = "passthrough" (kept while queued).
@@ -73,7 +73,7 @@ class RunningTurn:
     stop_status: TurnStatus | None = None  # why the turn was stopped early, if it was
     usage: list[ModelUsage] = field(default_factory=list)
     tool_rounds: list[dict[str, Any]] = field(default_factory=list)
-    # Calls waiting for the user's confirmation, with what to record if the turn ends first.
+    # The confirmation token of each call of this turn whose card waits for the user.
     awaiting: dict[str, str] = field(default_factory=dict)
     # The conversation's profile, read when the turn starts; a hand-off replaces it.
     profile: Profile | None = None

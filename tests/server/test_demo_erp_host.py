@@ -79,9 +79,11 @@ def of_type(frames: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 async def ask_for_approval(tab: Tab, text: str, client_msg_id: str) -> dict[str, Any]:
-    """Send a message that asks for an action; the confirmation card it brings."""
+    """Send a message that asks for an action; the confirmation card it brings, once the turn
+    that asked has ended with the card open (a decision then starts a continuation turn)."""
     await tab.send({"type": "user_message", "client_msg_id": client_msg_id, "text": text})
     frames = await tab.until("confirm_request")
+    assert (await tab.until("turn_end"))[-1]["awaiting"] == [frames[-1]["token"]]
     return frames[-1]
 
 
@@ -172,6 +174,7 @@ async def test_every_readme_prompt_reaches_the_app(
         names = [frame.get("name") or frame.get("action") for frame in frames]
         assert tool in names, frames
         if frames[-1]["type"] == "confirm_request":
+            await tab.until("turn_end")
             await tab.send({"type": "confirm", "token": frames[-1]["token"], "decision": "approve"})
             frames = await tab.until("turn_end")
             (executed,) = of_type(frames, "action_executed")

@@ -550,3 +550,59 @@ def test_a_search_result_is_answered_with_its_markers() -> None:
     assert answer.endswith("[2]")
     nothing = answer_tool_results([ToolResult("search_knowledge", '{"passages": []}')])
     assert nothing == "I found nothing about that in the documents I can search."
+
+
+# -- notes about approvals -----------------------------------------------------------------------
+
+
+def test_notes_after_the_model_last_spoke_are_read_and_answered_first() -> None:
+    note = (
+        "Update on the action erp__approve_purchase_order (card cf-1), requested earlier in "
+        'this conversation, with parameters {"po_number":"PO-1001"}: executed. Result: '
+        '{"number":"PO-1001","status":"approved"}. Tell the user the outcome in one sentence.'
+    )
+    messages = [
+        {"role": "system", "content": "You are the assistant."},
+        {"role": "user", "content": "approve PO-1001"},
+        {"role": "assistant", "content": "Please confirm."},
+        {"role": "system", "content": note},
+    ]
+    conversation = conversation_from_messages(messages, [])
+    assert conversation.notes == (note,)
+    # The last user message would ask for the action again; the note wins.
+    assert default_script().reply(conversation).text == "Done: PO-1001 is now approved."
+
+
+@pytest.mark.parametrize(
+    ("status", "result", "expected"),
+    [
+        ("rejected", '{"error":"rejected"}', "Cancelled: approve purchase order PO-1003 was"),
+        ("expired", '{"error":"late"}', "The approval to approve purchase order PO-1003 expired"),
+        ("failed", '{"error":"no stock."}', "Sorry, approve purchase order PO-1003 didn't go"),
+    ],
+)
+def test_every_outcome_is_reported_in_a_sentence(status: str, result: str, expected: str) -> None:
+    note = (
+        "Update on the action approve_purchase_order (card cf-2), requested earlier in this "
+        f'conversation, with parameters {{"po_number":"PO-1003"}}: {status}. Result: {result}. '
+        "Tell the user the outcome in one sentence."
+    )
+    conversation = Conversation(
+        user_text="approve PO-1003", tool_results=(), offered_tools=frozenset(), notes=(note,)
+    )
+    assert default_script().reply(conversation).text.startswith(expected)
+
+
+def test_a_yes_that_could_decide_several_cards_is_answered_with_a_question() -> None:
+    note = (
+        "The user's reply “yes” would decide an approval, but 2 are pending: “Approve PO-1001” "
+        "(action a, card x, parameters {}); “Approve PO-1004” (action a, card y, parameters {})"
+        ". Nothing was decided. Ask the user which one they mean, naming them; they can decide "
+        "it on its card."
+    )
+    conversation = Conversation(
+        user_text="yes", tool_results=(), offered_tools=frozenset(), notes=(note,)
+    )
+    text = default_script().reply(conversation).text
+    assert "which one do you mean" in text
+    assert "“Approve PO-1001” or “Approve PO-1004”" in text

@@ -16,8 +16,8 @@ A session is the fenced block after a ``<!-- transcript ... -->`` line. Its line
 * anything else (the shell commands and what they print) is left alone.
 
 Values that differ from run to run are shown as a prefix and ``…``: ids as ``c_…``, the epoch
-and confirmation tokens as ``…``. Dates and token counts are shown as a real run had them and
-compared loosely: any date, any token counts.
+and confirmation tokens (also those listed in ``turn_end.awaiting``) as ``…``. Dates and
+token counts are shown as a real run had them and compared loosely: any date, any token counts.
 
 Every frame a block shows must equal the live one field for field, in the same key order, seq
 included, once both sides are normalised that way. The elided run must be one run of deltas
@@ -67,6 +67,8 @@ ID_KEYS = frozenset(
     {"connection_id", "conversation_id", "message_id", "turn_id", "call_id", "audit_id"}
 )
 RANDOM_KEYS = frozenset({"epoch", "token"})
+# Keys whose value is a list of confirmation tokens (``turn_end.awaiting``).
+TOKEN_LIST_KEYS = frozenset({"awaiting"})
 EXPORT_PATH = re.compile(r"(/exports/[^/_]+_)[^/]*(\.csv)$")
 COUNT_KEYS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens"})
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)?")
@@ -205,7 +207,7 @@ def shortened(value: Any, key: str | None = None) -> Any:
     if isinstance(value, dict):
         return {name: shortened(item, name) for name, item in value.items()}
     if isinstance(value, list):
-        return [shortened(item) for item in value]
+        return [shortened(item, "token" if key in TOKEN_LIST_KEYS else None) for item in value]
     if isinstance(value, str) and key in ID_KEYS:
         return value.partition("_")[0] + "_" + ELLIPSIS
     if isinstance(value, str) and key in RANDOM_KEYS:
@@ -363,9 +365,14 @@ def live_problems(exchanges: list[list[Frame]]) -> list[str]:
     seqs = [frame["seq"] for frame in frames if "seq" in frame]
     if seqs != list(range(start, start + len(seqs))):
         problems.append(f"logged frames are not numbered {start}, {start + 1}, …: {seqs}")
-    streamed = "".join(frame["delta"] for frame in frames if frame["type"] == "response_delta")
     for frame in frames:
         if frame["type"] == "response":
+            # Each answer is the deltas of its own message (an asking turn may stream none).
+            streamed = "".join(
+                delta["delta"]
+                for delta in frames
+                if delta["type"] == "response_delta" and delta["message_id"] == frame["message_id"]
+            )
             if frame["text"] != streamed:
                 problems.append(f"the deltas joined {streamed!r} differ from {frame['text']!r}")
             usage = frame["usage"]

@@ -122,8 +122,11 @@ async def test_messages_per_tenant_count_every_user_of_the_tenant(
 
 
 async def confirm_request(tab: Tab, ref: str, **fields: Any) -> dict[str, Any]:
+    """Ask for an action: its card, once the turn that asked has ended with it open."""
     await tab.send(message(ref, '[call send_note] {"text": "hello team"}', **fields))
-    return (await tab.until("confirm_request"))[-1]
+    request = (await tab.until("confirm_request"))[-1]
+    assert (await tab.until("turn_end"))[-1]["awaiting"] == [request["token"]]
+    return request
 
 
 async def test_action_approvals_per_user_trip_and_the_confirmation_stays_pending(

@@ -59,6 +59,7 @@ async def test_a_confirmed_action_shows_in_confirmations_and_audit(callers: Call
     )
     [*_, request] = await tab.until("confirm_request")
     token = request["token"]
+    await tab.until("turn_end")
 
     pending = (await alice.get("/confirmations", status="pending")).json()["items"]
     assert [item["token"] for item in pending] == [token]

@@ -165,6 +165,8 @@ async def test_another_user_cannot_decide_a_confirmation(parley: ParleyServer) -
     )
     request = (await alice.until("confirm_request"))[-1]
     token = request["token"]
+    # The turn that asked ends with the card open (invariant 12).
+    assert (await alice.until("turn_end"))[-1]["awaiting"] == [token]
     for kind, intruder_token in people.intruders().items():
         intruder = await parley.tab(intruder_token)
         assert intruder.ready["pending_confirmations"] == [], kind

@@ -105,8 +105,10 @@ def peer_claims(call: dict[str, Any], user: str) -> dict[str, Any]:
 
 
 async def ask_for_action(tab: Tab, text: str, client_msg_id: str) -> dict[str, Any]:
+    """Send a message that asks for an action; its card, once the asking turn has ended."""
     await tab.send({"type": "user_message", "client_msg_id": client_msg_id, "text": text})
     (card,) = frames_of(await tab.until("confirm_request"), "confirm_request")
+    assert (await tab.until("turn_end"))[-1]["awaiting"] == [card["token"]]
     return card
 
 

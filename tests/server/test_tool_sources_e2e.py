@@ -88,9 +88,11 @@ def assert_completed(frames: list[dict[str, Any]]) -> None:
 
 
 async def request_action(tab: Tab, text: str, client_msg_id: str) -> dict[str, Any]:
-    """Send a message that makes the model ask for an action; its ``confirm_request``."""
+    """Send a message that makes the model ask for an action; its ``confirm_request``, once
+    the turn that asked has ended with the card open."""
     await tab.send({"type": "user_message", "client_msg_id": client_msg_id, "text": text})
     (asked,) = frames_of(await tab.until("confirm_request"), "confirm_request")
+    assert (await tab.until("turn_end"))[-1]["awaiting"] == [asked["token"]]
     return asked
 
 

@@ -1,5 +1,6 @@
 """Tools and human confirmation over a real socket, with the demo ERP pack and the scripted
-model: queries run at once, actions only after the user approves, exactly once."""
+model: queries run at once, actions only after the user approves, exactly once. The turn that
+asks ends with the card pending (invariant 12); the decision starts a continuation turn."""
 
 from __future__ import annotations
 
@@ -72,6 +73,39 @@ async def assert_no_dangling_tool_calls(server: ParleyServer, turn_id: str) -> N
         assert sorted(called) == sorted(answered)
 
 
+async def ask_for_approval(
+    tab: Tab, text: str, client_msg_id: str, **fields: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Send a message that asks for an action: its ``confirm_request`` and the frames up to
+    the asking turn's ``turn_end``, which names the card as still awaited."""
+    frames = await tab.ask(text, client_msg_id, **fields)
+    (request,) = frames_of(frames, "confirm_request")
+    assert frames[-1]["status"] == "completed"
+    assert frames[-1]["awaiting"] == [request["token"]]
+    return request, frames
+
+
+async def decide(tab: Tab, token: str, decision: str, **fields: Any) -> list[dict[str, Any]]:
+    """Decide a card: the frames up to the end of the continuation turn that reports it."""
+    await tab.send({"type": "confirm", "token": token, "decision": decision, **fields})
+    frames = await tab.until("turn_end")
+    (thinking,) = frames_of(frames, "thinking")
+    assert thinking["continuation"] is True
+    return frames
+
+
+def outcome_note(model: DevModel) -> str:
+    """The note the model was last given about an approval's outcome."""
+    last = model.requests()[-1]["body"]
+    notes = [
+        message["content"]
+        for message in last["messages"][1:]
+        if message["role"] == "system" and message["content"].startswith("Update on the action")
+    ]
+    assert notes, "the model was told no outcome"
+    return str(notes[-1])
+
+
 async def test_query_tool_shows_progress_and_answers(erp: ParleyServer) -> None:
     tab = await erp.tab(erp_token(erp))
     frames = await tab.ask("what's our cash balance?", "q-1")
@@ -99,24 +133,24 @@ async def test_query_tool_shows_progress_and_answers(erp: ParleyServer) -> None:
 async def test_approved_action_executes_once_and_is_audited(erp: ParleyServer) -> None:
     tab = await erp.tab(erp_token(erp))
     assert await po_status(erp, "PO-1001") == "awaiting_approval"
-    await tab.send({"type": "user_message", "client_msg_id": "a-1", "text": "approve PO-1001"})
-    request = (await tab.until("confirm_request"))[-1]
+    request, asking = await ask_for_approval(tab, "approve PO-1001", "a-1")
     assert request["action"] == "approve_purchase_order"
     assert request["params"] == {"po_number": "PO-1001"}
     assert "PO-1001" in request["summary"]
     assert "USD" in request["summary"]
-    # Nothing happens before the user decides.
+    # The asking turn ends with the card; nothing happens before the user decides.
+    assert frames_of(asking, "response")[0]["text"] == ""
     assert await po_status(erp, "PO-1001") == "awaiting_approval"
 
-    await tab.send({"type": "confirm", "token": request["token"], "decision": "approve"})
-    frames = await tab.until("turn_end")
+    frames = await decide(tab, request["token"], "approve")
     resolved = frames_of(frames, "confirm_resolved")[0]
     executed = frames_of(frames, "action_executed")[0]
     assert resolved["status"] == "approved"
     assert executed["ok"] is True
     assert executed["result"]["status"] == "approved"
     assert frames[-1]["status"] == "completed"
-    assert frames_of(frames, "response")
+    assert "awaiting" not in frames[-1]
+    assert frames_of(frames, "response")[0]["text"] == "Done: PO-1001 is now approved."
 
     assert await po_status(erp, "PO-1001") == "approved"
     assert await audit_events(erp, request["token"]) == ["requested", "approved", "executed"]
@@ -150,8 +184,8 @@ async def test_sales_order_action_posts_balanced_books(erp: ParleyServer) -> Non
     )
     request = (await tab.until("confirm_request"))[-1]
     assert request["action"] == "create_sales_order"
-    await tab.send({"type": "confirm", "token": request["token"], "decision": "approve"})
-    frames = await tab.until("turn_end")
+    await tab.until("turn_end")
+    frames = await decide(tab, request["token"], "approve")
     executed = frames_of(frames, "action_executed")[0]
     assert executed["ok"] is True, executed
     await tab.close()
@@ -190,9 +224,11 @@ async def test_two_tabs_approving_at_once_execute_exactly_once(busy_erp: ParleyS
             }
         )
         request = (await first.until("confirm_request"))[-1]
-        await second.until(lambda frame, r=request: frame.get("token") == r["token"])
+        # Both tabs see the asking turn end before anyone decides.
+        await asyncio.gather(first.until("turn_end"), second.until("turn_end"))
         decision = {"type": "confirm", "token": request["token"], "decision": "approve"}
         await asyncio.gather(first.send(decision), second.send(decision))
+        # The one continuation turn the decision starts ends in both tabs.
         seen = list(await asyncio.gather(first.until("turn_end"), second.until("turn_end")))
         # A socket's frames are handled in order: once a ping sent now is answered, the
         # answer to that tab's confirm has arrived too.
@@ -224,16 +260,15 @@ async def test_reject_tells_the_model_and_executes_nothing(
     erp: ParleyServer, model: DevModel
 ) -> None:
     tab = await erp.tab(erp_token(erp))
-    await tab.send({"type": "user_message", "client_msg_id": "r-1", "text": "approve PO-1002"})
-    request = (await tab.until("confirm_request"))[-1]
-    await tab.send({"type": "confirm", "token": request["token"], "decision": "reject"})
-    frames = await tab.until("turn_end")
+    request, _ = await ask_for_approval(tab, "approve PO-1002", "r-1")
+    frames = await decide(tab, request["token"], "reject")
     assert frames_of(frames, "confirm_resolved")[0]["status"] == "rejected"
     assert not frames_of(frames, "action_executed")
     assert frames[-1]["status"] == "completed"
+    assert frames_of(frames, "response")[0]["text"].startswith("Cancelled: ")
     assert await po_status(erp, "PO-1002") == "awaiting_approval"
     assert await audit_events(erp, request["token"]) == ["requested", "rejected"]
-    assert "rejected" in last_tool_message(model)
+    assert "rejected" in outcome_note(model)
     await assert_no_dangling_tool_calls(erp, request["turn_id"])
     await tab.close()
 
@@ -253,12 +288,14 @@ async def test_expiry_tells_the_model_and_executes_nothing(
     parley = ParleyServer(tmp_path, config)
     try:
         tab = await parley.tab(erp_token(parley))
-        await tab.send({"type": "user_message", "client_msg_id": "e-1", "text": "approve PO-1003"})
-        request = (await tab.until("confirm_request"))[-1]
+        request, _ = await ask_for_approval(tab, "approve PO-1003", "e-1")
+        # The sweeper expires the card and a continuation turn tells the model.
         frames = await tab.until("turn_end")
         assert frames_of(frames, "confirm_resolved")[0]["status"] == "expired"
+        assert frames_of(frames, "thinking")[0]["continuation"] is True
         assert frames[-1]["status"] == "completed"
-        assert "in time" in last_tool_message(model)
+        assert "in time" in outcome_note(model)
+        assert "expired" in frames_of(frames, "response")[0]["text"]
         await tab.send({"type": "confirm", "token": request["token"], "decision": "approve"})
         error = await tab.expect("error")
         assert error["code"] in ("confirmation_not_pending", "confirmation_expired")
@@ -270,20 +307,21 @@ async def test_expiry_tells_the_model_and_executes_nothing(
         parley.stop()
 
 
-async def test_cancel_while_waiting_cancels_the_confirmation(erp: ParleyServer) -> None:
+async def test_a_card_outlives_the_turn_that_asked(erp: ParleyServer) -> None:
     tab = await erp.tab(erp_token(erp))
-    await tab.send({"type": "user_message", "client_msg_id": "x-1", "text": "approve PO-1004"})
-    request = (await tab.until("confirm_request"))[-1]
-    await tab.send({"type": "cancel", "conversation_id": request["conversation_id"]})
-    frames = await tab.until("turn_end")
-    assert frames_of(frames, "confirm_resolved")[0]["status"] == "cancelled"
-    assert frames[-1]["status"] == "cancelled"
-    await tab.send({"type": "confirm", "token": request["token"], "decision": "approve"})
-    assert (await tab.expect("error"))["code"] == "confirmation_not_pending"
-    assert await po_status(erp, "PO-1004") == "awaiting_approval"
-    assert await audit_events(erp, request["token"]) == ["requested", "cancelled"]
+    request, _ = await ask_for_approval(tab, "approve PO-1004", "x-1")
+    # No turn holds the conversation, and the card stays open.
+    again = await erp.tab(erp_token(erp))
+    assert [item["token"] for item in again.ready["pending_confirmations"]] == [request["token"]]
+    assert again.ready["active_turns"] == []
+    # Invariant 6: the action's call has its interim result in the transcript.
     await assert_no_dangling_tool_calls(erp, request["turn_id"])
-    await tab.close()
+    frames = await decide(tab, request["token"], "approve")
+    assert len(frames_of(frames, "action_executed")) == 1
+    assert await po_status(erp, "PO-1004") == "approved"
+    assert await audit_events(erp, request["token"]) == ["requested", "approved", "executed"]
+    for each in (tab, again):
+        await each.close()
 
 
 async def test_tools_outside_the_users_roles_are_hidden_and_refused(
@@ -331,8 +369,8 @@ async def test_another_users_token_is_forbidden_and_reveals_nothing(erp: ParleyS
     assert await po_status(erp, "PO-1002") == "awaiting_approval"
     assert await audit_events(erp, request["token"]) == ["requested"]
     # The real owner can still decide it.
-    await owner.send({"type": "confirm", "token": request["token"], "decision": "reject"})
-    assert (await owner.until("turn_end"))[-1]["status"] == "completed"
+    await owner.until("turn_end")
+    assert (await decide(owner, request["token"], "reject"))[-1]["status"] == "completed"
     for tab in (owner, intruder, other_tenant):
         await tab.close()
 
@@ -352,8 +390,7 @@ async def test_confirmation_survives_a_restart_and_executes_once(
         again = await Tab.open(parley.ws_url, erp_token(parley))
         pending = [item["token"] for item in again.ready["pending_confirmations"]]
         assert pending == [request["token"]]
-        await again.send({"type": "confirm", "token": request["token"], "decision": "approve"})
-        frames = await again.until("turn_end")
+        frames = await decide(again, request["token"], "approve")
         assert len(frames_of(frames, "action_executed")) == 1
         assert frames[-1]["status"] == "completed"
         assert frames_of(frames, "response")

@@ -196,9 +196,12 @@ async def test_an_action_runs_only_after_approval_once_with_its_key(
     assert (pending["source"], pending["destructive"]) == (SOURCE, True)
     assert pending["summary"] == request["summary"]
     await later.close()
+    # The turn that asked ends with the card open; the decision's continuation reports it.
+    assert (await tab.until("turn_end"))[-1]["awaiting"] == [request["token"]]
 
     await tab.send({"type": "confirm", "token": request["token"], "decision": "approve"})
     frames = await tab.until("turn_end")
+    assert frames_of(frames, "thinking")[0]["continuation"] is True
     (executed,) = frames_of(frames, "action_executed")
     assert executed["ok"] is True, executed
     assert "pay_invoice done for INV-1" in json.dumps(executed["result"])
