@@ -108,6 +108,9 @@ class TurnEngine:
         # Turns of this worker that stopped running and are being ended: their slot is still
         # held until end_turn releases it, but there is nothing left to cancel.
         self._ending: set[str] = set()
+        # Claims this worker holds only to look at a conversation's queue (start_next): no
+        # turn runs under them either.
+        self._probing: set[str] = set()
         self._accepting = True
         self._decision_words = DecisionWords(settings.confirm_yes_words, settings.confirm_no_words)
 
@@ -380,13 +383,17 @@ class TurnEngine:
                 started_at=time.time(),
             )
             leases = self._leases
-            if await leases.acquire(owner, claim, self._settings.turn_lease_ttl_s) is not None:
-                return  # the slot is busy; its holder pops the queue when it ends
-            entry = await self._queue.pop(owner, conversation_id)
-            if entry is not None:
-                self._launch(TurnRequest.loads(entry), claim)
-                return
-            await leases.release(owner, conversation_id, turn_id)
+            self._probing.add(turn_id)
+            try:
+                if await leases.acquire(owner, claim, self._settings.turn_lease_ttl_s) is not None:
+                    return  # the slot is busy; its holder pops the queue when it ends
+                entry = await self._queue.pop(owner, conversation_id)
+                if entry is not None:
+                    self._launch(TurnRequest.loads(entry), claim)
+                    return
+                await leases.release(owner, conversation_id, turn_id)
+            finally:
+                self._probing.discard(turn_id)
             # Someone may have queued while we held the slot and then failed to claim it
             # because of us: look once more, or their message would wait for nobody.
             if not await self._queue.waiting(owner, conversation_id):
@@ -433,7 +440,7 @@ class TurnEngine:
         holder = await self._leases.holder(owner, conversation_id)
         if holder is None or (turn_id is not None and holder != turn_id):
             return False
-        if holder in self._ending:
+        if holder in self._ending or holder in self._probing:
             return False
         if self.cancel_local(holder, TurnStatus.CANCELLED):
             return True

@@ -33,7 +33,7 @@ RETRYABLE = {
 
 
 def test_error_code_values_are_lowercased_names() -> None:
-    assert len(ErrorCode) == 36
+    assert len(ErrorCode) == 37
     for code in ErrorCode:
         assert code.value == code.name.lower()
 
