@@ -198,14 +198,19 @@ class TurnLoop:
             tools = await self._knowledge.offered(
                 tools, request.tenant, frozenset(request.roles), profile.knowledge
             )
-        return tools + await self._page_tools_offered(turn)
+        return tools + await self._page_tools_offered(turn, profile)
 
-    async def _page_tools_offered(self, turn: RunningTurn) -> list[dict[str, Any]]:
+    async def _page_tools_offered(
+        self, turn: RunningTurn, profile: Profile
+    ) -> list[dict[str, Any]]:
+        """The page tools of the user's open tabs that the profile offers (``page__*`` in its
+        ``tools``, or a profile without a tool list)."""
         if self._page_tools is None:
             return []
         request = turn.request
         try:
-            return await self._page_tools.offered(request.owner, request.connection_id)
+            offered = await self._page_tools.offered(request.owner, request.connection_id)
+            return [tool for tool in offered if profile.offers(tool["function"]["name"])]
         except StateUnavailable:
             # The page's functions are a convenience: the turn goes on without them.
             logger.warning("turn %s: page tools unknown, the state store is away", turn.turn_id)

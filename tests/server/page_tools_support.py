@@ -94,10 +94,16 @@ class Page:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
 
-    async def ask(self, text: str, client_msg_id: str) -> list[dict[str, Any]]:
-        """Send a message; the frames of its turn, up to its ``turn_end``."""
+    async def ask(
+        self, text: str, client_msg_id: str, *, profile: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Send a message (starting a conversation under ``profile``, if given); the frames of
+        its turn, up to its ``turn_end``."""
         start = len(self.frames)
-        await self.tab.send({"type": "user_message", "client_msg_id": client_msg_id, "text": text})
+        frame = {"type": "user_message", "client_msg_id": client_msg_id, "text": text}
+        if profile is not None:
+            frame["profile"] = profile
+        await self.tab.send(frame)
         message = await self.wait_for(
             lambda frame: frame["type"] == "message" and frame["client_msg_id"] == client_msg_id
         )

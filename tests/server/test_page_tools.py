@@ -184,6 +184,51 @@ async def test_bad_page_tool_frames_get_errors_and_the_tab_keeps_its_tools(
     await page.close()
 
 
+PROFILES = """
+[[profile]]
+id = "desk"
+title = "Desk"
+tools = ["page__*"]
+default = true
+
+[[profile]]
+id = "ledger"
+title = "Ledger"
+tools = ["cash_*"]
+"""
+
+
+@pytest.fixture
+def profiled(backend: Backend, model: DevModel, tmp_path: Path) -> Iterator[ParleyServer]:
+    """A server whose profiles offer the page's tools to one kind of conversation only."""
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text(PROFILES, "utf-8")
+    parley = ParleyServer(tmp_path, backend.config(model, PARLEY_PROFILES=str(profiles)))
+    yield parley
+    parley.stop()
+
+
+async def test_a_profile_offers_page_tools_only_when_its_tools_name_them(
+    profiled: ParleyServer, model: DevModel
+) -> None:
+    page = await Page.open(profiled, {"open_record": opened("The page")})
+
+    frames = await page.ask("open PO-1003", "m-1", profile="desk")
+    assert answer_of(frames) == "The page opened PO-1003."
+    assert "page__open_record" in offered_tools(model)[-1]
+
+    # Not offered to a conversation of a profile without them...
+    await page.ask("what can you do?", "m-2", profile="ledger")
+    assert "page__open_record" not in offered_tools(model)[-1]
+    # ...and refused if the model calls it all the same: the page never hears of it.
+    frames = await page.ask('[call page__open_record] {"id": "PO-1004"}', "m-3", profile="ledger")
+    (result,) = frames_of(frames, "tool_result")
+    assert result["ok"] is False
+    assert "profile" in result["summary"]
+    assert [call["arguments"] for call in page.calls] == [{"id": "PO-1003"}]
+    await page.close()
+
+
 @pytest.fixture
 def impatient(backend: Backend, model: DevModel, tmp_path: Path) -> Iterator[ParleyServer]:
     """A server that gives a tab half a second to answer a page tool call."""
