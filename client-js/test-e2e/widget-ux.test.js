@@ -64,6 +64,8 @@ describe('conversations, a person and German in the widget against parley serve'
     const first = await DemoTab.open(context, server.origin, identity);
     await ask(first, '[say] the first conversation');
     await first.testid('new-conversation').click();
+    // The new conversation is empty: wait for that, or `ask` counts the old one's answers.
+    await first.testid('message-user').waitFor({ state: 'detached', timeout: WAIT_MS });
     await ask(first, '[say] the second conversation');
 
     // A tab opened now gets the newest conversation's messages with its snapshot.

@@ -163,6 +163,8 @@ export class ItemRenderer {
     }
     node.dataset.status = item.status;
     node.dataset.messageId = item.id;
+    // A turn that only asked for an approval ends without a word: nothing to show or rate.
+    node.hidden = item.role !== 'user' && item.status === 'complete' && !item.text.trim();
     const bubble = /** @type {HTMLElement} */ (node.firstElementChild);
     const citations = item.role === 'user' ? undefined : item.citations;
     if (
