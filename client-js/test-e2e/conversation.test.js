@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { findChromium, launchChromium } from '../test-support/chromium.js';
-import { ARTIFACTS, DemoTab, ParleyServer, WAIT_MS, findPython, uniqueUser } from './harness.js';
+import { findChromium } from '../test-support/chromium.js';
+import { ARTIFACTS, DemoTab, WAIT_MS, findPython, serveDemo, uniqueUser } from './harness.js';
 
 const found = await findChromium();
 const python = findPython();
@@ -23,29 +23,16 @@ const skip =
       : false;
 
 describe('the demo page against parley serve', { skip }, () => {
-  /** @type {ParleyServer} */
-  let server;
-  /** @type {any} */
-  let browser;
-
-  before(async () => {
-    // Slow enough that the typing indicator and a growing answer are on screen for a while.
-    server = new ParleyServer({
-      python: /** @type {string} */ (python),
-      env: { PARLEY_DEV_MODEL_TOKEN_RATE: '12' },
-    });
-    await server.start();
-    browser = await launchChromium(/** @type {any} */ (found));
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.dispose();
+  // Slow enough that the typing indicator and a growing answer are on screen for a while.
+  const demo = serveDemo({
+    python: /** @type {string} */ (python),
+    chromium: found,
+    env: { PARLEY_DEV_MODEL_TOKEN_RATE: '12' },
   });
 
   test('a question shows the typing indicator, then the answer as it streams', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const tab = await DemoTab.open(context, server.origin, { user: uniqueUser('asker') });
+    const context = await demo.browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const tab = await DemoTab.open(context, demo.server.origin, { user: uniqueUser('asker') });
     await tab.testid('empty').waitFor();
     // The server runs the scripted dev model, and the widget says so.
     await tab.testid('dev-label').waitFor({ timeout: WAIT_MS });
@@ -96,13 +83,13 @@ describe('the demo page against parley serve', { skip }, () => {
   });
 
   test('on a phone the demo fits the screen and the open panel fills it', async () => {
-    const context = await browser.newContext({
+    const context = await demo.browser.newContext({
       viewport: { width: 390, height: 844 },
       isMobile: true,
       hasTouch: true,
     });
     const page = await context.newPage();
-    await page.goto(`${server.origin}/`);
+    await page.goto(`${demo.server.origin}/`);
     // Anything wider than the screen widens the layout viewport and pushes the fixed launcher
     // off it, so the page must not scroll sideways.
     assert.equal(await page.evaluate(() => document.documentElement.scrollWidth), 390);
@@ -124,8 +111,8 @@ describe('the demo page against parley serve', { skip }, () => {
   });
 
   test('model text that looks like HTML is shown as text and runs nothing', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const tab = await DemoTab.open(context, server.origin, { user: uniqueUser('xss') });
+    const context = await demo.browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const tab = await DemoTab.open(context, demo.server.origin, { user: uniqueUser('xss') });
     const payload =
       'Look: <img src=x onerror="window.parleyPwned=1;alert(1)"> ' +
       '<script>window.parleyPwned=2</script> <b onmouseover="window.parleyPwned=3">bold?</b>';
@@ -151,9 +138,9 @@ describe('the demo page against parley serve', { skip }, () => {
   test('two tabs of one user: messages, a confirmation and its result appear in both', async () => {
     // The demo's default identity: alice at acme, an admin, who may approve purchase orders.
     const alice = { user: 'alice', tenant: 'acme', roles: 'admin', name: 'Alice' };
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const first = await DemoTab.open(context, server.origin, alice);
-    const second = await DemoTab.open(context, server.origin, alice);
+    const context = await demo.browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const first = await DemoTab.open(context, demo.server.origin, alice);
+    const second = await DemoTab.open(context, demo.server.origin, alice);
 
     await first.type('show overdue purchase orders');
     for (const tab of [first, second]) {

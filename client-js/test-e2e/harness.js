@@ -18,8 +18,11 @@ import {
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+
+import { launchChromium } from '../test-support/chromium.js';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 /** Screenshots go here (git-ignored). */
@@ -55,6 +58,27 @@ export function freePort() {
  * secret in a temporary folder. `stop()` and `start()` again keep the port and the database,
  * which is how a restart looks to the browser.
  */
+/**
+ * `parley serve` (with the settings in `env`) and headless Chromium for the tests of the
+ * suite that calls this: both start in its `before` and stop in its `after`.
+ *
+ * @param {{python: string, chromium: any, env?: Record<string, string>}} options
+ * @returns {{server: ParleyServer, browser: any}} set once the suite's `before` has run
+ */
+export function serveDemo({ python, chromium, env }) {
+  const demo = /** @type {{server: ParleyServer, browser: any}} */ ({});
+  before(async () => {
+    demo.server = new ParleyServer({ python, env });
+    await demo.server.start();
+    demo.browser = await launchChromium(chromium);
+  });
+  after(async () => {
+    await demo.browser?.close();
+    await demo.server?.dispose();
+  });
+  return demo;
+}
+
 export class ParleyServer {
   /**
    * @param {{python: string, env?: Record<string, string>}} options `env` adds settings

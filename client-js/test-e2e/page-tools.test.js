@@ -7,10 +7,10 @@
  * the venv)
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { findChromium, launchChromium } from '../test-support/chromium.js';
-import { DemoTab, ParleyServer, WAIT_MS, findPython, uniqueUser } from './harness.js';
+import { findChromium } from '../test-support/chromium.js';
+import { DemoTab, WAIT_MS, findPython, serveDemo, uniqueUser } from './harness.js';
 
 const found = await findChromium();
 const python = findPython();
@@ -63,25 +63,11 @@ function table(tab) {
 }
 
 describe('page tools on the demo page against parley serve', { skip }, () => {
-  /** @type {ParleyServer} */
-  let server;
-  /** @type {any} */
-  let browser;
-
-  before(async () => {
-    server = new ParleyServer({ python: /** @type {string} */ (python) });
-    await server.start();
-    browser = await launchChromium(/** @type {any} */ (found));
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.dispose();
-  });
+  const demo = serveDemo({ python: /** @type {string} */ (python), chromium: found });
 
   test('"open PO-1003" selects and scrolls to the row; "show only overdue orders" sets the filter', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const tab = await DemoTab.open(context, server.origin, { user: uniqueUser('pages') });
+    const context = await demo.browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const tab = await DemoTab.open(context, demo.server.origin, { user: uniqueUser('pages') });
 
     await tab.type('open PO-1003');
     await tab.page.locator('#orders tr[data-po="PO-1003"][aria-selected="true"]').waitFor({ timeout: WAIT_MS });
@@ -103,10 +89,10 @@ describe('page tools on the demo page against parley serve', { skip }, () => {
   });
 
   test('the page tool runs in the tab that asked, not in the user\'s other tab', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const context = await demo.browser.newContext({ viewport: { width: 1280, height: 800 } });
     const user = { user: uniqueUser('two-tabs') };
-    const watching = await DemoTab.open(context, server.origin, user);
-    const asking = await DemoTab.open(context, server.origin, user);
+    const watching = await DemoTab.open(context, demo.server.origin, user);
+    const asking = await DemoTab.open(context, demo.server.origin, user);
 
     await asking.type('open PO-1002');
     await answer(asking, 'I opened PO-1002 for you');

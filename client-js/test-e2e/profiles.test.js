@@ -8,10 +8,10 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { findChromium, launchChromium } from '../test-support/chromium.js';
-import { DemoTab, ParleyServer, REPO, WAIT_MS, findPython, uniqueUser } from './harness.js';
+import { findChromium } from '../test-support/chromium.js';
+import { DemoTab, REPO, WAIT_MS, findPython, serveDemo, uniqueUser } from './harness.js';
 
 const found = await findChromium();
 const python = findPython();
@@ -23,30 +23,17 @@ const skip =
       : false;
 
 describe('profiles against parley serve', { skip }, () => {
-  /** @type {ParleyServer} */
-  let server;
-  /** @type {any} */
-  let browser;
-
-  before(async () => {
-    server = new ParleyServer({
-      python: /** @type {string} */ (python),
-      env: { PARLEY_PROFILES: join(REPO, 'examples', 'erp', 'profiles.toml') },
-    });
-    await server.start();
-    browser = await launchChromium(/** @type {any} */ (found));
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.dispose();
+  const demo = serveDemo({
+    python: /** @type {string} */ (python),
+    chromium: found,
+    env: { PARLEY_PROFILES: join(REPO, 'examples', 'erp', 'profiles.toml') },
   });
 
   test('a conversation started with the sales copilot is handed to finance in both tabs', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const context = await demo.browser.newContext({ viewport: { width: 1280, height: 800 } });
     const user = uniqueUser('copilots');
-    const writer = await DemoTab.open(context, server.origin, { user });
-    const watcher = await DemoTab.open(context, server.origin, { user });
+    const writer = await DemoTab.open(context, demo.server.origin, { user });
+    const watcher = await DemoTab.open(context, demo.server.origin, { user });
 
     const select = writer.page.getByRole('combobox', { name: 'New conversation with' });
     await select.waitFor({ timeout: WAIT_MS });
@@ -66,7 +53,7 @@ describe('profiles against parley serve', { skip }, () => {
     }
     await writer.screenshot('profiles-handoff');
     // The note was stored before any tab saw it, so a tab opened now rebuilds it.
-    const later = await DemoTab.open(context, server.origin, { user });
+    const later = await DemoTab.open(context, demo.server.origin, { user });
     await later.testid('note').filter({ hasText: note }).waitFor({ timeout: WAIT_MS });
     assert.equal(await later.testid('note').count(), 1);
     await later.testid('profile-label').filter({ hasText: 'Finance copilot' }).waitFor();

@@ -6,11 +6,11 @@
  * Run: cd client-js && node --test test-e2e/   (skipped when Chromium or the venv is missing)
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { findChromium, launchChromium } from '../test-support/chromium.js';
-import { DemoTab, ParleyServer, TcpProxy, WAIT_MS, findPython, uniqueUser } from './harness.js';
+import { findChromium } from '../test-support/chromium.js';
+import { DemoTab, TcpProxy, WAIT_MS, findPython, serveDemo, uniqueUser } from './harness.js';
 
 const found = await findChromium();
 const python = findPython();
@@ -128,30 +128,17 @@ async function assertCompleteOnce(tab, expected) {
 }
 
 describe('an answer survives a lost connection', { skip }, () => {
-  /** @type {ParleyServer} */
-  let server;
-  /** @type {any} */
-  let browser;
-
-  before(async () => {
-    server = new ParleyServer({
-      python: /** @type {string} */ (python),
-      // Slow replies, and a drain long enough for one to finish while the server stops.
-      env: { PARLEY_DEV_MODEL_TOKEN_RATE: '8', PARLEY_SHUTDOWN_DRAIN_S: '60' },
-    });
-    await server.start();
-    browser = await launchChromium(/** @type {any} */ (found));
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.dispose();
+  // Slow replies, and a drain long enough for one to finish while the server stops.
+  const demo = serveDemo({
+    python: /** @type {string} */ (python),
+    chromium: found,
+    env: { PARLEY_DEV_MODEL_TOKEN_RATE: '8', PARLEY_SHUTDOWN_DRAIN_S: '60' },
   });
 
   test('the socket is cut during a reply: banner, reconnect, resumed answer', async () => {
-    const proxy = new TcpProxy(server.port);
+    const proxy = new TcpProxy(demo.server.port);
     await proxy.start();
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const context = await demo.browser.newContext({ viewport: { width: 1280, height: 800 } });
     try {
       const tab = await DemoTab.open(context, proxy.origin, { user: uniqueUser('cut') });
       await tab.startRecording();
@@ -183,9 +170,9 @@ describe('an answer survives a lost connection', { skip }, () => {
   });
 
   test('the server restarts during a reply: banner, reconnect, the finished answer', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const context = await demo.browser.newContext({ viewport: { width: 1280, height: 800 } });
     try {
-      const tab = await DemoTab.open(context, server.origin, { user: uniqueUser('restart') });
+      const tab = await DemoTab.open(context, demo.server.origin, { user: uniqueUser('restart') });
       await tab.startRecording();
       await recordReady(tab);
       await tab.type(`[say] ${ANSWER_RESTART}`);
@@ -194,11 +181,11 @@ describe('an answer survives a lost connection', { skip }, () => {
       // A deploy: on SIGTERM the server finishes the running turn while the socket stays open,
       // then closes it with 1012 and exits; a new process starts on the same port with the
       // same database.
-      const stopped = server.stop('SIGTERM');
+      const stopped = demo.server.stop('SIGTERM');
       await tab.testid('banner').waitFor({ timeout: WAIT_MS });
       await tab.screenshot('08-restarting');
       await stopped;
-      await server.start();
+      await demo.server.start();
 
       // The new process has a new frame log, so the tab rebuilt from its snapshot: the answer
       // it shows now came from the database, not from the frames it saw before.
@@ -211,18 +198,18 @@ describe('an answer survives a lost connection', { skip }, () => {
   });
 
   test('the server is killed during a reply: the page reconnects and nothing hangs', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const context = await demo.browser.newContext({ viewport: { width: 1280, height: 800 } });
     try {
-      const tab = await DemoTab.open(context, server.origin, { user: uniqueUser('killed') });
+      const tab = await DemoTab.open(context, demo.server.origin, { user: uniqueUser('killed') });
       await tab.startRecording();
       await recordReady(tab);
       await tab.type(`[say] ${ANSWER_KILLED}`);
       await waitStreamed(tab, 20);
 
       // No drain this time: the process and the turn it was running are gone at once.
-      await server.stop('SIGKILL');
+      await demo.server.stop('SIGKILL');
       await tab.testid('banner').waitFor({ timeout: WAIT_MS });
-      await server.start();
+      await demo.server.start();
       assert.deepEqual(await waitReconnected(tab), [false]);
 
       // The answer no longer streams: it ends as the server left it, never as a cursor that

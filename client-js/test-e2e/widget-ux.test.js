@@ -6,10 +6,10 @@
  * Run: cd client-js && node --test test-e2e/widget-ux.test.js   (skipped without Chromium or venv)
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { findChromium, launchChromium } from '../test-support/chromium.js';
-import { DemoTab, ParleyServer, WAIT_MS, findPython, uniqueUser } from './harness.js';
+import { findChromium } from '../test-support/chromium.js';
+import { DemoTab, WAIT_MS, findPython, serveDemo, uniqueUser } from './harness.js';
 
 const found = await findChromium();
 const python = findPython();
@@ -42,26 +42,12 @@ async function ask(tab, text) {
 }
 
 describe('conversations, a person and German in the widget against parley serve', { skip }, () => {
-  /** @type {ParleyServer} */
-  let server;
-  /** @type {any} */
-  let browser;
-
-  before(async () => {
-    server = new ParleyServer({ python: /** @type {string} */ (python) });
-    await server.start();
-    browser = await launchChromium(/** @type {any} */ (found));
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.dispose();
-  });
+  const demo = serveDemo({ python: /** @type {string} */ (python), chromium: found });
 
   test('switching and renaming from the list; the rename shows in the other tab', async () => {
     const identity = { user: uniqueUser('lister') };
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const first = await DemoTab.open(context, server.origin, identity);
+    const context = await demo.browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const first = await DemoTab.open(context, demo.server.origin, identity);
     await ask(first, '[say] the first conversation');
     await first.testid('new-conversation').click();
     // The new conversation is empty: wait for that, or `ask` counts the old one's answers.
@@ -69,7 +55,7 @@ describe('conversations, a person and German in the widget against parley serve'
     await ask(first, '[say] the second conversation');
 
     // A tab opened now gets the newest conversation's messages with its snapshot.
-    const second = await DemoTab.open(context, server.origin, identity);
+    const second = await DemoTab.open(context, demo.server.origin, identity);
     await second.testid('message-user').filter({ hasText: 'the second conversation' }).waitFor();
     await second.testid('conversations').click();
     const items = second.testid('conversation-item');
@@ -110,10 +96,10 @@ describe('conversations, a person and German in the widget against parley serve'
 
   test('"talk to a person" escalates, and both tabs say so', async () => {
     const identity = { user: uniqueUser('escalator') };
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const first = await DemoTab.open(context, server.origin, identity);
+    const context = await demo.browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const first = await DemoTab.open(context, demo.server.origin, identity);
     await ask(first, '[say] I would like a person');
-    const second = await DemoTab.open(context, server.origin, identity);
+    const second = await DemoTab.open(context, demo.server.origin, identity);
     await second.testid('message-user').waitFor();
     await first.testid('escalate').click();
     for (const tab of [first, second]) {
@@ -130,8 +116,8 @@ describe('conversations, a person and German in the widget against parley serve'
   });
 
   test("the demo's Globex tenant gets a German widget", async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const tab = await DemoTab.open(context, server.origin, {
+    const context = await demo.browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const tab = await DemoTab.open(context, demo.server.origin, {
       user: uniqueUser('globex'),
       tenant: 'globex',
     });
