@@ -7,20 +7,17 @@
  * Run: node --test client-js/test-browser/   (skipped when no Chromium is found).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import { extname, join, normalize } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { findChromium, launchChromium } from '../test-support/chromium.js';
+import { startPageServer } from './page-server.js';
 
 const CLIENT_DIR = fileURLToPath(new URL('..', import.meta.url));
 /** Screenshots go here (git-ignored). */
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/browser/', import.meta.url));
-const TYPES = { '.js': 'text/javascript', '.html': 'text/html' };
-
 /** Two profiles, as `ready.profiles` lists them. */
 const PROFILES = [
   {
@@ -74,30 +71,11 @@ const PAGES = {
 };
 
 function startServer() {
-  const server = createServer(async (request, response) => {
-    const url = new URL(request.url ?? '/', 'http://localhost');
-    /** @param {number} status @param {string} type @param {string | Buffer} body */
-    const send = (status, type, body) => {
-      response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
-      response.end(body);
-    };
+  return startPageServer(async (request, url, send) => {
     const html = /** @type {Record<string, string>} */ (PAGES)[url.pathname];
     if (html) return send(200, 'text/html', html);
     if (url.pathname === '/token') return send(200, 'application/json', '{"token": "t"}');
-    if (url.pathname === '/fake-server.js') {
-      const file = join(CLIENT_DIR, 'test-browser', 'fake-server.js');
-      return send(200, 'text/javascript', await readFile(file));
-    }
-    if (url.pathname.startsWith('/client/')) {
-      const file = normalize(join(CLIENT_DIR, url.pathname.slice('/client/'.length)));
-      if (file.startsWith(CLIENT_DIR) && existsSync(file)) {
-        const type = /** @type {Record<string, string>} */ (TYPES)[extname(file)];
-        return send(200, type ?? 'application/octet-stream', await readFile(file));
-      }
-    }
-    send(404, 'text/plain', 'not found');
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
 const browserFound = await findChromium();

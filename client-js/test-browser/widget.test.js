@@ -5,14 +5,13 @@
  * PARLEY_CHROMIUM to its path if it is not /usr/bin/chromium or a Playwright download).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import { extname, join, normalize } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { findChromium, launchChromium } from '../test-support/chromium.js';
+import { startPageServer } from './page-server.js';
 
 const CLIENT_DIR = fileURLToPath(new URL('..', import.meta.url));
 /** Screenshots go here (git-ignored). */
@@ -34,13 +33,6 @@ function fixtureFrame(name) {
   delete frame.seq;
   return frame;
 }
-const TYPES = {
-  '.js': 'text/javascript',
-  '.css': 'text/css',
-  '.html': 'text/html',
-  '.json': 'application/json',
-};
-
 /** @param {string} attributes extra attributes of the element */
 function page(attributes = '') {
   return `<!doctype html>
@@ -54,13 +46,8 @@ function page(attributes = '') {
 
 /** A static server for the client files, the test pages, a token route and a status route. */
 function startServer() {
-  const server = createServer(async (request, response) => {
-    const url = new URL(request.url ?? '/', 'http://localhost');
+  return startPageServer(async (request, url, send) => {
     requested.push(url.pathname);
-    const send = (status, type, body) => {
-      response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
-      response.end(body);
-    };
     if (url.pathname === '/') return send(200, 'text/html', page());
     if (url.pathname === '/open') return send(200, 'text/html', page('open'));
     if (url.pathname === '/open-de') return send(200, 'text/html', page('open lang="de-DE"'));
@@ -91,22 +78,7 @@ function startServer() {
         JSON.stringify({ model: { name: 'parley-dev', dev: true } }),
       );
     }
-    if (url.pathname === '/fake-server.js') {
-      return send(
-        200,
-        'text/javascript',
-        await readFile(join(CLIENT_DIR, 'test-browser', 'fake-server.js')),
-      );
-    }
-    if (url.pathname.startsWith('/client/')) {
-      const file = normalize(join(CLIENT_DIR, url.pathname.slice('/client/'.length)));
-      if (file.startsWith(CLIENT_DIR) && existsSync(file)) {
-        return send(200, TYPES[extname(file)] ?? 'application/octet-stream', await readFile(file));
-      }
-    }
-    send(404, 'text/plain', 'not found');
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
 const browserFound = await findChromium();

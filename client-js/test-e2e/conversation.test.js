@@ -10,23 +10,15 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
-import { findChromium } from '../test-support/chromium.js';
-import { ARTIFACTS, DemoTab, WAIT_MS, findPython, serveDemo, uniqueUser } from './harness.js';
+import { ARTIFACTS, DemoTab, WAIT_MS, demoRequirements, serveDemo, uniqueUser } from './harness.js';
 
-const found = await findChromium();
-const python = findPython();
-const skip =
-  'missing' in found
-    ? found.missing
-    : python === null
-      ? 'no Python for parley serve (create .venv with scripts/test, or set PARLEY_PYTHON)'
-      : false;
+const { chromium, python, skip } = await demoRequirements();
 
 describe('the demo page against parley serve', { skip }, () => {
   // Slow enough that the typing indicator and a growing answer are on screen for a while.
   const demo = serveDemo({
     python: /** @type {string} */ (python),
-    chromium: found,
+    chromium,
     env: { PARLEY_DEV_MODEL_TOKEN_RATE: '12' },
   });
 

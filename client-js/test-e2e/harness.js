@@ -22,7 +22,7 @@ import { after, before } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
-import { launchChromium } from '../test-support/chromium.js';
+import { findChromium, launchChromium } from '../test-support/chromium.js';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 /** Screenshots go here (git-ignored). */
@@ -58,6 +58,24 @@ export function freePort() {
  * secret in a temporary folder. `stop()` and `start()` again keep the port and the database,
  * which is how a restart looks to the browser.
  */
+/**
+ * What a suite in Chromium against `parley serve` needs from this machine: the browser, the
+ * venv's Python, and `skip`, the reason the suite cannot run here (false when it can).
+ *
+ * @returns {Promise<{chromium: any, python: string | null, skip: string | false}>}
+ */
+export async function demoRequirements() {
+  const chromium = await findChromium();
+  const python = findPython();
+  const skip =
+    'missing' in chromium
+      ? chromium.missing
+      : python === null
+        ? 'no Python for parley serve (create .venv with scripts/test, or set PARLEY_PYTHON)'
+        : false;
+  return { chromium, python, skip };
+}
+
 /**
  * `parley serve` (with the settings in `env`) and headless Chromium for the tests of the
  * suite that calls this: both start in its `before` and stop in its `after`.

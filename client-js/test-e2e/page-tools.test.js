@@ -9,17 +9,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { findChromium } from '../test-support/chromium.js';
-import { DemoTab, WAIT_MS, findPython, serveDemo, uniqueUser } from './harness.js';
+import { DemoTab, WAIT_MS, demoRequirements, serveDemo, uniqueUser } from './harness.js';
 
-const found = await findChromium();
-const python = findPython();
-const skip =
-  'missing' in found
-    ? found.missing
-    : python === null
-      ? 'no Python for parley serve (create .venv with scripts/test, or set PARLEY_PYTHON)'
-      : false;
+const { chromium, python, skip } = await demoRequirements();
 
 /**
  * Wait for the newest assistant message to be complete and return its text.
@@ -63,7 +55,7 @@ function table(tab) {
 }
 
 describe('page tools on the demo page against parley serve', { skip }, () => {
-  const demo = serveDemo({ python: /** @type {string} */ (python), chromium: found });
+  const demo = serveDemo({ python: /** @type {string} */ (python), chromium });
 
   test('"open PO-1003" selects and scrolls to the row; "show only overdue orders" sets the filter', async () => {
     const context = await demo.browser.newContext({ viewport: { width: 1280, height: 800 } });

@@ -10,22 +10,14 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
-import { findChromium } from '../test-support/chromium.js';
-import { DemoTab, REPO, WAIT_MS, findPython, serveDemo, uniqueUser } from './harness.js';
+import { DemoTab, REPO, WAIT_MS, demoRequirements, serveDemo, uniqueUser } from './harness.js';
 
-const found = await findChromium();
-const python = findPython();
-const skip =
-  'missing' in found
-    ? found.missing
-    : python === null
-      ? 'no Python for parley serve (create .venv with scripts/test, or set PARLEY_PYTHON)'
-      : false;
+const { chromium, python, skip } = await demoRequirements();
 
 describe('profiles against parley serve', { skip }, () => {
   const demo = serveDemo({
     python: /** @type {string} */ (python),
-    chromium: found,
+    chromium,
     env: { PARLEY_PROFILES: join(REPO, 'examples', 'erp', 'profiles.toml') },
   });
 

@@ -9,17 +9,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { findChromium } from '../test-support/chromium.js';
-import { DemoTab, TcpProxy, WAIT_MS, findPython, serveDemo, uniqueUser } from './harness.js';
+import { DemoTab, TcpProxy, WAIT_MS, demoRequirements, serveDemo, uniqueUser } from './harness.js';
 
-const found = await findChromium();
-const python = findPython();
-const skip =
-  'missing' in found
-    ? found.missing
-    : python === null
-      ? 'no Python for parley serve (create .venv with scripts/test, or set PARLEY_PYTHON)'
-      : false;
+const { chromium, python, skip } = await demoRequirements();
 
 // Plain words (no Markdown), long enough to stream for several seconds at 8 tokens a second.
 const ANSWER_CUT =
@@ -131,7 +123,7 @@ describe('an answer survives a lost connection', { skip }, () => {
   // Slow replies, and a drain long enough for one to finish while the server stops.
   const demo = serveDemo({
     python: /** @type {string} */ (python),
-    chromium: found,
+    chromium,
     env: { PARLEY_DEV_MODEL_TOKEN_RATE: '8', PARLEY_SHUTDOWN_DRAIN_S: '60' },
   });
 

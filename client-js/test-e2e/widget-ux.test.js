@@ -8,17 +8,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { findChromium } from '../test-support/chromium.js';
-import { DemoTab, WAIT_MS, findPython, serveDemo, uniqueUser } from './harness.js';
+import { DemoTab, WAIT_MS, demoRequirements, serveDemo, uniqueUser } from './harness.js';
 
-const found = await findChromium();
-const python = findPython();
-const skip =
-  'missing' in found
-    ? found.missing
-    : python === null
-      ? 'no Python for parley serve (create .venv with scripts/test, or set PARLEY_PYTHON)'
-      : false;
+const { chromium, python, skip } = await demoRequirements();
 
 /**
  * Send a message and wait until its answer is complete.
@@ -42,7 +34,7 @@ async function ask(tab, text) {
 }
 
 describe('conversations, a person and German in the widget against parley serve', { skip }, () => {
-  const demo = serveDemo({ python: /** @type {string} */ (python), chromium: found });
+  const demo = serveDemo({ python: /** @type {string} */ (python), chromium });
 
   test('switching and renaming from the list; the rename shows in the other tab', async () => {
     const identity = { user: uniqueUser('lister') };
