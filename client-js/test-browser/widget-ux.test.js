@@ -410,6 +410,16 @@ describe(
           ['/api/v1/conversations/c2', { archived: true }, 'Bearer test-token'],
         ],
       );
+      // The conversation on screen archived elsewhere: this tab leaves it too.
+      await emit({
+        type: 'conversation_updated',
+        conversation_id: 'c1',
+        status: 'archived',
+        title: 'Cash questions',
+      });
+      await testid('message-user')
+        .filter({ hasText: "what's our cash balance?" })
+        .waitFor({ state: 'detached' });
       assert.deepEqual(problems, []);
       await context.close();
     });

@@ -104,6 +104,16 @@ export class ConversationPanel {
    */
   noticed(change) {
     const id = change.conversationId;
+    if (
+      change.reason === 'conversation_updated' &&
+      id !== undefined &&
+      id === this.#host.current() &&
+      this.#host.model()?.conversations.get(id)?.status === 'archived'
+    ) {
+      // Archived in another tab (or by the host app): this tab leaves it as well.
+      this.#host.leave();
+      return;
+    }
     if (id === undefined || !ACTIVITY.has(change.reason)) return;
     this.#activity.set(id, Date.now());
     if (id !== this.#host.current()) this.#unread.add(id);
