@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from collections.abc import Mapping
 from typing import Any
 
 from server.config import Settings
 from server.profiles.catalog import Profile, ProfileCatalog, settings_profile
 from server.profiles.errors import ProfileConfigError
+from server.toml_file import read_toml_file
 
 __all__ = ["load_profile_catalog", "load_profiles_file", "parse_profiles"]
 
@@ -85,13 +85,7 @@ def load_profiles_file(path: str, settings: Settings) -> tuple[Profile, ...]:
         ProfileConfigError: the file cannot be read, is not TOML, or a profile is wrong; the
             message names the file, the profile and the key.
     """
-    try:
-        with open(path, "rb") as handle:
-            document = tomllib.load(handle)
-    except OSError as exc:
-        raise ProfileConfigError(path, None, None, f"cannot be read ({exc.strerror})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileConfigError(path, None, None, f"is not valid TOML ({exc})") from exc
+    document = read_toml_file(path, lambda reason: ProfileConfigError(path, None, None, reason))
     return parse_profiles(document, path, settings)
 
 

@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from server.toml_file import read_toml_file
 from server.tools.sources.errors import SourceConfigError
 
 __all__ = [
@@ -152,13 +152,7 @@ def load_sources_file(
         SourceConfigError: the file cannot be read, is not TOML, or a source is wrong; the
             message names the file, the source and the key.
     """
-    try:
-        with open(path, "rb") as handle:
-            document = tomllib.load(handle)
-    except OSError as exc:
-        raise SourceConfigError(path, None, None, f"cannot be read ({exc.strerror})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SourceConfigError(path, None, None, f"is not valid TOML ({exc})") from exc
+    document = read_toml_file(path, lambda reason: SourceConfigError(path, None, None, reason))
     return parse_sources(document, path, os.environ if environ is None else environ)
 
 
