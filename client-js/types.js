@@ -157,7 +157,7 @@
  */
 
 /**
- * @typedef {object} ToolLine a read-only tool call of a stored answer, as its `tool_result` showed it
+ * @typedef {object} ToolLine a tool call of a stored answer, as its `tool_result` showed it
  * @property {string} call_id as on its `tool_call` and `tool_result`
  * @property {string} name
  * @property {boolean} ok

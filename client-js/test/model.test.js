@@ -742,7 +742,7 @@ test('confirm_resolved with approved values updates the card of every tab', () =
   assert.equal(card?.summary, '105 × Widget');
 });
 
-test('stored tool lines and their views show in a fresh tab before the answer, once in a seen one', () => {
+test('stored tool lines and views show in a fresh tab, once in a tab that saw them live', () => {
   const view = {
     kind: 'chart',
     chart: 'bar',
