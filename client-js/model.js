@@ -20,6 +20,7 @@
 /** @typedef {import('./types.js').MessageItem} MessageItem */
 /** @typedef {import('./types.js').ToolItem} ToolItem */
 /** @typedef {import('./types.js').NoteItem} NoteItem */
+/** @typedef {import('./types.js').ToolLine} ToolLine */
 /** @typedef {import('./types.js').ProfileSummary} ProfileSummary */
 /** @typedef {import('./types.js').ConversationSummary} ConversationSummary */
 /** @typedef {import('./types.js').MessageSnapshot} MessageSnapshot */
@@ -227,8 +228,9 @@ export class ConversationModel extends EventTarget {
     this.user = ready.user;
     this.connectionId = ready.connection_id;
     this.profiles = ready.profiles ?? [];
-    // The snapshot holds messages and notes, not tool lines: keep the ones already seen (notes
-    // of conversations whose messages the snapshot leaves out included).
+    // The snapshot holds messages, notes and the tool lines of finished answers, not those of
+    // running turns: keep the ones already seen (notes of conversations whose messages the
+    // snapshot leaves out included).
     const toolsSeen = [...this.#tools.values()];
     const notesSeen = [...this.#notes.values()];
     this.conversations = new Map();
@@ -269,6 +271,10 @@ export class ConversationModel extends EventTarget {
       if (snapshot.client_msg_id !== undefined) item.clientMsgId = snapshot.client_msg_id;
       if (snapshot.turn_id !== undefined) item.turnId = snapshot.turn_id;
       if (snapshot.citations !== undefined) item.citations = snapshot.citations;
+      // The turn's tool lines go before its answer, where the live frames put them.
+      if (snapshot.tools !== undefined && snapshot.turn_id !== undefined) {
+        this.#addStoredTools(snapshot.conversation_id, snapshot.turn_id, snapshot.tools);
+      }
       this.#addMessage(item);
       if (snapshot.client_msg_id !== undefined) this.pending.delete(snapshot.client_msg_id);
     }
@@ -391,6 +397,12 @@ export class ConversationModel extends EventTarget {
    */
   #restoreTools(tools) {
     for (const tool of tools) {
+      // The snapshot's copy of a line seen live is shown instead (the same call id), once.
+      const stored = this.#tools.get(tool.id);
+      if (stored) {
+        stored.arguments = tool.arguments;
+        continue;
+      }
       const conversation = this.conversations.get(tool.conversationId);
       if (!conversation) continue;
       const turnShown =
@@ -406,6 +418,35 @@ export class ConversationModel extends EventTarget {
       );
       if (answer < 0) conversation.items.push(tool);
       else conversation.items.splice(answer, 0, tool);
+    }
+  }
+
+  /**
+   * Add the tool lines a snapshot holds for a finished answer, as its `tool_result` frames
+   * would have drawn them.
+   *
+   * @param {string} conversationId
+   * @param {string} turnId
+   * @param {ToolLine[]} lines in the order they ran
+   */
+  #addStoredTools(conversationId, turnId, lines) {
+    const conversation = this.#ensureConversation(conversationId);
+    for (const line of lines) {
+      /** @type {ToolItem} */
+      const tool = {
+        kind: 'tool',
+        id: line.call_id,
+        conversationId,
+        turnId,
+        name: line.name,
+        arguments: {},
+        status: line.ok ? 'ok' : 'failed',
+        summary: line.summary,
+      };
+      if (line.view !== undefined) tool.view = line.view;
+      if (line.export !== undefined) tool.export = line.export;
+      this.#tools.set(tool.id, tool);
+      conversation.items.push(tool);
     }
   }
 

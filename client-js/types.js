@@ -157,6 +157,16 @@
  */
 
 /**
+ * @typedef {object} ToolLine a tool call of a stored answer, as its `tool_result` showed it
+ * @property {string} call_id as on its `tool_call` and `tool_result`
+ * @property {string} name
+ * @property {boolean} ok
+ * @property {string} summary
+ * @property {View} [view] left out of older lines beyond the server's snapshot limit
+ * @property {string} [export] the path of the view's CSV
+ */
+
+/**
  * @typedef {object} MessageSnapshot
  * @property {string} conversation_id
  * @property {string} message_id
@@ -167,6 +177,7 @@
  * @property {string} [client_msg_id]
  * @property {string} [turn_id]
  * @property {Citation[]} [citations] on an assistant message that cites sources
+ * @property {ToolLine[]} [tools] on an assistant message: the tool lines its turn showed, in order
  */
 
 /**

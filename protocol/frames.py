@@ -320,6 +320,27 @@ class ProfileSummary:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ToolLine:
+    """A read-only tool call of a stored assistant message, as its ``tool_result`` showed it.
+
+    Attributes:
+        call_id: The tool call, as on its ``tool_call`` and ``tool_result``.
+        name: The tool's name.
+        ok: Whether it succeeded.
+        summary: The short outcome the tool line showed.
+        view: The view its ``tool_result`` carried, if any.
+        export: The path of the view's CSV, as on its ``tool_result``.
+    """
+
+    call_id: Id
+    name: Name
+    ok: bool
+    summary: str
+    view: View | None = None
+    export: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MessageSnapshot:
     """One stored message in the ``ready`` snapshot.
 
@@ -327,6 +348,8 @@ class MessageSnapshot:
         role: ``user``, ``assistant``, ``tool`` or ``note`` (a line about the conversation,
             such as a hand-off's note; its ``turn_id`` names the turn it came from).
         status: The stored message's state, e.g. ``complete`` or ``partial``.
+        tools: On an assistant message, the tool lines its turn showed before the answer,
+            in the order they ran.
     """
 
     conversation_id: Id
@@ -338,6 +361,7 @@ class MessageSnapshot:
     client_msg_id: Id | None = None
     turn_id: Id | None = None
     citations: tuple[Citation, ...] | None = None
+    tools: tuple[ToolLine, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -123,7 +123,7 @@ async def assemble(settings: Settings, stack: contextlib.AsyncExitStack) -> Work
     notices = Notices(hub)
     model = ModelClient(settings, clients)
     limits = Limits(settings, redis, transcripts)
-    snapshots = Snapshots(transcripts, confirmations, leases, frame_log, profiles)
+    snapshots = Snapshots(transcripts, confirmations, leases, frame_log, profiles, settings)
     verifier = TokenVerifier(settings)
 
     handoffs = Handoffs(profiles, transcripts, hub)

@@ -289,6 +289,12 @@ class Settings:
     view_max_bytes: int = _setting(
         48 * 1024, "largest encoded view sent to the browser; rows are dropped until it fits"
     )
+    snapshot_tool_lines: int = _setting(
+        40, "tool lines of stored answers in a rebuilding tab's ready snapshot; the newest are sent"
+    )
+    snapshot_tool_views: int = _setting(
+        8, "of those, the newest that carry their view; older lines come without it"
+    )
     export_max_rows: int = _setting(
         10_000, "rows of a view kept for its CSV export; a longer result is cut there"
     )

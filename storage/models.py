@@ -108,7 +108,8 @@ class Message(SQLModel, table=True):
     client_msg_id: str | None = Field(default=None, max_length=200)
     turn_id: str | None = Field(default=None, max_length=40)
     # For an assistant reply that used tools: one entry per model round that called tools,
-    # {"text": ..., "calls": [OpenAI tool_call], "results": [{"tool_call_id", "name", "content"}]}.
+    # {"text": ..., "calls": [OpenAI tool_call], "results": [{"tool_call_id", "name", "content",
+    # "shown"?}]}, where "shown" is the tool_result frame the tabs were sent for that call.
     # ``text`` holds everything the user saw; what follows the rounds' texts is the final answer.
     tool_rounds: list[dict[str, Any]] | None = _json_column()
     # completed | streaming | cancelled | failed | interrupted

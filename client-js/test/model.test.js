@@ -741,3 +741,100 @@ test('confirm_resolved with approved values updates the card of every tab', () =
   assert.deepEqual(card?.params, { quantity: 105 });
   assert.equal(card?.summary, '105 × Widget');
 });
+
+test('stored tool lines and views show in a fresh tab, once in a tab that saw them live', () => {
+  const view = {
+    kind: 'chart',
+    chart: 'bar',
+    title: 'Receivables aging',
+    x: 'bucket',
+    series: [{ key: 'amount', label: 'Open amount', type: 'money', currency: 'USD' }],
+    rows: [{ bucket: 'Not yet due', amount: '1200.00' }],
+  };
+  const ready = readyFrame({
+    conversations: [{ conversation_id: C, title: 'Aging', status: 'active', updated_at: 'y' }],
+    messages: [
+      {
+        conversation_id: C,
+        message_id: 'u1',
+        role: 'user',
+        text: 'show AR aging',
+        status: 'completed',
+        created_at: 'a',
+        client_msg_id: 'k1',
+      },
+      {
+        conversation_id: C,
+        message_id: 'a1',
+        role: 'assistant',
+        text: 'Customers owe you $1,200.',
+        status: 'completed',
+        created_at: 'b',
+        turn_id: T,
+        tools: [
+          {
+            call_id: 'call-1',
+            name: 'ar_aging',
+            ok: true,
+            summary: 'Receivables: $1,200 open',
+            view,
+            export: '/api/v1/exports/call-1.csv',
+          },
+          { call_id: 'call-2', name: 'stock_levels', ok: false, summary: 'stock is unavailable' },
+        ],
+      },
+    ],
+  });
+  /** @param {ConversationModel} model */
+  const shown = (model) =>
+    model
+      .conversation(C)
+      ?.items.map((item) => (item.kind === 'tool' ? `tool:${item.id}:${item.status}` : item.kind));
+
+  const fresh = modelWithChanges().model;
+  fresh.reset(/** @type {any} */ (ready));
+  assert.deepEqual(shown(fresh), ['message', 'tool:call-1:ok', 'tool:call-2:failed', 'message']);
+  const [, aging, stock] = fresh.conversation(C)?.items ?? [];
+  assert.deepEqual(aging, {
+    kind: 'tool',
+    id: 'call-1',
+    conversationId: C,
+    turnId: T,
+    name: 'ar_aging',
+    arguments: {},
+    status: 'ok',
+    summary: 'Receivables: $1,200 open',
+    view,
+    export: '/api/v1/exports/call-1.csv',
+  });
+  assert.equal(stock.kind === 'tool' && 'view' in stock, false, 'a line without a view has none');
+
+  // A tab that saw the tool line live and then rebuilds shows it once, with the arguments it saw.
+  const seen = modelWithChanges().model;
+  seen.apply({ type: 'thinking', conversation_id: C, turn_id: T });
+  seen.apply({
+    type: 'tool_call',
+    conversation_id: C,
+    turn_id: T,
+    call_id: 'call-1',
+    name: 'ar_aging',
+    arguments: { as_of: 'today' },
+  });
+  seen.apply({
+    type: 'tool_result',
+    conversation_id: C,
+    turn_id: T,
+    call_id: 'call-1',
+    name: 'ar_aging',
+    ok: true,
+    summary: 'Receivables: $1,200 open',
+    view,
+  });
+  seen.reset(/** @type {any} */ ({ ...ready, epoch: 'e2' }));
+  assert.deepEqual(shown(seen), ['message', 'tool:call-1:ok', 'tool:call-2:failed', 'message']);
+  const kept = seen.conversation(C)?.items[1];
+  assert.deepEqual(kept?.kind === 'tool' && [kept.arguments, kept.export], [
+    { as_of: 'today' },
+    '/api/v1/exports/call-1.csv',
+  ]);
+});

@@ -1,6 +1,6 @@
 """The ``ready`` frame: who the tab is, where its stream stands, and — when it cannot resume —
-everything it needs to rebuild its view (conversations, the active conversation's messages,
-running turns with their text so far, pending confirmations).
+everything it needs to rebuild its view (conversations, the active conversation's messages with
+the tool lines of their turns, running turns with their text so far, pending confirmations).
 
 A running turn's text must be exact as of ``ready.last_seq``: the tab appends every
 ``response_delta`` after that seq to it, so text missing from the snapshot would be a hole and
@@ -33,10 +33,12 @@ from protocol import (
     UserInfo,
     param_fields_from_json,
 )
+from server.config import Settings
 from server.knowledge.citations import wire_citations
 from server.profiles.catalog import ProfileCatalog
 from server.security.auth import Principal
 from server.stream.hub import Attachment
+from server.stream.tool_lines import tool_lines
 from storage.confirmations import ConfirmationStore
 from storage.frame_log import LoggedFrame, StreamPosition
 from storage.keys import UserKey
@@ -60,7 +62,9 @@ class Snapshots:
         leases: TurnLeases,
         frame_log: AnyFrameLog,
         profiles: ProfileCatalog,
+        settings: Settings,
     ) -> None:
+        self._settings = settings
         self._transcripts = transcripts
         self._confirmations = confirmations
         self._leases = leases
@@ -103,6 +107,11 @@ class Snapshots:
             rows = await self._transcripts.recent_messages(
                 owner, conversations[0].id, limit=SNAPSHOT_MESSAGES
             )
+            lines = tool_lines(
+                rows,
+                max_lines=self._settings.snapshot_tool_lines,
+                max_views=self._settings.snapshot_tool_views,
+            )
             messages = [
                 MessageSnapshot(
                     conversation_id=row.conversation_id,
@@ -114,6 +123,7 @@ class Snapshots:
                     client_msg_id=row.client_msg_id,
                     turn_id=row.turn_id,
                     citations=wire_citations(row.citations),
+                    tools=lines.get(row.id),
                 )
                 for row in rows
             ]

@@ -48,6 +48,7 @@ from server.security.auth import Principal
 from server.security.redaction import redact_for_model
 from server.stream.hub import FrameHub
 from server.stream.snapshot import iso
+from server.stream.tool_lines import SHOWN_KEY, shown_entry
 from server.tools.context import ToolContext
 from server.tools.errors import (
     ToolArgumentsInvalid,
@@ -125,9 +126,15 @@ class ToolRunner:
             # Sensitive fields never reach the model, nor the transcript that replays to it.
             redacted = redact_for_model(outcome.result, self._settings, source="tool result")
             content = result_text(redacted)
-            record["results"].append(
-                {"tool_call_id": call.id, "name": call.name, "content": content}
-            )
+            result: dict[str, Any] = {
+                "tool_call_id": call.id,
+                "name": call.name,
+                "content": content,
+            }
+            shown = turn.shown.pop(call.id, None)
+            if shown is not None:
+                result[SHOWN_KEY] = shown_entry(shown)
+            record["results"].append(result)
             messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
 
     async def _run_call(self, turn: RunningTurn, call: ToolCallRequest) -> ToolOutcome:
@@ -167,7 +174,9 @@ class ToolRunner:
             view, export = await self._views.present(
                 request.owner, request.conversation_id, call.id, call.name, outcome
             )
-            await self._publish(turn, self._result_frame(turn, call, outcome, view, export))
+            result = self._result_frame(turn, call, outcome, view, export)
+            turn.shown[call.id] = result
+            await self._publish(turn, result)
             return outcome
         return await self._ask_for_approval(turn, call, validated, context)
 
@@ -616,11 +625,9 @@ class ToolRunner:
         arguments: dict[str, Any],
         outcome: ToolOutcome,
     ) -> None:
-        await self._publish(
-            turn,
-            self._call_frame(turn, call, arguments),
-            self._result_frame(turn, call, outcome),
-        )
+        result = self._result_frame(turn, call, outcome)
+        turn.shown[call.id] = result
+        await self._publish(turn, self._call_frame(turn, call, arguments), result)
 
     def _call_frame(
         self, turn: RunningTurn, call: ToolCallRequest, arguments: dict[str, Any]

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from protocol import TurnStatus
+from protocol import ToolResult, TurnStatus
 from server.profiles.catalog import Profile
 from server.turns.llm import ModelUsage
 from storage.keys import UserKey
@@ -73,6 +73,9 @@ class RunningTurn:
     stop_status: TurnStatus | None = None  # why the turn was stopped early, if it was
     usage: list[ModelUsage] = field(default_factory=list)
     tool_rounds: list[dict[str, Any]] = field(default_factory=list)
+    # The tool_result sent for each call of the current round, kept with the call's result so
+    # that a tab rebuilding from the snapshot shows the same line (server/stream/tool_lines).
+    shown: dict[str, ToolResult] = field(default_factory=dict)
     # The confirmation token of each call of this turn whose card waits for the user.
     awaiting: dict[str, str] = field(default_factory=dict)
     # The conversation's profile, read when the turn starts; a hand-off replaces it.

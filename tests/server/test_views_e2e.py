@@ -244,3 +244,40 @@ async def test_the_sales_order_card_gets_its_lines_as_a_list_with_columns(
         card for card in ready["pending_confirmations"] if card["token"] == request["token"]
     ]
     assert pending["fields"] == request["fields"]
+
+
+async def test_a_tab_that_rebuilds_gets_the_tool_lines_and_views_of_the_answers(
+    erp: ParleyServer,
+) -> None:
+    tab = await erp.tab(token(erp))
+    try:
+        aging = await tab.ask("show AR aging", "v-snap-aging")
+        conversation_id = frames_of(aging, "message")[0]["conversation_id"]
+        stock = await tab.ask(
+            "stock below reorder", "v-snap-stock", conversation_id=conversation_id
+        )
+    finally:
+        await tab.close()
+    shown = [frames_of(frames, "tool_result")[0] for frames in (aging, stock)]
+    assert {"view", "export"} <= shown[0].keys()
+    assert "view" not in shown[1]  # a query without a view still has its line
+
+    # A new tab, no resume point: it rebuilds from the snapshot alone.
+    fresh = await erp.tab(token(erp))
+    await fresh.close()
+    assert fresh.ready["resumed"] is False
+    answers = {
+        message["turn_id"]: message
+        for message in fresh.ready["messages"]
+        if message["role"] == "assistant"
+    }
+    for result in shown:
+        assert answers[result["turn_id"]]["tools"] == [
+            {
+                key: result[key]
+                for key in ("call_id", "name", "ok", "summary", "view", "export")
+                if key in result
+            }
+        ]
+    # The user's messages carry no tool lines.
+    assert all("tools" not in m for m in fresh.ready["messages"] if m["role"] == "user")
