@@ -313,7 +313,7 @@ export class ConversationModel extends EventTarget {
    */
   addHistory(conversationId, snapshots) {
     const conversation = this.#ensureConversation(conversationId);
-    /** @type {MessageItem[]} */
+    /** @type {(MessageItem | ToolItem)[]} */
     const older = [];
     for (const snapshot of snapshots) {
       if (snapshot.role !== 'user' && snapshot.role !== 'assistant') continue;
@@ -333,6 +333,10 @@ export class ConversationModel extends EventTarget {
       if (snapshot.client_msg_id) item.clientMsgId = snapshot.client_msg_id;
       if (snapshot.turn_id) item.turnId = snapshot.turn_id;
       if (snapshot.citations) item.citations = snapshot.citations;
+      // The answer's tool lines go before it, as in a snapshot.
+      if (snapshot.tools !== undefined && snapshot.turn_id) {
+        older.push(...this.#storedTools(conversationId, snapshot.turn_id, snapshot.tools));
+      }
       this.#messages.set(item.id, item);
       older.push(item);
     }
@@ -431,7 +435,22 @@ export class ConversationModel extends EventTarget {
    */
   #addStoredTools(conversationId, turnId, lines) {
     const conversation = this.#ensureConversation(conversationId);
+    conversation.items.push(...this.#storedTools(conversationId, turnId, lines));
+  }
+
+  /**
+   * Tool items for stored tool lines this tab does not know yet (known from now on).
+   *
+   * @param {string} conversationId
+   * @param {string} turnId
+   * @param {ToolLine[]} lines in the order they ran
+   * @returns {ToolItem[]}
+   */
+  #storedTools(conversationId, turnId, lines) {
+    /** @type {ToolItem[]} */
+    const made = [];
     for (const line of lines) {
+      if (this.#tools.has(line.call_id)) continue;
       /** @type {ToolItem} */
       const tool = {
         kind: 'tool',
@@ -446,8 +465,9 @@ export class ConversationModel extends EventTarget {
       if (line.view !== undefined) tool.view = line.view;
       if (line.export !== undefined) tool.export = line.export;
       this.#tools.set(tool.id, tool);
-      conversation.items.push(tool);
+      made.push(tool);
     }
+    return made;
   }
 
   /**

@@ -10,7 +10,7 @@ I/O, so the server, the storage layer and the tests share it freely.
     Ping(t=1)
 """
 
-from protocol.codec import decode_client, decode_server, encode, to_dict
+from protocol.codec import decode_client, decode_server, encode, to_dict, tool_line_to_dict
 from protocol.codes import (
     ABNORMAL_CLOSURE,
     CLOSE_INFO,
@@ -176,5 +176,6 @@ __all__ = [
     "param_fields_from_json",
     "param_fields_to_json",
     "to_dict",
+    "tool_line_to_dict",
     "write_schema",
 ]

@@ -16,7 +16,14 @@ import orjson
 
 from protocol.codes import ErrorCode
 from protocol.errors import ProtocolError
-from protocol.frames import CLIENT_FRAMES, SERVER_FRAMES, ClientFrame, Frame, ServerFrame
+from protocol.frames import (
+    CLIENT_FRAMES,
+    SERVER_FRAMES,
+    ClientFrame,
+    Frame,
+    ServerFrame,
+    ToolLine,
+)
 from protocol.layout import Layout, decode_fields, export_fields, layout_of
 
 # Keyed by FrameType, whose members hash and compare like their string values, so the decoder
@@ -30,6 +37,8 @@ _SERVER_LAYOUTS: Final[Mapping[str, Layout]] = {
 _FRAME_LAYOUTS: Final[Mapping[type, Layout]] = {
     layout.cls: layout for layout in (*_CLIENT_LAYOUTS.values(), *_SERVER_LAYOUTS.values())
 }
+
+_TOOL_LINE_LAYOUT: Final[Layout] = layout_of(ToolLine)
 
 # Unknown type names are echoed in the error message; a hostile client should not be able to
 # make that message arbitrarily long.
@@ -49,6 +58,11 @@ def to_dict(frame: Frame) -> dict[str, object]:
     if layout is None:
         raise TypeError(f"not a frame: {type(frame).__name__}")
     return export_fields(layout, frame)
+
+
+def tool_line_to_dict(line: ToolLine) -> dict[str, object]:
+    """A snapshot's tool line as the JSON-ready dict it is in ``ready``, for the REST history."""
+    return export_fields(_TOOL_LINE_LAYOUT, line)
 
 
 def encode(frame: Frame) -> str:

@@ -716,6 +716,44 @@ test("a conversation's stored history goes before what the tab saw, once, withou
   assert.equal(changes.length, 1, 'nothing new: no change event');
 });
 
+test("a stored answer's tool lines come with the history, before it, once", () => {
+  const model = new ConversationModel();
+  const view = { kind: 'metrics', items: [{ label: 'Total', value: 3 }] };
+  const history = [
+    {
+      conversation_id: C,
+      message_id: 'u1',
+      role: 'user',
+      text: 'show AR aging',
+      status: 'completed',
+      created_at: '2026-01-01T00:00:00Z',
+    },
+    {
+      conversation_id: C,
+      message_id: 'a1',
+      turn_id: 'tA',
+      role: 'assistant',
+      text: 'Here it is.',
+      status: 'completed',
+      created_at: '2026-01-01T00:00:01Z',
+      tools: [{ call_id: 'k1', name: 'ar_aging', ok: true, summary: '9 open', view }],
+    },
+  ];
+  model.addHistory(C, history);
+  const kinds = () =>
+    (model.conversation(C)?.items ?? []).map((item) => item.id);
+  assert.deepEqual(kinds(), ['u1', 'k1', 'a1']);
+  const tool = model.conversation(C)?.items[1];
+  assert.equal(tool?.kind, 'tool');
+  assert.deepEqual(tool?.kind === 'tool' && [tool.status, tool.summary, tool.view], [
+    'ok',
+    '9 open',
+    view,
+  ]);
+  model.addHistory(C, history);
+  assert.deepEqual(kinds(), ['u1', 'k1', 'a1']);
+});
+
 test('confirm_resolved with approved values updates the card of every tab', () => {
   const model = new ConversationModel();
   model.apply({

@@ -51,7 +51,12 @@ export class RestApi {
     const path = `api/v1/conversations/${encodeURIComponent(conversationId)}/messages`;
     const page = await this.#request('GET', `${path}?limit=${HISTORY_LIMIT}`);
     const items = Array.isArray(page?.items) ? page.items : [];
-    return items.reverse();
+    // A reply's tool lines are `tool_lines` here (`tools` lists the tools' names); the model
+    // takes them as a snapshot message's `tools`.
+    return items.reverse().map((/** @type {Record<string, unknown>} */ item) => {
+      const { tools: _names, tool_lines: lines, ...message } = item;
+      return /** @type {MessageSnapshot} */ (lines ? { ...message, tools: lines } : message);
+    });
   }
 
   /**

@@ -7,6 +7,7 @@ rename in one place shows in every open tab.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from http import HTTPStatus
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from protocol import ErrorCode
+from protocol import ErrorCode, ToolLine, tool_line_to_dict
 from server.errors import ClientError
 from server.ops import metrics
 from server.rest.api import ApiCall, ApiRouter
@@ -22,6 +23,7 @@ from server.rest.errors import ApiError, from_client_error, not_found
 from server.rest.paging import PageQuery, decode_cursor, encode_cursor, page_limit
 from server.rest.resources import RestResources
 from server.stream.conversation_frames import conversation_update
+from server.stream.tool_lines import tool_lines
 from storage.errors import NotFound, StateUnavailable
 from storage.keys import UserKey
 from storage.models import Conversation, Message
@@ -94,6 +96,13 @@ class MessageOut(BaseModel):
     turn_id: str | None = None
     tools: list[str] | None = Field(
         default=None, description="names of the tools the assistant called for this reply"
+    )
+    tool_lines: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="what each read-only tool call of this reply showed the user, as the "
+        "`tools` of a message in the WebSocket `ready` snapshot: `call_id`, `name`, `ok`, "
+        "`summary`, and `view` / `export` when it had them. Bounded per page like the "
+        "snapshot (`PARLEY_SNAPSHOT_TOOL_LINES`, `PARLEY_SNAPSHOT_TOOL_VIEWS`)",
     )
     usage: MessageUsage | None = None
 
@@ -241,8 +250,14 @@ async def list_messages(call: ApiCall[PageQuery, None]) -> MessagePage:
         )
     except NotFound:
         raise not_found("conversation", conversation_id) from None
+    # Newest first on the page; the limits keep the newest lines, as in the snapshot.
+    lines = tool_lines(
+        list(reversed(page.items)),
+        max_lines=settings.snapshot_tool_lines,
+        max_views=settings.snapshot_tool_views,
+    )
     return MessagePage(
-        items=[message_out(row) for row in page.items],
+        items=[message_out(row, lines.get(row.id, ())) for row in page.items],
         next_cursor=encode_cursor("messages", page.next),
     )
 
@@ -275,7 +290,7 @@ def conversation_out(row: Conversation) -> ConversationOut:
     )
 
 
-def message_out(row: Message) -> MessageOut:
+def message_out(row: Message, lines: Sequence[ToolLine] = ()) -> MessageOut:
     tools = [
         str(call.get("function", {}).get("name", ""))
         for round_ in row.tool_rounds or []
@@ -291,6 +306,7 @@ def message_out(row: Message) -> MessageOut:
         client_msg_id=row.client_msg_id,
         turn_id=row.turn_id,
         tools=tools or None,
+        tool_lines=[tool_line_to_dict(line) for line in lines] or None,
         usage=_usage(row.usage),
     )
 

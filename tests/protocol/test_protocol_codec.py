@@ -27,7 +27,9 @@ from protocol import (
     decode_server,
     encode,
     to_dict,
+    tool_line_to_dict,
 )
+from tests.protocol.protocol_support import FIXTURES
 
 
 def decode_error(data: str | bytes, *, server: bool = False) -> ProtocolError:
@@ -69,6 +71,18 @@ def test_to_dict_turns_tuples_and_value_classes_into_lists_and_dicts() -> None:
     as_dict = to_dict(ready)
     assert as_dict["user"] == {"id": "u", "tenant": "t", "roles": ["a", "b"]}
     assert as_dict["pending_confirmations"] == []
+
+
+def test_a_tool_line_reads_as_in_the_ready_snapshot() -> None:
+    # The REST history carries a snapshot's tool lines: the same JSON, view and export included.
+    fixture = orjson.loads((FIXTURES / "ready-tool-lines.json").read_bytes())
+    ready = decode_server(orjson.dumps(fixture["frame"]))
+    assert isinstance(ready, Ready)
+    (answer,) = [message for message in ready.messages if message.tools]
+    expected = next(
+        message["tools"] for message in fixture["frame"]["messages"] if message.get("tools")
+    )
+    assert [tool_line_to_dict(line) for line in answer.tools or ()] == expected
 
 
 def test_encode_accepts_any_mapping_for_free_form_objects() -> None:

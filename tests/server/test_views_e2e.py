@@ -281,3 +281,12 @@ async def test_a_tab_that_rebuilds_gets_the_tool_lines_and_views_of_the_answers(
         ]
     # The user's messages carry no tool lines.
     assert all("tools" not in m for m in fresh.ready["messages"] if m["role"] == "user")
+
+    # The REST history, from which a tab loads a conversation the snapshot left out, has the
+    # same lines, under tool_lines (its `tools` names the tools called).
+    history = await download(erp, f"/api/v1/conversations/{conversation_id}/messages", token(erp))
+    assert history.status_code == 200
+    replies = {m["turn_id"]: m for m in history.json()["items"] if m["role"] == "assistant"}
+    for result in shown:
+        assert replies[result["turn_id"]]["tool_lines"] == answers[result["turn_id"]]["tools"]
+    assert all("tool_lines" not in m for m in history.json()["items"] if m["role"] == "user")
