@@ -9,11 +9,11 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { findChromium, launchChromium } from '../test-support/chromium.js';
-import { startPageServer } from './page-server.js';
+import { findChromium } from '../test-support/chromium.js';
+import { servePages } from './page-server.js';
 
 const CLIENT_DIR = fileURLToPath(new URL('..', import.meta.url));
 /** Screenshots go here (git-ignored). */
@@ -70,12 +70,11 @@ const PAGES = {
   '/ops': page('profile="ops"'),
 };
 
-function startServer() {
-  return startPageServer(async (request, url, send) => {
-    const html = /** @type {Record<string, string>} */ (PAGES)[url.pathname];
-    if (html) return send(200, 'text/html', html);
-    if (url.pathname === '/token') return send(200, 'application/json', '{"token": "t"}');
-  });
+/** @type {import('./page-server.js').Routes} */
+async function routes(request, url, send) {
+  const html = /** @type {Record<string, string>} */ (PAGES)[url.pathname];
+  if (html) return send(200, 'text/html', html);
+  if (url.pathname === '/token') return send(200, 'application/json', '{"token": "t"}');
 }
 
 const browserFound = await findChromium();
@@ -84,23 +83,7 @@ describe(
   'copilots in the widget',
   { skip: 'missing' in browserFound ? browserFound.missing : false },
   () => {
-    /** @type {any} */
-    let browser;
-    /** @type {import('node:http').Server} */
-    let server;
-    let origin = '';
-
-    before(async () => {
-      server = /** @type {import('node:http').Server} */ (await startServer());
-      const address = /** @type {import('node:net').AddressInfo} */ (server.address());
-      origin = `http://127.0.0.1:${address.port}`;
-      browser = await launchChromium(/** @type {any} */ (browserFound));
-    });
-
-    after(async () => {
-      await browser?.close();
-      await new Promise((resolve) => server?.close(resolve));
-    });
+    const pages = servePages(routes, browserFound);
 
     /**
      * A tab with the widget, its fake server set to send `snapshot` in every `ready`.
@@ -116,7 +99,7 @@ describe(
       p.on('pageerror', (/** @type {Error} */ error) => problems.push(error.message));
       // Read by fake-server.js, so the very first ready carries the snapshot.
       await p.addInitScript((s) => (window.parleyFakeInit = { snapshot: s }), snapshot);
-      await p.goto(origin + path);
+      await p.goto(pages.origin + path);
       await p.waitForFunction(
         () => document.querySelector('parley-assistant')?.client?.state === 'connected',
       );
@@ -136,7 +119,7 @@ describe(
     }
 
     test('the switcher picks the profile of a new conversation; only its first message says so', async () => {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const context = await pages.browser.newContext({ viewport: { width: 1280, height: 800 } });
       const { page: p, testid, sent, problems } = await tab(context, '/open');
       // The ready frame may land after the first render: wait for the profiles to show.
       await testid('profile-bar').waitFor();
@@ -184,7 +167,7 @@ describe(
     });
 
     test("the page's profile attribute; a profile the server refuses is named, and a retry can pick another", async () => {
-      const context = await browser.newContext();
+      const context = await pages.browser.newContext();
       const sales = await tab(context, '/sales');
       await sales.testid('profile-bar').waitFor();
       assert.equal(await sales.page.getByRole('combobox', { name: 'New conversation with' }).inputValue(), 'sales');
@@ -240,7 +223,7 @@ describe(
     });
 
     test('a hand-off note shows in the other tab too, and the header follows the profile', async () => {
-      const context = await browser.newContext();
+      const context = await pages.browser.newContext();
       const snapshot = {
         profiles: PROFILES,
         conversations: [
@@ -342,7 +325,7 @@ describe(
     });
 
     test('a cited answer: markers lead to source chips; an uncited marker and code stay text', async () => {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const context = await pages.browser.newContext({ viewport: { width: 1280, height: 800 } });
       const { page: p, testid, emit, problems } = await tab(context, '/open');
       await emit({
         type: 'message',
@@ -424,7 +407,7 @@ describe(
     });
 
     test('a destructive card warns and names its host app, live and after a reload', async () => {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const context = await pages.browser.newContext({ viewport: { width: 1280, height: 800 } });
       const request = {
         conversation_id: 'c1',
         turn_id: 't1',

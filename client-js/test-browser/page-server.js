@@ -7,7 +7,10 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { extname, join, normalize } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
+
+import { launchChromium } from '../test-support/chromium.js';
 
 const CLIENT_DIR = fileURLToPath(new URL('..', import.meta.url));
 
@@ -60,4 +63,29 @@ export function startPageServer(routes) {
     send(404, 'text/plain', 'not found');
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+/**
+ * The page server (with `routes`) and headless Chromium for the tests of the suite that calls
+ * this: both start in its `before` and stop in its `after`.
+ *
+ * @param {Routes} routes
+ * @param {any} chromium what `findChromium` found
+ * @returns {{origin: string, browser: any}} set once the suite's `before` has run
+ */
+export function servePages(routes, chromium) {
+  const pages = { origin: '', browser: /** @type {any} */ (undefined) };
+  /** @type {import('node:http').Server | undefined} */
+  let server;
+  before(async () => {
+    server = await startPageServer(routes);
+    const address = /** @type {import('node:net').AddressInfo} */ (server.address());
+    pages.origin = `http://127.0.0.1:${address.port}`;
+    pages.browser = await launchChromium(chromium);
+  });
+  after(async () => {
+    await pages.browser?.close();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+  return pages;
 }

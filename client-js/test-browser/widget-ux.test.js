@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { findChromium, launchChromium } from '../test-support/chromium.js';
-import { startPageServer } from './page-server.js';
+import { findChromium } from '../test-support/chromium.js';
+import { servePages } from './page-server.js';
 
 /** Screenshots go here (git-ignored). */
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/browser/', import.meta.url));
@@ -85,33 +85,32 @@ const PAGES = {
   '/two': page('', TWO_CONVERSATIONS),
 };
 
-function startServer() {
-  return startPageServer(async (request, url, send) => {
-    if (PAGES[url.pathname]) return send(200, 'text/html', PAGES[url.pathname]);
-    if (url.pathname === '/token') {
-      return send(200, 'application/json', JSON.stringify({ token: 'test-token' }));
+/** @type {import('./page-server.js').Routes} */
+async function routes(request, url, send) {
+  if (PAGES[url.pathname]) return send(200, 'text/html', PAGES[url.pathname]);
+  if (url.pathname === '/token') {
+    return send(200, 'application/json', JSON.stringify({ token: 'test-token' }));
+  }
+  if (url.pathname.startsWith('/api/v1/conversations/')) {
+    let text = '';
+    for await (const chunk of request) text += chunk;
+    restCalls.push({
+      method: request.method ?? '',
+      path: url.pathname + url.search,
+      auth: request.headers.authorization,
+      body: text ? JSON.parse(text) : undefined,
+    });
+    if (request.headers.authorization !== 'Bearer test-token') {
+      return send(401, 'application/json', '{"code": "unauthenticated"}');
     }
-    if (url.pathname.startsWith('/api/v1/conversations/')) {
-      let text = '';
-      for await (const chunk of request) text += chunk;
-      restCalls.push({
-        method: request.method ?? '',
-        path: url.pathname + url.search,
-        auth: request.headers.authorization,
-        body: text ? JSON.parse(text) : undefined,
-      });
-      if (request.headers.authorization !== 'Bearer test-token') {
-        return send(401, 'application/json', '{"code": "unauthenticated"}');
-      }
-      if (request.method === 'GET' && url.pathname.endsWith('/c1/messages')) {
-        return send(200, 'application/json', JSON.stringify({ items: C1_MESSAGES }));
-      }
-      if (request.method === 'GET') {
-        return send(200, 'application/json', JSON.stringify({ items: [] }));
-      }
-      return send(request.method === 'POST' ? 201 : 200, 'application/json', '{}');
+    if (request.method === 'GET' && url.pathname.endsWith('/c1/messages')) {
+      return send(200, 'application/json', JSON.stringify({ items: C1_MESSAGES }));
     }
-  });
+    if (request.method === 'GET') {
+      return send(200, 'application/json', JSON.stringify({ items: [] }));
+    }
+    return send(request.method === 'POST' ? 201 : 200, 'application/json', '{}');
+  }
 }
 
 /**
@@ -143,33 +142,17 @@ describe(
   'the widget: conversations, a person, German, editable cards',
   { skip: 'missing' in browserFound ? browserFound.missing : false },
   () => {
-    /** @type {any} */
-    let browser;
-    /** @type {import('node:http').Server} */
-    let server;
-    let origin = '';
-
-    before(async () => {
-      server = /** @type {import('node:http').Server} */ (await startServer());
-      const address = /** @type {import('node:net').AddressInfo} */ (server.address());
-      origin = `http://127.0.0.1:${address.port}`;
-      browser = await launchChromium(/** @type {any} */ (browserFound));
-      mkdirSync(ARTIFACTS, { recursive: true });
-    });
-
-    after(async () => {
-      await browser?.close();
-      await new Promise((resolve) => server?.close(resolve));
-    });
+    const pages = servePages(routes, browserFound);
+    before(() => mkdirSync(ARTIFACTS, { recursive: true }));
 
     /** @param {string} path one of PAGES */
     async function open(path) {
-      const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+      const context = await pages.browser.newContext({ viewport: { width: 1000, height: 800 } });
       const p = await context.newPage();
       /** @type {string[]} */
       const problems = [];
       p.on('pageerror', (/** @type {Error} */ error) => problems.push(error.message));
-      await p.goto(origin + path);
+      await p.goto(pages.origin + path);
       await p.waitForFunction(
         () =>
           /** @type {any} */ (document.querySelector('parley-assistant'))?.client?.state ===

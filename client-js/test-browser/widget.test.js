@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { findChromium, launchChromium } from '../test-support/chromium.js';
-import { startPageServer } from './page-server.js';
+import { findChromium } from '../test-support/chromium.js';
+import { servePages } from './page-server.js';
 
 const CLIENT_DIR = fileURLToPath(new URL('..', import.meta.url));
 /** Screenshots go here (git-ignored). */
@@ -44,41 +44,44 @@ function page(attributes = '') {
 </body></html>`;
 }
 
-/** A static server for the client files, the test pages, a token route and a status route. */
-function startServer() {
-  return startPageServer(async (request, url, send) => {
-    requested.push(url.pathname);
-    if (url.pathname === '/') return send(200, 'text/html', page());
-    if (url.pathname === '/open') return send(200, 'text/html', page('open'));
-    if (url.pathname === '/open-de') return send(200, 'text/html', page('open lang="de-DE"'));
-    if (url.pathname.startsWith('/api/v1/exports/')) {
-      // As the real route: the owner's token only, a CSV of every row.
-      exportAuth.push(request.headers.authorization);
-      if (request.headers.authorization !== 'Bearer test-token') {
-        return send(401, 'application/json', '{"error": {"code": "unauthenticated"}}');
-      }
-      return send(200, 'text/csv', 'number,total\nPO-1001,12400.00\n');
+/**
+ * The suite's routes beside the client files: the test pages, a token route, a status route
+ * and a CSV export.
+ *
+ * @type {import('./page-server.js').Routes}
+ */
+async function routes(request, url, send) {
+  requested.push(url.pathname);
+  if (url.pathname === '/') return send(200, 'text/html', page());
+  if (url.pathname === '/open') return send(200, 'text/html', page('open'));
+  if (url.pathname === '/open-de') return send(200, 'text/html', page('open lang="de-DE"'));
+  if (url.pathname.startsWith('/api/v1/exports/')) {
+    // As the real route: the owner's token only, a CSV of every row.
+    exportAuth.push(request.headers.authorization);
+    if (request.headers.authorization !== 'Bearer test-token') {
+      return send(401, 'application/json', '{"error": {"code": "unauthenticated"}}');
     }
-    if (url.pathname === '/nostatus')
-      return send(200, 'text/html', page('server="/nostatus/" open'));
-    if (url.pathname === '/token')
-      return send(
-        200,
-        'application/json',
-        JSON.stringify({ token: 'test-token', expires_in: 3600 }),
-      );
-    if (url.pathname === '/api/v1/status') {
-      // As the real route: authenticated callers only.
-      if (request.headers.authorization !== 'Bearer test-token') {
-        return send(401, 'application/json', '{"error": {"code": "unauthenticated"}}');
-      }
-      return send(
-        200,
-        'application/json',
-        JSON.stringify({ model: { name: 'parley-dev', dev: true } }),
-      );
+    return send(200, 'text/csv', 'number,total\nPO-1001,12400.00\n');
+  }
+  if (url.pathname === '/nostatus')
+    return send(200, 'text/html', page('server="/nostatus/" open'));
+  if (url.pathname === '/token')
+    return send(
+      200,
+      'application/json',
+      JSON.stringify({ token: 'test-token', expires_in: 3600 }),
+    );
+  if (url.pathname === '/api/v1/status') {
+    // As the real route: authenticated callers only.
+    if (request.headers.authorization !== 'Bearer test-token') {
+      return send(401, 'application/json', '{"error": {"code": "unauthenticated"}}');
     }
-  });
+    return send(
+      200,
+      'application/json',
+      JSON.stringify({ model: { name: 'parley-dev', dev: true } }),
+    );
+  }
 }
 
 const browserFound = await findChromium();
@@ -87,23 +90,7 @@ describe(
   'parley-assistant in a browser',
   { skip: 'missing' in browserFound ? browserFound.missing : false },
   () => {
-    /** @type {any} */
-    let browser;
-    /** @type {import('node:http').Server} */
-    let server;
-    let origin = '';
-
-    before(async () => {
-      server = await startServer();
-      const address = /** @type {import('node:net').AddressInfo} */ (server.address());
-      origin = `http://127.0.0.1:${address.port}`;
-      browser = await launchChromium(/** @type {any} */ (browserFound));
-    });
-
-    after(async () => {
-      await browser?.close();
-      await new Promise((resolve) => server?.close(resolve));
-    });
+    const pages = servePages(routes, browserFound);
 
     /**
      * A fresh page with the widget, connected to the fake server.
@@ -112,12 +99,12 @@ describe(
      * @param {{width: number, height: number}} [viewport]
      */
     async function open(path = '/', viewport = { width: 1280, height: 800 }) {
-      const context = await browser.newContext({ viewport });
+      const context = await pages.browser.newContext({ viewport });
       const p = await context.newPage();
       /** @type {string[]} */
       const problems = [];
       p.on('pageerror', (error) => problems.push(error.message));
-      await p.goto(origin + path);
+      await p.goto(pages.origin + path);
       await p.waitForFunction(
         () => document.querySelector('parley-assistant')?.client?.state === 'connected',
       );
