@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench import load
-from bench.run import Stack, database, token_for
+from bench.run import Stack, database, report, token_for
 from tests.redis_topologies import RedisClusterProcesses
 
 # A short run by default: the machine it was written on is shared, and the point is the
@@ -112,15 +110,7 @@ def main() -> int:
             stack.close()
             if nodes is not None:
                 nodes.stop()
-    results["machine"] = {
-        "cpus": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "load_average": os.getloadavg(),
-    }
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    report(results, args.out)
     return 0
 
 

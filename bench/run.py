@@ -480,6 +480,13 @@ def main() -> int:
             results = asyncio.run(measure(stack, args.quick, sections))
         finally:
             stack.close()
+    report(results, args.out)
+    return 0
+
+
+def report(results: dict[str, Any], out: str | None) -> None:
+    """Print the results as JSON, with the machine they were measured on, and write them to
+    ``out`` too when given."""
     results["machine"] = {
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
@@ -487,9 +494,8 @@ def main() -> int:
     }
     text = json.dumps(results, indent=2)
     print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    return 0
+    if out:
+        Path(out).write_text(text + "\n")
 
 
 if __name__ == "__main__":
