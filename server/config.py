@@ -246,6 +246,9 @@ class Settings:
     tool_document_max_bytes: int = _setting(
         5 * 1024 * 1024, "largest OpenAPI document (or tool list) a source may publish"
     )
+    tool_result_max_chars: int = _setting(
+        16_000, "characters of one tool result (or action outcome) the model reads; more is cut"
+    )
     tool_error_max_chars: int = _setting(
         500, "characters of a host's error message passed on to the model and the user"
     )

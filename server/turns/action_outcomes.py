@@ -10,8 +10,6 @@ from server.tools.registry import ToolOutcome
 from storage.confirmation_states import ConfirmationState
 from storage.models import Confirmation
 
-RESULT_TEXT_LIMIT = 16_000  # characters of one tool result sent back to the model
-
 
 def outcome_for_model(confirmation: Confirmation) -> ToolOutcome:
     """What the model hears about a decided action."""
@@ -36,7 +34,7 @@ def outcome_for_model(confirmation: Confirmation) -> ToolOutcome:
     return ToolOutcome(False, {"error": message, "status": status}, message)
 
 
-def outcome_note(confirmation: Confirmation) -> str:
+def outcome_note(confirmation: Confirmation, max_chars: int) -> str:
     """The note a continuation turn answers: what became of an action the user was asked to
     approve in an earlier turn (decided, failed, expired, withdrawn)."""
     outcome = outcome_for_model(confirmation)
@@ -52,15 +50,16 @@ def outcome_note(confirmation: Confirmation) -> str:
     )
     return (
         f"Update on the action {confirmation.action} (card {confirmation.token}), requested "
-        f"earlier in this conversation, with parameters {result_text(params)}{edited}: "
-        f"{confirmation.status}. Result: {result_text(outcome.result)}. "
+        f"earlier in this conversation, with parameters {result_text(params, max_chars)}{edited}: "
+        f"{confirmation.status}. Result: {result_text(outcome.result, max_chars)}. "
         "Tell the user the outcome in one sentence."
     )
 
 
-def result_text(value: Any) -> str:
-    """A tool result as the text the model reads, cut at :data:`RESULT_TEXT_LIMIT`."""
+def result_text(value: Any, max_chars: int) -> str:
+    """A tool result as the text the model reads, cut at ``max_chars``
+    (``PARLEY_TOOL_RESULT_MAX_CHARS``)."""
     text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
-    if len(text) > RESULT_TEXT_LIMIT:
-        return text[:RESULT_TEXT_LIMIT] + "…(truncated)"
+    if len(text) > max_chars:
+        return text[:max_chars] + "…(truncated)"
     return text

@@ -350,7 +350,7 @@ class TurnEngine:
             conversation_id=confirmation.conversation_id,
             user_message_id="",
             client_msg_id="",
-            note=outcome_note(confirmation),
+            note=outcome_note(confirmation, self._settings.tool_result_max_chars),
             user_token=user_token if self._settings.tool_sources else None,
         )
         queued = await self._queue.push(

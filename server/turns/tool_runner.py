@@ -125,7 +125,7 @@ class ToolRunner:
             outcome = await self._run_call(turn, call)
             # Sensitive fields never reach the model, nor the transcript that replays to it.
             redacted = redact_for_model(outcome.result, self._settings, source="tool result")
-            content = result_text(redacted)
+            content = result_text(redacted, self._settings.tool_result_max_chars)
             result: dict[str, Any] = {
                 "tool_call_id": call.id,
                 "name": call.name,

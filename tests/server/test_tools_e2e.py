@@ -425,3 +425,29 @@ async def test_bad_tool_arguments_become_a_tool_error_the_model_sees(
     assert expected in told
     await assert_no_dangling_tool_calls(erp, frames[-1]["turn_id"])
     await tab.close()
+
+
+@pytest.fixture
+def terse_erp(fresh_backend: Backend, model: DevModel, tmp_path: Path) -> Iterator[ParleyServer]:
+    """The ERP server with tool results cut short for the model."""
+    config = fresh_backend.config(model, PARLEY_TOOL_RESULT_MAX_CHARS="40")
+    config.tools = None
+    parley = ParleyServer(tmp_path, config)
+    yield parley
+    parley.stop()
+
+
+async def test_the_model_reads_a_tool_result_cut_at_the_configured_length(
+    terse_erp: ParleyServer, model: DevModel
+) -> None:
+    tab = await terse_erp.tab(erp_token(terse_erp))
+    frames = await tab.ask("show AR aging", "m-terse")
+    assert frames[-1]["status"] == "completed"
+    await tab.close()
+    (content,) = [
+        message["content"]
+        for message in model.requests()[-1]["body"]["messages"]
+        if message["role"] == "tool"
+    ]
+    assert content.endswith("…(truncated)")
+    assert len(content) == 40 + len("…(truncated)")
