@@ -37,8 +37,8 @@ from server.config import Settings
 from server.errors import ClientError
 from server.tools.arguments import SchemaArguments
 from server.tools.context import ToolContext
-from server.tools.errors import ToolArgumentsInvalid, ToolError
-from server.tools.registry import ToolReturn, ToolSpec, ValidatedCall
+from server.tools.errors import ToolArgumentsInvalid, ToolError, ToolNotInProfile
+from server.tools.registry import ToolReturn, ToolScope, ToolSpec, ValidatedCall
 from storage.control_messages import PageToolAnswered, RunPageTool
 from storage.errors import StateUnavailable
 from storage.keys import UserKey
@@ -307,16 +307,24 @@ class PageToolRouter:
         return [tool.openai_tool() for tool in tools.values()]
 
     async def validate(
-        self, owner: UserKey, origin: str | None, model_name: str, raw_arguments: str
+        self,
+        owner: UserKey,
+        origin: str | None,
+        model_name: str,
+        raw_arguments: str,
+        scope: ToolScope | None = None,
     ) -> ValidatedCall:
         """A call of the page tool ``model_name``, to run in the tab chosen now: ``origin``
         if it offers the tool, else another tab of the user that does.
 
         Raises:
+            ToolNotInProfile: ``scope`` (the conversation's profile) does not offer it.
             ToolError: no open tab of the user offers the tool.
             ToolArgumentsInvalid: the arguments do not fit the tool's parameters.
             ToolError: the state store is away, so no tab can be found.
         """
+        if scope is not None and not scope.offers(model_name):
+            raise ToolNotInProfile(model_name, scope.id)
         name = model_name.removeprefix(PAGE_PREFIX)
         try:
             candidates = await self._candidates(owner, origin)

@@ -50,12 +50,7 @@ from server.stream.hub import FrameHub
 from server.stream.snapshot import iso
 from server.stream.tool_lines import SHOWN_KEY, shown_entry
 from server.tools.context import ToolContext
-from server.tools.errors import (
-    ToolArgumentsInvalid,
-    ToolError,
-    ToolForbidden,
-    ToolNotInProfile,
-)
+from server.tools.errors import ToolArgumentsInvalid, ToolError, ToolForbidden
 from server.tools.page_tools import PageToolRouter
 from server.tools.param_fields import param_fields
 from server.tools.registry import ToolOutcome, ToolRegistry, ValidatedCall
@@ -190,11 +185,9 @@ class ToolRunner:
         if self._page_tools is not None and self._page_tools.handles(call.name):
             # A function of the user's page, run in one of their tabs (server/tools/page_tools);
             # the conversation's profile decides whether it may be used, as for any tool.
-            if turn.profile is not None and not turn.profile.offers(call.name):
-                raise ToolNotInProfile(call.name, turn.profile.id)
             request = turn.request
             return await self._page_tools.validate(
-                request.owner, request.connection_id, call.name, call.arguments
+                request.owner, request.connection_id, call.name, call.arguments, turn.profile
             )
         # The second wall: a tool outside the role or the profile is refused here too.
         return registry.validate(call.name, call.arguments, roles, turn.profile)
@@ -515,14 +508,13 @@ class ToolRunner:
         connection_id: str | None,
     ) -> ValidatedCall:
         if self._page_tools is not None and self._page_tools.handles(confirmation.action):
-            if profile is not None and not profile.offers(confirmation.action):
-                raise ToolNotInProfile(confirmation.action, profile.id)
             # An approved page tool runs in the tab that approved it, else another of the user's.
             return await self._page_tools.validate(
                 UserKey(tenant=confirmation.tenant, user=confirmation.user_id),
                 connection_id,
                 confirmation.action,
                 orjson.dumps(params).decode(),
+                profile,
             )
         return registry.validate(confirmation.action, params, roles, profile)
 
